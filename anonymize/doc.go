@@ -1,0 +1,10 @@
+// Package anonymize turns an upstream's records into what a decision releases.
+//
+// It guarantees default drop: a field the decision does not name never
+// appears in the output, at any depth, and anything in an upstream body
+// outside the records and the configured pass-through metadata is dropped.
+// Records are transformed one at a time, so a body of any size passes in
+// memory bounded by its largest record. Operators are looked up in a
+// registry by name; an operator that cannot handle a value falls back to
+// redaction, never to the raw value.
+package anonymize

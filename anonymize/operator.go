@@ -1,0 +1,173 @@
+package anonymize
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"sort"
+)
+
+// An Operator releases one field's value in a treated form.
+type Operator interface {
+	// Apply appends the released form of v to dst as JSON. It returns false,
+	// leaving dst as it was, when it cannot handle v; the transform then
+	// redacts the value and counts a fallback.
+	Apply(dst []byte, v Value, env *Env) ([]byte, bool)
+}
+
+// Factory builds an operator from the parameters a decision gives it. It
+// rejects parameters it does not know.
+type Factory func(p Params) (Operator, error)
+
+// registry maps operator names to factories. It is filled at init time and
+// read-only afterwards.
+var registry = map[string]Factory{}
+
+func register(name string, f Factory) {
+	if _, dup := registry[name]; dup {
+		panic("anonymize: operator registered twice: " + name)
+	}
+	registry[name] = f
+}
+
+// Operators returns the names of the registered operators, sorted.
+func Operators() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Params are an operator's parameters as a decision states them: the
+// decision's object minus "op".
+type Params map[string]any
+
+// check fails when p names a parameter outside allowed.
+func (p Params) check(allowed ...string) error {
+	for k := range p {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || k == a
+		}
+		if !ok {
+			return fmt.Errorf("unknown parameter %q", k)
+		}
+	}
+	return nil
+}
+
+// Int returns the non-negative integer parameter name, or def when absent.
+func (p Params) Int(name string, def int) (int, error) {
+	v, ok := p[name]
+	if !ok {
+		return def, nil
+	}
+	var n int
+	switch x := v.(type) {
+	case int:
+		n = x
+	case int64:
+		n = int(x)
+	case float64:
+		if x != float64(int(x)) {
+			return 0, fmt.Errorf("%s: want an integer, got %v", name, x)
+		}
+		n = int(x)
+	case interface{ Int64() (int64, error) }: // json.Number
+		i, err := x.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("%s: want an integer, got %v", name, x)
+		}
+		n = int(i)
+	default:
+		return 0, fmt.Errorf("%s: want an integer, got %T", name, v)
+	}
+	if n < 0 || n > 1<<20 {
+		return 0, fmt.Errorf("%s: %d out of range", name, n)
+	}
+	return n, nil
+}
+
+// String returns the string parameter name, or def when absent.
+func (p Params) String(name, def string) (string, error) {
+	v, ok := p[name]
+	if !ok {
+		return def, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s: want a string, got %T", name, v)
+	}
+	return s, nil
+}
+
+// Keys holds the secrets that keyed operators use. Build it once from the
+// gateway's pseudonym key.
+type Keys struct {
+	pseudonym []byte
+}
+
+// NewKeys returns keys for pseudonymisation derived from secret, which must
+// hold at least 32 bytes.
+func NewKeys(secret []byte) (*Keys, error) {
+	if len(secret) < 32 {
+		return nil, errors.New("pseudonym key must be at least 32 bytes")
+	}
+	return &Keys{pseudonym: deriveKey(secret, "sluice/pseudonym/v1")}, nil
+}
+
+func deriveKey(secret []byte, label string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// Env carries what operators need to know about the request being answered.
+// An Env is used by one transform at a time.
+type Env struct {
+	Keys *Keys
+	// Consumer is the caller's subject id, for consumer-scoped pseudonyms.
+	Consumer string
+	// Dataset is "source/dataset", for dataset-scoped pseudonyms.
+	Dataset string
+
+	macs map[string]scopedMAC
+}
+
+// scopedMAC is a cached keyed hash and the keys and dataset or consumer it
+// was derived for.
+type scopedMAC struct {
+	keys *Keys
+	who  string
+	hash hash.Hash
+}
+
+// mac returns the keyed hash for a pseudonym scope, ready for use.
+func (e *Env) mac(scope string) hash.Hash {
+	var who, label string
+	switch scope {
+	case scopeGlobal:
+		label = "global"
+	case scopeDataset:
+		who, label = e.Dataset, "dataset:"
+	default:
+		who, label = e.Consumer, "consumer:"
+	}
+	// The cache must follow the Env's fields: an Env reused after its
+	// Consumer, Dataset or Keys changed would otherwise pseudonymise in the
+	// previous scope and let two consumers link their records.
+	if m, ok := e.macs[scope]; ok && m.who == who && m.keys == e.Keys {
+		m.hash.Reset()
+		return m.hash
+	}
+	if e.macs == nil {
+		e.macs = make(map[string]scopedMAC, 1)
+	}
+	m := hmac.New(sha256.New, deriveKey(e.Keys.pseudonym, label+who))
+	e.macs[scope] = scopedMAC{keys: e.Keys, who: who, hash: m}
+	return m
+}

@@ -1,0 +1,462 @@
+package anonymize
+
+import (
+	"io"
+	"sync"
+)
+
+// Shape says where the records sit in an upstream body.
+type Shape struct {
+	// Records is the top-level member holding the array of records; empty
+	// when the body is the array itself.
+	Records string
+	// Meta are top-level scalar members passed through after the records
+	// (for example page and page_size).
+	Meta []string
+	// Counts are top-level scalar members passed through only when the row
+	// conditions removed no record (for example total): a count of records
+	// the caller may not see would leak.
+	Counts []string
+}
+
+// Limits bound what a transform holds and reads.
+type Limits struct {
+	// MaxRecordBytes caps one record, and any other top-level member
+	// (default 1 MiB).
+	MaxRecordBytes int
+	// MaxBodyBytes caps the whole body; 0 means no cap.
+	MaxBodyBytes int64
+}
+
+// Stats describe one transform.
+type Stats struct {
+	Records   int   // records read from the upstream
+	Released  int   // records written
+	Filtered  int   // records removed by row conditions
+	Truncated bool  // records withheld by MaxRows
+	Fallbacks int   // values redacted because their operator could not handle them
+	BytesIn   int64 // body bytes read
+	BytesOut  int64 // bytes written
+}
+
+// OutputRecords is the member under which released records are written.
+const OutputRecords = "items"
+
+// transformer holds one transform's scratch space; pooled.
+type transformer struct {
+	plan  *Plan
+	env   *Env
+	in    stream
+	rec   []byte
+	out   []byte
+	dst   io.Writer
+	seen  [][]bool
+	met   []bool
+	stats Stats
+	werr  error
+}
+
+var transformers = sync.Pool{New: func() any { return new(transformer) }}
+
+// Transform reads an upstream body from r and writes to w the body the plan
+// releases: {"items": [...], meta...}. Only named fields of records that
+// meet every row condition are written, each through its operator. Any
+// syntax error, shape error, repeated key, oversized record or read error
+// fails the transform; w may then hold partial output, which the caller must
+// discard.
+func (p *Plan) Transform(w io.Writer, r io.Reader, shape Shape, env *Env, lim Limits) (Stats, error) {
+	t := transformers.Get().(*transformer)
+	defer func() {
+		t.plan, t.env, t.dst, t.in.r = nil, nil, nil, nil
+		transformers.Put(t)
+	}()
+	if lim.MaxRecordBytes <= 0 {
+		lim.MaxRecordBytes = 1 << 20
+	}
+	t.plan, t.env, t.dst, t.werr = p, env, w, nil
+	t.stats = Stats{}
+	t.out = t.out[:0]
+	t.in.reset(r, lim.MaxBodyBytes)
+	if cap(t.met) < len(p.conds) {
+		t.met = make([]bool, len(p.conds))
+	}
+	t.met = t.met[:len(p.conds)]
+	err := t.body(shape, lim)
+	t.stats.BytesIn = t.in.off + int64(t.in.pos)
+	if err == nil {
+		t.flush()
+		err = t.werr
+	}
+	return t.stats, err
+}
+
+func (t *transformer) body(shape Shape, lim Limits) error {
+	t.out = append(t.out, `{"`+OutputRecords+`":[`...)
+	if shape.Records == "" {
+		if err := t.records(lim); err != nil {
+			return err
+		}
+		t.out = append(t.out, "]}"...)
+		return t.in.atEOF()
+	}
+	if c, ok := t.in.peek(); ok && c != '{' {
+		return t.wrongKind("body", "an object", lim)
+	}
+	if _, err := t.in.expect("{", "'{' opening the body"); err != nil {
+		return err
+	}
+	type member struct {
+		name string
+		raw  []byte
+	}
+	var meta []member
+	seenRecords := false
+	if c, ok := t.in.peek(); ok && c == '}' {
+		t.in.pos++
+	} else {
+		for {
+			var err error
+			if t.rec, err = t.in.capture(t.rec[:0], lim.MaxRecordBytes); err != nil {
+				return err
+			}
+			if len(t.rec) == 0 || t.rec[0] != '"' {
+				return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "expected a member name"}
+			}
+			end, _, err := scanString(t.rec, 0)
+			if err != nil {
+				return err
+			}
+			if end != len(t.rec) {
+				return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed member name"}
+			}
+			name := decodeString(t.rec)
+			if _, err := t.in.expect(":", "':'"); err != nil {
+				return err
+			}
+			isMeta := contains(shape.Meta, name) || contains(shape.Counts, name)
+			for _, m := range meta {
+				if m.name == name {
+					return shapeErr("member %q repeated", name)
+				}
+			}
+			switch {
+			case name == shape.Records:
+				if seenRecords {
+					return shapeErr("member %q repeated", name)
+				}
+				seenRecords = true
+				if err := t.records(lim); err != nil {
+					return err
+				}
+			default:
+				if t.rec, err = t.in.capture(t.rec[:0], lim.MaxRecordBytes); err != nil {
+					return err
+				}
+				end, err := scanValue(t.rec, 0, 0)
+				if err != nil {
+					return err
+				}
+				if end != len(t.rec) {
+					return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed value"}
+				}
+				if isMeta {
+					// Metadata passes as keep passes a scalar, so a string
+					// is written as valid UTF-8 with U+2028/9 escaped;
+					// objects and arrays are dropped (raw stays nil).
+					m := member{name: name}
+					v := Value{Raw: t.rec, Kind: kindOf(t.rec[0])}
+					if v.Kind == String {
+						_, v.plain, _ = scanString(t.rec, 0)
+					}
+					if raw, ok := (keepOp{}).Apply(nil, v, nil); ok {
+						m.raw = raw
+					}
+					meta = append(meta, m)
+				}
+			}
+			c, err := t.in.expect(",}", "',' or '}'")
+			if err != nil {
+				return err
+			}
+			if c == '}' {
+				break
+			}
+		}
+	}
+	if err := t.in.atEOF(); err != nil {
+		return err
+	}
+	if !seenRecords {
+		return shapeErr("no %q member", shape.Records)
+	}
+	t.out = append(t.out, ']')
+	for _, m := range meta {
+		if m.raw == nil || (contains(shape.Counts, m.name) && t.stats.Filtered > 0) {
+			continue
+		}
+		t.out = append(t.out, ',')
+		t.out = appendString(t.out, m.name)
+		t.out = append(t.out, ':')
+		t.out = append(t.out, m.raw...)
+	}
+	t.out = append(t.out, '}')
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// records transforms the records array, one record in memory at a time.
+func (t *transformer) records(lim Limits) error {
+	if c, ok := t.in.peek(); ok && c != '[' {
+		return t.wrongKind("records", "an array", lim)
+	}
+	if _, err := t.in.expect("[", "'[' opening the records"); err != nil {
+		return err
+	}
+	if c, ok := t.in.peek(); ok && c == ']' {
+		t.in.pos++
+		return nil
+	}
+	for {
+		var err error
+		if t.rec, err = t.in.capture(t.rec[:0], lim.MaxRecordBytes); err != nil {
+			return err
+		}
+		if err := t.record(); err != nil {
+			return err
+		}
+		c, err := t.in.expect(",]", "',' or ']'")
+		if err != nil {
+			return err
+		}
+		if c == ']' {
+			return nil
+		}
+	}
+}
+
+// wrongKind reads the value found where what, which must be want, was
+// expected. Valid JSON of another kind is a shape error, as the ShapeError
+// contract says; anything else is a syntax error.
+func (t *transformer) wrongKind(what, want string, lim Limits) error {
+	var err error
+	if t.rec, err = t.in.capture(t.rec[:0], lim.MaxRecordBytes); err != nil {
+		return err
+	}
+	end, err := scanValue(t.rec, 0, 0)
+	if err != nil {
+		return err
+	}
+	if end != len(t.rec) {
+		return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed " + what}
+	}
+	return shapeErr("%s: want %s, got %s", what, want, kindOf(t.rec[0]))
+}
+
+// record validates and transforms t.rec, appending it to the output when it
+// meets the row conditions and the row cap allows.
+func (t *transformer) record() error {
+	t.stats.Records++
+	if t.rec[0] != '{' {
+		if _, err := scanValue(t.rec, 0, 0); err != nil {
+			return err
+		}
+		return shapeErr("record %d is not an object", t.stats.Records)
+	}
+	for i := range t.met {
+		t.met[i] = false
+	}
+	mark := len(t.out)
+	if t.stats.Released > 0 {
+		t.out = append(t.out, ',')
+	}
+	out, end, err := t.object(t.out, t.rec, 0, t.plan.root, 1, true)
+	if err != nil {
+		return err
+	}
+	if end != len(t.rec) {
+		return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed record"}
+	}
+	for _, ok := range t.met {
+		if !ok {
+			t.out = out[:mark]
+			t.stats.Filtered++
+			return nil
+		}
+	}
+	if t.plan.maxRows > 0 && t.stats.Released >= t.plan.maxRows {
+		t.out = out[:mark]
+		t.stats.Truncated = true
+		return nil
+	}
+	t.out = out
+	t.stats.Released++
+	if len(t.out) >= 32<<10 {
+		t.flush()
+	}
+	return t.werr
+}
+
+func (t *transformer) flush() {
+	if t.werr != nil || len(t.out) == 0 {
+		return
+	}
+	n, err := t.dst.Write(t.out)
+	t.stats.BytesOut += int64(n)
+	t.werr = err
+	t.out = t.out[:0]
+}
+
+// object walks the object at b[i], appending the members n names, each
+// through its treatment. At the top level it also evaluates row conditions.
+func (t *transformer) object(dst, b []byte, i int, n *node, depth int, top bool) ([]byte, int, error) {
+	if depth > maxDepth {
+		return dst, i, errDepth
+	}
+	for len(t.seen) <= depth {
+		t.seen = append(t.seen, nil)
+	}
+	seen := t.seen[depth]
+	if cap(seen) < len(n.children) {
+		seen = make([]bool, len(n.children))
+	}
+	seen = seen[:len(n.children)]
+	for k := range seen {
+		seen[k] = false
+	}
+	t.seen[depth] = seen
+
+	dst = append(dst, '{')
+	first := true
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return append(dst, '}'), i + 1, nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return dst, i, synErr(i, "expected a member name")
+		}
+		kend, plain, err := scanString(b, i)
+		if err != nil {
+			return dst, i, err
+		}
+		var child *node
+		if plain {
+			child = n.children[string(b[i+1:kend-1])]
+		} else {
+			child = n.children[decodeString(b[i:kend])]
+		}
+		i = skipWS(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return dst, i, synErr(i, "expected ':'")
+		}
+		i = skipWS(b, i+1)
+		vstart := i
+		vplain := false
+		if i < len(b) && b[i] == '"' {
+			i, vplain, err = scanString(b, i)
+		} else {
+			i, err = scanValue(b, i, depth)
+		}
+		if err != nil {
+			return dst, i, err
+		}
+		if child != nil {
+			idx := n.index[child.name]
+			if seen[idx] {
+				return dst, i, shapeErr("record %d repeats %q", t.stats.Records, child.name)
+			}
+			seen[idx] = true
+			v := Value{Raw: b[vstart:i], Kind: kindOf(b[vstart]), plain: vplain}
+			if top {
+				for _, ci := range child.conds {
+					t.met[ci] = t.plan.conds[ci].match(v)
+				}
+			}
+			if child.op != nil || child.children != nil || child.elem != nil {
+				if !first {
+					dst = append(dst, ',')
+				}
+				first = false
+				dst = appendString(dst, child.name)
+				dst = append(dst, ':')
+				if dst, err = t.value(dst, v, child, depth); err != nil {
+					return dst, i, err
+				}
+			}
+		}
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return dst, i, synErr(i, "unterminated object")
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case '}':
+			return append(dst, '}'), i + 1, nil
+		default:
+			return dst, i, synErr(i, "expected ',' or '}'")
+		}
+	}
+}
+
+// value appends v released through n: its operator, or its named parts.
+func (t *transformer) value(dst []byte, v Value, n *node, depth int) ([]byte, error) {
+	if n.op != nil {
+		out, ok := n.op.Apply(dst, v, t.env)
+		if !ok {
+			t.stats.Fallbacks++
+			return append(dst, redactedToken...), nil
+		}
+		return out, nil
+	}
+	switch {
+	case v.Kind == Object && n.children != nil:
+		out, _, err := t.object(dst, v.Raw, 0, n, depth+1, false)
+		return out, err
+	case v.Kind == Array && n.elem != nil:
+		return t.array(dst, v.Raw, n.elem, depth+1)
+	}
+	t.stats.Fallbacks++
+	return append(dst, redactedToken...), nil
+}
+
+// array appends each element of the (validated) array b released through
+// elem.
+func (t *transformer) array(dst, b []byte, elem *node, depth int) ([]byte, error) {
+	dst = append(dst, '[')
+	i := skipWS(b, 1)
+	first := true
+	for i < len(b) && b[i] != ']' {
+		start := i
+		plain := false
+		var err error
+		if b[i] == '"' {
+			i, plain, err = scanString(b, i)
+		} else {
+			i, err = scanValue(b, i, depth)
+		}
+		if err != nil {
+			return dst, err
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		if dst, err = t.value(dst, Value{Raw: b[start:i], Kind: kindOf(b[start]), plain: plain}, elem, depth); err != nil {
+			return dst, err
+		}
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+		}
+	}
+	return append(dst, ']'), nil
+}
