@@ -1,0 +1,79 @@
+package audit
+
+import "time"
+
+// Event is one audit record: who asked for what, what the policy decided,
+// what the release was obliged to do, and how the request ended. The gateway
+// fills every field except Seq and Prev, which the [Log] sets. Identifiers
+// and query values must already be keyed-hashed (see [Hasher]).
+type Event struct {
+	// Seq is the record's position in the trail, 1-based and contiguous
+	// across all segments. Set by the Log.
+	Seq uint64 `json:"seq"`
+	// Prev is the hex SHA-256 hash of the previous record, "" for the first
+	// record. Set by the Log.
+	Prev string `json:"prev"`
+	// Time is when the request arrived, in UTC. The Log fills it from
+	// [Options.Now] when it is zero.
+	Time time.Time `json:"time"`
+	// RequestID is the id the gateway returns in X-Request-Id.
+	RequestID string `json:"request_id"`
+	// Subject is the authenticated caller, empty when authentication failed.
+	Subject string `json:"subject,omitempty"`
+	// Roles are the caller's roles from the token.
+	Roles []string `json:"roles,omitempty"`
+	// Purpose is the declared purpose of the access.
+	Purpose string `json:"purpose,omitempty"`
+	// Client identifies the calling application or address.
+	Client string `json:"client,omitempty"`
+	// Action is what was asked for: read, stats, catalog, ...
+	Action string `json:"action"`
+	// Source is the department whose data was asked for.
+	Source string `json:"source,omitempty"`
+	// Dataset is the dataset within Source.
+	Dataset string `json:"dataset,omitempty"`
+	// Method is the HTTP method.
+	Method string `json:"method"`
+	// Path is the route template, with identifiers keyed-hashed by the
+	// caller.
+	Path string `json:"path"`
+	// Query holds the query parameters, values keyed-hashed by the caller.
+	Query map[string][]string `json:"query,omitempty"`
+	// Decision is allow, deny or error.
+	Decision string `json:"decision"`
+	// Reason explains the decision.
+	Reason string `json:"reason,omitempty"`
+	// Obligations is what the decision required of the release.
+	Obligations *Obligations `json:"obligations,omitempty"`
+	// Rows is the number of records released.
+	Rows int `json:"rows"`
+	// Status is the HTTP status answered.
+	Status int `json:"status"`
+	// Code is the error code when Status >= 400.
+	Code string `json:"code,omitempty"`
+	// Bytes is the size of the response body released.
+	Bytes int64 `json:"bytes"`
+	// DurationMS is how long the request took, in milliseconds.
+	DurationMS float64 `json:"duration_ms"`
+	// PolicyRevision identifies the policy set that made the decision.
+	PolicyRevision string `json:"policy_revision,omitempty"`
+}
+
+// Obligations is what the decision required of the release.
+type Obligations struct {
+	// Fields maps a field path to the operator applied to it ("keep",
+	// "pseudonymize", "mask", ...).
+	Fields map[string]string `json:"fields,omitempty"`
+	// Dropped lists fields of the dataset schema that were dropped.
+	Dropped []string `json:"dropped,omitempty"`
+	// Rows lists the row filters in readable form, e.g.
+	// "district in [朝阳区]", with values as the policy gave them.
+	Rows []string `json:"rows,omitempty"`
+	// Params lists the query parameters forwarded upstream.
+	Params []string `json:"params,omitempty"`
+	// MaxRows is the cap on released records, 0 for none.
+	MaxRows int `json:"max_rows,omitempty"`
+	// Fallbacks counts values redacted because their operator could not
+	// handle them.
+	Fallbacks int `json:"fallbacks,omitempty"`
+}

@@ -1,0 +1,116 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func testHasher(t testing.TB, key string) *Hasher {
+	t.Helper()
+	h, err := NewHasher([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+const (
+	keyA = "0123456789abcdef0123456789abcdef"
+	keyB = "fedcba9876543210fedcba9876543210"
+)
+
+func TestNewHasherRefusesShortKeys(t *testing.T) {
+	if _, err := NewHasher(bytes.Repeat([]byte{'k'}, 31)); err == nil {
+		t.Error("NewHasher accepted a 31-byte key")
+	}
+	if _, err := NewHasher(nil); err == nil {
+		t.Error("NewHasher accepted no key")
+	}
+}
+
+func TestHasherSumIsKeyedHMACSHA256(t *testing.T) {
+	h := testHasher(t, keyA)
+	const id = "110101199003074518"
+	mac := hmac.New(sha256.New, []byte(keyA))
+	mac.Write([]byte(id))
+	want := "hmac-sha256:" + hex.EncodeToString(mac.Sum(nil))
+	if got := h.Sum(id); got != want {
+		t.Errorf("Sum = %s, want %s", got, want)
+	}
+	if got := h.Sum(id); got != want {
+		t.Errorf("second Sum = %s, not deterministic", got)
+	}
+	if other := testHasher(t, keyB).Sum(id); other == want {
+		t.Error("two keys give the same hash")
+	}
+	if h.Sum(id+"9") == want || h.Sum("") == want {
+		t.Error("different values give the same hash")
+	}
+}
+
+func TestHasherSumNeverContainsTheValue(t *testing.T) {
+	h := testHasher(t, keyA)
+	for _, v := range []string{"110101199003074518", "张三", "13800138000", "北京市朝阳区建国路88号", strings.Repeat("x", 1000)} {
+		if got := h.Sum(v); strings.Contains(got, v) {
+			t.Errorf("Sum(%q) = %s contains the value", v, got)
+		}
+	}
+}
+
+func TestHasherSumIsSafeForConcurrentUse(t *testing.T) {
+	h := testHasher(t, keyA)
+	want := h.Sum("张三")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				if got := h.Sum("张三"); got != want {
+					t.Errorf("concurrent Sum = %s, want %s", got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestHasherValuesHashesEveryValueAndKeepsKeys(t *testing.T) {
+	h := testHasher(t, keyA)
+	q := url.Values{"district": {"朝阳区", "海淀区"}, "id": {"110101199003074518"}, "empty": {""}}
+	got := h.Values(q)
+	if len(got) != len(q) {
+		t.Fatalf("Values kept %d keys, want %d", len(got), len(q))
+	}
+	for k, vs := range q {
+		if len(got[k]) != len(vs) {
+			t.Fatalf("%s: %d values, want %d", k, len(got[k]), len(vs))
+		}
+		for i, v := range vs {
+			if got[k][i] != h.Sum(v) {
+				t.Errorf("%s[%d] = %s, want Sum(%q)", k, i, got[k][i], v)
+			}
+		}
+	}
+	if q.Get("district") != "朝阳区" {
+		t.Error("Values changed its argument")
+	}
+	if h.Values(nil) != nil || h.Values(url.Values{}) != nil {
+		t.Error("Values of no parameters is not nil")
+	}
+}
+
+func BenchmarkHasherSum(b *testing.B) {
+	h := testHasher(b, keyA)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.Sum("110101199003074518")
+		}
+	})
+}
