@@ -1,0 +1,123 @@
+package sluice_test
+
+import data.sluice
+
+visits := {"source": "health", "dataset": "visits"}
+
+assistance := {"source": "civil", "dataset": "assistance"}
+
+residents := {"source": "police", "dataset": "residents"}
+
+analyst := {"id": "alice", "roles": ["analyst"], "dept": "health"}
+
+caseworker := {"id": "carol", "roles": ["caseworker"], "dept": "civil", "district": "朝阳区"}
+
+read(subject, resource, purpose) := d if {
+	d := sluice.decision with input as {
+		"subject": subject,
+		"purpose": purpose,
+		"action": "read",
+		"resource": resource,
+	}
+}
+
+stats(subject, resource, purpose) := d if {
+	d := sluice.decision with input as {
+		"subject": subject,
+		"purpose": purpose,
+		"action": "stats",
+		"resource": resource,
+	}
+}
+
+test_analyst_reads_visits_with_patient_pseudonymised if {
+	d := read(analyst, visits, "public-health")
+	d.allow
+	d.fields.patient_id == "pseudonymize"
+	d.fields.patient_name == "drop"
+	d.fields.visit_date == {"op": "generalize", "to": "month"}
+	d.fields.cost == "keep"
+	d.params == ["district", "page", "page_size"]
+}
+
+test_analyst_needs_the_public_health_purpose if {
+	not read(analyst, visits, "marketing").allow
+	not read(analyst, visits, "").allow
+}
+
+test_analyst_of_another_department_is_denied if {
+	not read(object.union(analyst, {"dept": "police"}), visits, "public-health").allow
+}
+
+test_analyst_cannot_read_other_datasets if {
+	not read(analyst, residents, "public-health").allow
+	not read(analyst, assistance, "public-health").allow
+}
+
+test_analyst_stats_on_every_dataset_up_to_epsilon_one if {
+	every r in [visits, assistance, residents] {
+		d := stats(analyst, r, "public-health")
+		d.allow
+		d.stats.max_epsilon == 1.0
+		d.stats.consumer_budget == 10
+		d.stats.dataset_budget == 50
+	}
+}
+
+test_caseworker_reads_own_district_masked if {
+	d := read(caseworker, assistance, "")
+	d.allow
+	d.rows == [{"field": "district", "in": ["朝阳区"]}]
+	d.fields.id_number == {"op": "mask", "keep_first": 6, "keep_last": 4}
+	d.fields.name == "mask_name_cn"
+	d.fields.phone == {"op": "mask", "keep_first": 3, "keep_last": 4}
+}
+
+test_caseworker_without_district_is_denied if {
+	not read(object.remove(caseworker, ["district"]), assistance, "").allow
+	not read(object.union(caseworker, {"district": ""}), assistance, "").allow
+}
+
+test_caseworker_has_no_stats_and_no_other_dataset if {
+	not stats(caseworker, assistance, "").allow
+	not read(caseworker, visits, "").allow
+}
+
+test_public_has_no_records if {
+	public := {"id": "pat", "roles": ["public"]}
+	every r in [visits, assistance, residents] {
+		not read(public, r, "").allow
+	}
+}
+
+test_public_counts_and_sums_by_district_only if {
+	d := stats({"id": "pat", "roles": ["public"]}, visits, "")
+	d.allow
+	d.stats.metrics == ["count", "sum"]
+	d.stats.group_by == ["district"]
+	d.stats.max_epsilon == 0.5
+	d.stats.consumer_budget == 5
+}
+
+test_auditor_and_officer_get_no_data if {
+	every role in ["auditor", "officer"] {
+		s := {"id": "x", "roles": [role], "dept": "health"}
+		not read(s, visits, "public-health").allow
+		not stats(s, visits, "public-health").allow
+	}
+}
+
+test_first_role_in_precedence_decides if {
+	d := stats({"id": "a", "roles": ["public", "analyst"], "dept": "health"}, visits, "public-health")
+	d.stats.max_epsilon == 1.0
+}
+
+test_catalog_lists_what_the_caller_may_use if {
+	sluice.decision.allow with input as {"subject": caseworker, "action": "catalog", "resource": assistance}
+	not sluice.decision.allow with input as {"subject": caseworker, "action": "catalog", "resource": visits}
+	not sluice.decision.allow with input as {"subject": {"id": "x", "roles": ["auditor"]}, "action": "catalog", "resource": visits}
+}
+
+test_unknown_action_is_denied if {
+	not sluice.decision.allow with input as {"subject": analyst, "purpose": "public-health", "action": "delete", "resource": visits}
+}

@@ -1,0 +1,263 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/sluicegw/sluice/anonymize"
+)
+
+// Decision is what the policy releases to one request. The zero Decision
+// denies.
+type Decision struct {
+	Allow  bool   `json:"allow"`
+	Reason string `json:"reason,omitempty"`
+	// Fields maps field paths to treatments; fields not named are dropped.
+	Fields map[string]anonymize.Rule `json:"fields,omitempty"`
+	// Rows are conditions every released record must meet.
+	Rows []anonymize.Cond `json:"rows,omitempty"`
+	// Params are the query parameters the caller may pass upstream.
+	Params []string `json:"params,omitempty"`
+	// MaxRows caps the records released per request; 0 means no cap.
+	MaxRows int `json:"max_rows,omitempty"`
+	// Stats bounds statistics releases; nil allows none.
+	Stats *StatsLimits `json:"stats,omitempty"`
+
+	// Plan is the compiled record transform of an allowing decision.
+	Plan *anonymize.Plan `json:"-"`
+}
+
+// StatsLimits bound the differentially private releases a decision allows.
+type StatsLimits struct {
+	Metrics        []string              `json:"metrics"`
+	MaxEpsilon     float64               `json:"max_epsilon"`
+	GroupBy        []string              `json:"group_by,omitempty"`
+	Bounds         map[string][2]float64 `json:"bounds,omitempty"`
+	ConsumerBudget float64               `json:"consumer_budget,omitempty"`
+	DatasetBudget  float64               `json:"dataset_budget,omitempty"`
+}
+
+// AllowsParam reports whether the decision lets the caller pass name.
+func (d *Decision) AllowsParam(name string) bool {
+	for _, p := range d.Params {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// deny builds a denying decision.
+func deny(reason string) *Decision { return &Decision{Reason: reason} }
+
+// MalformedError says why a policy's result is not a valid decision.
+type MalformedError struct{ Msg string }
+
+func (e *MalformedError) Error() string { return "malformed decision: " + e.Msg }
+
+func malformed(format string, args ...any) error {
+	return &MalformedError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// parseDecision validates the value of data.sluice.decision. Anything it
+// does not understand makes the whole decision malformed: a typo in a
+// policy must not quietly widen what is released.
+func parseDecision(v any) (*Decision, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, malformed("want an object, got %T", v)
+	}
+	d := &Decision{}
+	allow, ok := m["allow"].(bool)
+	if !ok {
+		return nil, malformed(`"allow" must be a boolean`)
+	}
+	if r, present := m["reason"]; present {
+		if d.Reason, ok = r.(string); !ok {
+			return nil, malformed(`"reason" must be a string`)
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		val := m[k]
+		var err error
+		switch k {
+		case "allow", "reason":
+		case "fields":
+			err = d.parseFields(val)
+		case "rows":
+			err = d.parseRows(val)
+		case "params":
+			d.Params, err = stringList(val)
+		case "max_rows":
+			d.MaxRows, err = nonNegInt(val)
+		case "stats":
+			d.Stats, err = parseStats(val)
+		default:
+			err = fmt.Errorf("unknown member")
+		}
+		if err != nil {
+			return nil, malformed("%s: %v", k, err)
+		}
+	}
+	if !allow {
+		return &Decision{Reason: d.Reason}, nil
+	}
+	d.Allow = true
+	plan, err := anonymize.Compile(anonymize.Spec{Fields: d.Fields, Rows: d.Rows, MaxRows: d.MaxRows})
+	if err != nil {
+		return nil, malformed("%v", err)
+	}
+	d.Plan = plan
+	return d, nil
+}
+
+func (d *Decision) parseFields(v any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("want an object, got %T", v)
+	}
+	d.Fields = make(map[string]anonymize.Rule, len(m))
+	for path, t := range m {
+		r, err := anonymize.ParseRule(t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		d.Fields[path] = r
+	}
+	return nil
+}
+
+func (d *Decision) parseRows(v any) error {
+	list, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("want an array, got %T", v)
+	}
+	for i, c := range list {
+		cond, err := anonymize.ParseCond(c)
+		if err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
+		}
+		d.Rows = append(d.Rows, cond)
+	}
+	return nil
+}
+
+func parseStats(v any) (*StatsLimits, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want an object, got %T", v)
+	}
+	s := &StatsLimits{}
+	for k, val := range m {
+		var err error
+		switch k {
+		case "metrics":
+			if s.Metrics, err = stringList(val); err == nil {
+				for _, metric := range s.Metrics {
+					if metric != "count" && metric != "sum" && metric != "mean" {
+						err = fmt.Errorf("unknown metric %q", metric)
+					}
+				}
+			}
+		case "group_by":
+			s.GroupBy, err = stringList(val)
+		case "max_epsilon":
+			s.MaxEpsilon, err = positive(val)
+		case "consumer_budget":
+			s.ConsumerBudget, err = positive(val)
+		case "dataset_budget":
+			s.DatasetBudget, err = positive(val)
+		case "bounds":
+			s.Bounds, err = parseBounds(val)
+		default:
+			err = fmt.Errorf("unknown member")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	if s.MaxEpsilon == 0 {
+		return nil, fmt.Errorf("max_epsilon is required")
+	}
+	return s, nil
+}
+
+func parseBounds(v any) (map[string][2]float64, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want an object, got %T", v)
+	}
+	out := make(map[string][2]float64, len(m))
+	for field, b := range m {
+		pair, ok := b.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("%s: want [lower, upper]", field)
+		}
+		lo, err1 := number(pair[0])
+		hi, err2 := number(pair[1])
+		if err1 != nil || err2 != nil || lo > hi {
+			return nil, fmt.Errorf("%s: want [lower, upper] numbers with lower <= upper", field)
+		}
+		out[field] = [2]float64{lo, hi}
+	}
+	return out, nil
+}
+
+func stringList(v any) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want an array of strings, got %T", v)
+	}
+	out := make([]string, len(list))
+	for i, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			return nil, fmt.Errorf("want an array of strings, got %T at [%d]", x, i)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func number(v any) (float64, error) {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return 0, fmt.Errorf("bad number %s", x)
+		}
+		return f, nil
+	case float64:
+		return x, nil
+	}
+	return 0, fmt.Errorf("want a number, got %T", v)
+}
+
+func positive(v any) (float64, error) {
+	f, err := number(v)
+	if err != nil {
+		return 0, err
+	}
+	if f <= 0 {
+		return 0, fmt.Errorf("want a positive number, got %v", f)
+	}
+	return f, nil
+}
+
+func nonNegInt(v any) (int, error) {
+	f, err := number(v)
+	if err != nil {
+		return 0, err
+	}
+	if f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
+		return 0, fmt.Errorf("want a non-negative integer, got %v", f)
+	}
+	return int(f), nil
+}
