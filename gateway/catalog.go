@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/policy"
+)
+
+// catalogEntry is one dataset as the caller would get it.
+type catalogEntry struct {
+	Source         string       `json:"source"`
+	Dataset        string       `json:"dataset"`
+	Path           string       `json:"path"`
+	Classification string       `json:"classification,omitempty"`
+	PrivacyUnit    string       `json:"privacy_unit,omitempty"`
+	Read           *readView    `json:"read"`
+	Stats          *statsView   `json:"stats"`
+	Fields         []fieldEntry `json:"fields"`
+}
+
+// fieldEntry is one declared or released field with the caller's
+// treatment of it ("drop" when the read decision does not name it).
+type fieldEntry struct {
+	Name      string         `json:"name"`
+	Type      string         `json:"type,omitempty"`
+	Level     string         `json:"level,omitempty"`
+	Treatment anonymize.Rule `json:"treatment"`
+}
+
+type readView struct {
+	Allowed bool     `json:"allowed"`
+	Reason  string   `json:"reason,omitempty"`
+	Rows    []string `json:"rows,omitempty"`
+	Params  []string `json:"params,omitempty"`
+	MaxRows int      `json:"max_rows,omitempty"`
+	Lookup  bool     `json:"lookup_by_id,omitempty"`
+}
+
+type statsView struct {
+	Allowed bool                `json:"allowed"`
+	Reason  string              `json:"reason,omitempty"`
+	Limits  *policy.StatsLimits `json:"limits,omitempty"`
+}
+
+// catalog serves GET /v1/catalog: the datasets the caller may use and, per
+// field, the treatment the caller would get.
+func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
+	x := s.begin(w, r, "catalog")
+	if e := s.authenticate(x, r); e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	set := s.policies.Current()
+	x.ev.PolicyRevision = set.Revision()
+	entries := []catalogEntry{}
+	for _, srcName := range slices.Sorted(maps.Keys(s.sources)) {
+		src := s.sources[srcName]
+		for _, dsName := range slices.Sorted(maps.Keys(src.datasets)) {
+			ds := src.datasets[dsName]
+			if !s.decide(r.Context(), x, set, s.input(x, r, "catalog", ds)).Allow {
+				continue
+			}
+			entries = append(entries, s.catalogEntry(r, x, set, ds))
+		}
+	}
+	body, err := json.Marshal(map[string]any{"datasets": entries, "policy_revision": set.Revision()})
+	if err != nil {
+		s.fail(w, r, x, errInternal(err))
+		return
+	}
+	body = append(body, '\n')
+	x.ev.Decision, x.ev.Status, x.ev.Rows, x.ev.Bytes = "allow", http.StatusOK, len(entries), int64(len(body))
+	if err := s.record(r.Context(), x); err != nil {
+		x.ev.Decision = ""
+		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.Write(body)
+	s.logDone(x, nil)
+}
+
+func (s *Server) catalogEntry(r *http.Request, x *exchange, set *policy.Set, ds *dataset) catalogEntry {
+	e := catalogEntry{
+		Source: ds.src.cfg.Name, Dataset: ds.cfg.Name, Path: "/v1/" + ds.src.cfg.Name + "/" + ds.cfg.Name,
+		Classification: ds.cfg.Classification, PrivacyUnit: ds.cfg.PrivacyUnit,
+	}
+	read := s.decide(r.Context(), x, set, s.input(x, r, "read", ds))
+	e.Read = &readView{Allowed: read.Allow, Reason: read.Reason}
+	rules := map[string]anonymize.Rule{}
+	if read.Allow {
+		e.Read.Rows, e.Read.Params, e.Read.MaxRows = read.Plan.RowFilters(), read.Params, read.MaxRows
+		e.Read.Lookup = ds.cfg.IDField != "" && lookupAllowed(ds, read, "x") == nil
+		rules = read.Fields
+	}
+	names := map[string]bool{}
+	for n := range ds.cfg.Fields {
+		names[n] = true
+	}
+	for n, rule := range rules {
+		if rule.Op != "drop" {
+			names[n] = true
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		f := fieldEntry{Name: n, Type: ds.cfg.Fields[n].Type, Level: ds.cfg.Fields[n].Level, Treatment: anonymize.Rule{Op: "drop"}}
+		if rule, ok := rules[n]; ok {
+			f.Treatment = rule
+		}
+		e.Fields = append(e.Fields, f)
+	}
+	stats := s.decide(r.Context(), x, set, s.input(x, r, "stats", ds))
+	e.Stats = &statsView{Allowed: stats.Allow && stats.Stats != nil, Reason: stats.Reason}
+	if e.Stats.Allowed {
+		e.Stats.Limits = stats.Stats
+	}
+	return e
+}

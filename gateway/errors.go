@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Error is a failure the caller is told about: a status, a stable code and
+// a message safe to show. The cause, which may name internals, is only
+// logged.
+type Error struct {
+	Status int
+	Code   string
+	Msg    string
+	// RetryAfter, when set, is sent as Retry-After (seconds).
+	RetryAfter int
+	cause      error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Msg, e.cause)
+	}
+	return e.Code + ": " + e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+func errBadRequest(msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "bad_request", Msg: msg}
+}
+
+func errUnauthenticated(msg string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Msg: msg}
+}
+
+func errForbidden(msg string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "forbidden", Msg: msg}
+}
+
+func errNotFound(msg string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: msg}
+}
+
+func errMethod() *Error {
+	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "only GET is supported"}
+}
+
+func errUpstreamInvalid(cause error) *Error {
+	return &Error{Status: http.StatusBadGateway, Code: "upstream_invalid",
+		Msg: "the department's service sent a response the gateway cannot release", cause: cause}
+}
+
+func errUpstreamTimeout(cause error) *Error {
+	return &Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
+		Msg: "the department's service did not answer in time", cause: cause}
+}
+
+func errUnavailable(msg string, cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Msg: msg, cause: cause}
+}
+
+func errInternal(cause error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", cause: cause}
+}
+
+// errorBody is the JSON error document of DESIGN.md.
+type errorBody struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id"`
+	} `json:"error"`
+}
+
+// errorJSON renders the error document.
+func errorJSON(requestID string, e *Error) []byte {
+	var body errorBody
+	body.Error.Code, body.Error.Message, body.Error.RequestID = e.Code, e.Msg, requestID
+	b, _ := json.Marshal(body)
+	return append(b, '\n')
+}
+
+// writeError is the one place errors become HTTP responses. body is
+// errorJSON's rendering of e.
+func writeError(w http.ResponseWriter, e *Error, body []byte) {
+	h := w.Header()
+	for k := range h {
+		if k != "X-Request-Id" {
+			delete(h, k)
+		}
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if e.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="sluice", error="invalid_token"`)
+	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	w.WriteHeader(e.Status)
+	w.Write(body)
+}

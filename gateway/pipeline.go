@@ -1,0 +1,448 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/policy"
+)
+
+// PurposeHeader states the caller's purpose; it overrides the token's
+// purpose claim.
+const PurposeHeader = "Sluice-Purpose"
+
+// auditTimeout bounds the wait for the trail; it does not depend on the
+// caller staying connected, so a departing caller is still audited.
+const auditTimeout = 10 * time.Second
+
+// exchange is one request on its way through the pipeline.
+type exchange struct {
+	id        string
+	start     time.Time
+	ev        audit.Event
+	principal *Principal
+	purpose   string
+	ds        *dataset
+	decision  *policy.Decision
+	target    *url.URL
+	lookup    bool // a /{id} request
+	shape     anonymize.Shape
+}
+
+type exchangeKey struct{}
+
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string) *exchange {
+	x := &exchange{id: newRequestID(), start: s.now()}
+	w.Header().Set("X-Request-Id", x.id)
+	x.ev = audit.Event{
+		Time:      x.start.UTC(),
+		RequestID: x.id,
+		Client:    clientIP(r),
+		Action:    action,
+		Method:    r.Method,
+		Path:      s.auditPath(r.URL.Path),
+		Query:     s.auditQuery(r.URL.Query()),
+	}
+	return x
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// authenticate validates the caller and records who it is.
+func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
+	p, err := s.auth.authenticate(r)
+	if err != nil {
+		return errUnauthenticated(err.Error())
+	}
+	x.principal = p
+	x.purpose = p.Purpose
+	if h := r.Header.Get(PurposeHeader); h != "" {
+		x.purpose = h
+	}
+	x.ev.Subject, x.ev.Roles, x.ev.Purpose = p.Subject, p.Roles, x.purpose
+	return nil
+}
+
+func (s *Server) input(x *exchange, r *http.Request, action string, ds *dataset) *policy.Input {
+	in := &policy.Input{
+		Subject: x.principal.subject(),
+		Purpose: x.purpose,
+		Action:  action,
+		Request: policy.Request{Method: r.Method, Path: r.URL.Path, Params: r.URL.Query()},
+		Time:    x.start,
+	}
+	if ds != nil {
+		in.Resource = ds.info
+	}
+	return in
+}
+
+// decide asks the policy set in force; any failure is a deny.
+func (s *Server) decide(ctx context.Context, x *exchange, set *policy.Set, in *policy.Input) *policy.Decision {
+	d, err := set.Decide(ctx, in)
+	if err != nil {
+		s.log.Error("policy decision failed", "request_id", x.id, "revision", set.Revision(), "error", err)
+	}
+	return d
+}
+
+// record makes the exchange's audit event durable.
+func (s *Server) record(ctx context.Context, x *exchange) error {
+	x.ev.DurationMS = float64(s.now().Sub(x.start).Microseconds()) / 1000
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	return s.audit.Append(ctx, &x.ev)
+}
+
+// fail audits a refused or failed request and answers with its error; if
+// the trail cannot take the record, the caller gets 503 instead.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, x *exchange, e *Error) {
+	x.ev.Status, x.ev.Code = e.Status, e.Code
+	if x.ev.Decision == "" {
+		if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+			x.ev.Decision = "deny"
+		} else {
+			x.ev.Decision = "error"
+		}
+	}
+	if x.ev.Reason == "" {
+		x.ev.Reason = e.Msg
+	}
+	if e.cause != nil {
+		x.ev.Reason += ": " + e.cause.Error()
+	}
+	body := errorJSON(x.id, e)
+	x.ev.Bytes = int64(len(body))
+	if err := s.record(r.Context(), x); err != nil {
+		s.log.Error("audit write failed; refusing", "request_id", x.id, "error", err)
+		e = errUnavailable("the audit trail is unavailable", err)
+		body = errorJSON(x.id, e)
+	}
+	writeError(w, e, body)
+	s.logDone(x, e)
+}
+
+func (s *Server) logDone(x *exchange, e *Error) {
+	attrs := []any{"request_id", x.id, "method", x.ev.Method, "path", x.ev.Path,
+		"status", x.ev.Status, "duration_ms", float64(s.now().Sub(x.start).Microseconds()) / 1000}
+	if e == nil {
+		s.log.Info("request", attrs...)
+		return
+	}
+	attrs = append(attrs, "code", e.Code)
+	if e.cause != nil {
+		attrs = append(attrs, "error", e.cause.Error())
+	}
+	level := slog.LevelInfo
+	if e.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "request", attrs...)
+}
+
+// lookupDataset resolves /v1/{source}/{dataset}.
+func (s *Server) lookupDataset(r *http.Request) (*dataset, *Error) {
+	src, ok := s.sources[r.PathValue("source")]
+	if !ok {
+		return nil, errNotFound("no such source")
+	}
+	ds, ok := src.datasets[r.PathValue("dataset")]
+	if !ok {
+		return nil, errNotFound("no such dataset")
+	}
+	return ds, nil
+}
+
+// records serves GET /v1/{source}/{dataset} and /v1/{source}/{dataset}/{id}:
+// authenticate → decide → fetch → transform → audit → release. The audit
+// record is written after the transform, so it can say what was released,
+// and before the first byte leaves.
+func (s *Server) records(w http.ResponseWriter, r *http.Request) {
+	x := s.begin(w, r, "read")
+	if e := s.authenticate(x, r); e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	ds, e := s.lookupDataset(r)
+	if e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	x.ds = ds
+	x.ev.Source, x.ev.Dataset = ds.src.cfg.Name, ds.cfg.Name
+	set := s.policies.Current()
+	x.ev.PolicyRevision = set.Revision()
+	d := s.decide(r.Context(), x, set, s.input(x, r, "read", ds))
+	x.decision = d
+	x.ev.Reason = d.Reason
+	if !d.Allow {
+		x.ev.Decision = "deny"
+		s.fail(w, r, x, errForbidden(denyMessage(d)))
+		return
+	}
+	x.ev.Decision = "allow"
+	q, countsOK, e := upstreamQuery(r.URL.Query(), ds, d)
+	treatments := d.Plan.Treatments()
+	x.ev.Obligations = &audit.Obligations{
+		Fields: treatments, Dropped: dropped(ds, treatments), Rows: d.Plan.RowFilters(),
+		Params: sortedKeys(q), MaxRows: d.MaxRows,
+	}
+	if e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	target := *ds.src.base
+	target.Path = strings.TrimSuffix(target.Path, "/") + ds.cfg.Path
+	target.RawPath = ""
+	if id := r.PathValue("id"); id != "" {
+		if e := lookupAllowed(ds, d, id); e != nil {
+			s.fail(w, r, x, e)
+			return
+		}
+		x.lookup = true
+		target.RawPath = strings.TrimSuffix(target.EscapedPath(), "/") + "/" + url.PathEscape(id)
+		target.Path = strings.TrimSuffix(target.Path, "/") + "/" + id
+	}
+	target.RawQuery = q.Encode()
+	x.target = &target
+	x.shape = anonymize.Shape{Records: *ds.cfg.Records, Meta: ds.cfg.Meta}
+	if countsOK {
+		x.shape.Counts = ds.cfg.Counts
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ds.src.cfg.Timeout))
+	defer cancel()
+	ctx = context.WithValue(ctx, exchangeKey{}, x)
+	ds.src.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// denyMessage is the reason a caller is shown for a deny.
+func denyMessage(d *policy.Decision) string {
+	if d.Reason == "" {
+		return "the policy does not allow this request"
+	}
+	return "the policy does not allow this request: " + d.Reason
+}
+
+// upstreamQuery builds the upstream query: only parameters the decision
+// allows, page_size within max_rows, and row filters pushed down where the
+// dataset declares an upstream filter. countsOK is true when every row
+// filter was pushed down, so upstream totals describe only what the caller
+// may see.
+func upstreamQuery(q url.Values, ds *dataset, d *policy.Decision) (url.Values, bool, *Error) {
+	out := url.Values{}
+	for k, vs := range q {
+		if !d.AllowsParam(k) {
+			return out, false, errForbidden(fmt.Sprintf("query parameter %q is not allowed", k))
+		}
+		out[k] = vs
+	}
+	for _, k := range []string{"page", "page_size"} {
+		vs, ok := out[k]
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(vs[0])
+		if len(vs) != 1 || err != nil || n < 1 {
+			return out, false, errBadRequest(k + " must be one positive integer")
+		}
+		if k == "page_size" && d.MaxRows > 0 && n > d.MaxRows {
+			out.Set(k, strconv.Itoa(d.MaxRows))
+		}
+	}
+	pushed := d.Plan.Pushdown()
+	countsOK := len(pushed) == len(d.Plan.RowFilters())
+	for field, vals := range pushed {
+		param := ds.cfg.Filters[field]
+		if param == "" {
+			countsOK = false
+			continue
+		}
+		given, ok := out[param]
+		switch {
+		case !ok:
+			out[param] = vals
+		case len(given) != 1 || !slices.Contains(vals, given[0]):
+			// The caller narrowed by its own value outside the filter (or
+			// by several): rows are still filtered here, but the upstream's
+			// totals would describe rows the caller may not see.
+			countsOK = false
+		}
+	}
+	return out, countsOK, nil
+}
+
+// lookupAllowed checks a /{id} request: looking a record up by a value the
+// caller does not receive in clear would be an oracle on it.
+func lookupAllowed(ds *dataset, d *policy.Decision, id string) *Error {
+	if ds.cfg.IDField == "" {
+		return errNotFound("records of this dataset cannot be looked up by id")
+	}
+	if len(id) > 256 || id == "." || id == ".." || strings.ContainsFunc(id, func(r rune) bool {
+		return r == '/' || r == '\\' || r < 0x20 || r == 0x7f
+	}) {
+		return errBadRequest("malformed id: an id is one path segment without slashes or control characters")
+	}
+	if !d.Plan.Releases(ds.cfg.IDField) && !d.AllowsParam(ds.cfg.IDField) {
+		return errForbidden(fmt.Sprintf("lookup by %s is not allowed: the caller does not receive it unmasked", ds.cfg.IDField))
+	}
+	return nil
+}
+
+func sortedKeys(q url.Values) []string {
+	if len(q) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(q))
+}
+
+// rewrite builds the upstream request from scratch: the decided URL and the
+// source's own credentials. Nothing of the caller's headers, cookies or
+// body is forwarded.
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	pr.Out.URL = x.target
+	pr.Out.Host = ""
+	h := http.Header{}
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", "sluice")
+	h.Set("X-Request-Id", x.id)
+	if c := x.ds.src.cred; c.header != "" {
+		h.Set(c.header, c.value)
+	}
+	pr.Out.Header = h
+	pr.Out.Body = http.NoBody
+	pr.Out.ContentLength = 0
+	pr.Out.Trailer = nil
+}
+
+// release runs on the upstream's response: it transforms the body into a
+// spool, writes the audit record, and only then hands the spool to the
+// proxy to send. Any failure becomes an error response instead.
+func (s *Server) release(resp *http.Response) error {
+	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusNotFound && x.lookup:
+		return errNotFound("no such record")
+	default:
+		return errUpstreamInvalid(fmt.Errorf("upstream status %d", resp.StatusCode))
+	}
+	if err := checkJSON(resp.Header.Get("Content-Type")); err != nil {
+		return errUpstreamInvalid(err)
+	}
+	limits := s.cfg.Limits
+	sp := newSpool(int(limits.SpoolMemoryBytes), limits.SpoolDir)
+	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset}
+	st, err := x.decision.Plan.Transform(sp, resp.Body, x.shape, env, anonymize.Limits{
+		MaxRecordBytes: int(limits.MaxRecordBytes),
+		MaxBodyBytes:   int64(limits.MaxResponseBytes),
+	})
+	if err != nil {
+		sp.Close()
+		return upstreamError(err)
+	}
+	if x.lookup && st.Released == 0 {
+		sp.Close()
+		return errNotFound("no such record")
+	}
+	x.ev.Rows, x.ev.Bytes, x.ev.Status = st.Released, sp.Len(), http.StatusOK
+	x.ev.Obligations.Fallbacks = st.Fallbacks
+	if err := s.record(resp.Request.Context(), x); err != nil {
+		sp.Close()
+		return errUnavailable("the audit trail is unavailable", err)
+	}
+	if err := sp.rewind(); err != nil {
+		sp.Close()
+		return errInternal(err)
+	}
+	resp.Body = sp
+	resp.Header = http.Header{
+		"Content-Type":           {"application/json"},
+		"Content-Length":         {strconv.FormatInt(sp.Len(), 10)},
+		"Cache-Control":          {"no-store"},
+		"X-Content-Type-Options": {"nosniff"},
+	}
+	resp.ContentLength = sp.Len()
+	resp.Trailer = nil
+	s.logDone(x, nil)
+	return nil
+}
+
+// checkJSON accepts application/json (or a +json type) in UTF-8.
+func checkJSON(ct string) error {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("content type %q: %w", ct, err)
+	}
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return fmt.Errorf("content type %q is not JSON", mt)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("charset %q is not UTF-8", cs)
+	}
+	return nil
+}
+
+// upstreamError classifies a failure to fetch or transform.
+func upstreamError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, context.DeadlineExceeded):
+		return errUpstreamTimeout(err)
+	case errors.Is(err, anonymize.ErrTooLarge):
+		return errUpstreamInvalid(err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errUpstreamTimeout(err)
+	}
+	return errUpstreamInvalid(err)
+}
+
+// proxyError answers a failed proxy exchange: the upstream was unreachable,
+// timed out, answered wrongly, or the release failed.
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		e := &Error{Status: 499, Code: "canceled", Msg: "the caller went away", cause: err}
+		s.fail(w, r, x, e)
+		return
+	}
+	s.fail(w, r, x, upstreamError(err))
+}
+
+// copyBuffers lends the proxy 32 KiB buffers for copying responses.
+type copyBuffers struct{}
+
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *copyPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { copyPool.Put(&b) }
+
+var _ httputil.BufferPool = copyBuffers{}
+var _ io.Reader = (*spool)(nil)

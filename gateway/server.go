@@ -1,0 +1,245 @@
+// Package gateway is Sluice's HTTP server: it authenticates each caller,
+// asks the policy what the caller may see, fetches from the department's
+// service, releases only what the decision allows, and audits every
+// request before any byte of its response leaves.
+//
+// The request pipeline fails closed: when authentication, policy
+// evaluation, the upstream, the transform or the audit trail fails, the
+// caller gets a JSON error and nothing else.
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/policy"
+)
+
+// AuditLog is the durable trail the gateway writes before it releases.
+type AuditLog interface {
+	// Append returns once the event is durable, or an error.
+	Append(ctx context.Context, e *audit.Event) error
+	// Err is nil while the trail is writable.
+	Err() error
+}
+
+// Policies yields the policy set in force.
+type Policies interface {
+	Current() *policy.Set
+}
+
+// Deps are what the gateway is built from besides its configuration.
+type Deps struct {
+	Audit    AuditLog
+	Policies Policies
+	Logger   *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is the gateway. It is an http.Handler.
+type Server struct {
+	cfg      *Config
+	audit    AuditLog
+	policies Policies
+	log      *slog.Logger
+	now      func() time.Time
+	auth     *authenticator
+	hasher   *audit.Hasher
+	keys     *anonymize.Keys
+	sources  map[string]*source
+	known    map[string]bool // path segments safe to audit in clear
+	handler  http.Handler
+}
+
+// source is a configured department service and its proxy.
+type source struct {
+	cfg      *SourceConfig
+	base     *url.URL
+	datasets map[string]*dataset
+	proxy    *httputil.ReverseProxy
+	cred     struct{ header, value string }
+}
+
+type dataset struct {
+	src  *source
+	cfg  *DatasetConfig
+	info *policy.Resource
+}
+
+// New builds the gateway from a validated configuration. It reads the key
+// files the configuration names; ctx bounds background work such as JWKS
+// refreshes.
+func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
+	if deps.Audit == nil || deps.Policies == nil {
+		return nil, errors.New("gateway: audit log and policies are required")
+	}
+	s := &Server{cfg: cfg, audit: deps.Audit, policies: deps.Policies, log: deps.Logger, now: deps.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	secret, err := os.ReadFile(cfg.Path(cfg.HMACKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("hmac_key_file: %w", err)
+	}
+	if s.keys, err = anonymize.NewKeys(secret); err != nil {
+		return nil, fmt.Errorf("hmac_key_file: %w", err)
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("sluice/audit/v1"))
+	if s.hasher, err = audit.NewHasher(m.Sum(nil)); err != nil {
+		return nil, fmt.Errorf("hmac_key_file: %w", err)
+	}
+	if s.auth, err = newAuthenticator(ctx, cfg); err != nil {
+		return nil, err
+	}
+	s.sources = map[string]*source{}
+	s.known = map[string]bool{"v1": true, "catalog": true, "healthz": true, "readyz": true, "metrics": true}
+	for i := range cfg.Sources {
+		src, err := s.newSource(&cfg.Sources[i])
+		if err != nil {
+			return nil, fmt.Errorf("sources[%d]: %w", i, err)
+		}
+		s.sources[src.cfg.Name] = src
+		s.known[src.cfg.Name] = true
+		for name := range src.datasets {
+			s.known[name] = true
+		}
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) newSource(sc *SourceConfig) (*source, error) {
+	base, err := url.Parse(sc.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	src := &source{cfg: sc, base: base, datasets: map[string]*dataset{}}
+	if cr := sc.Credentials; cr != nil {
+		var v string
+		if cr.ValueFile != "" {
+			b, err := os.ReadFile(s.cfg.Path(cr.ValueFile))
+			if err != nil {
+				return nil, fmt.Errorf("credentials.value_file: %w", err)
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		} else if v = os.Getenv(cr.ValueEnv); v == "" {
+			return nil, fmt.Errorf("credentials.value_env: %s is empty", cr.ValueEnv)
+		}
+		src.cred.header, src.cred.value = http.CanonicalHeaderKey(cr.Header), v
+	}
+	for i := range sc.Datasets {
+		dc := &sc.Datasets[i]
+		info := &policy.Resource{Source: sc.Name, Dataset: dc.Name, Classification: dc.Classification,
+			Fields: map[string]policy.FieldInfo{}}
+		for name, f := range dc.Fields {
+			info.Fields[name] = policy.FieldInfo{Type: f.Type, Level: f.Level}
+		}
+		src.datasets[dc.Name] = &dataset{src: src, cfg: dc, info: info}
+	}
+	transport := &http.Transport{
+		Proxy:                 nil, // the upstream is reached directly, never through an environment proxy
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: time.Duration(sc.Timeout),
+		ForceAttemptHTTP2:     true,
+	}
+	src.proxy = &httputil.ReverseProxy{
+		Rewrite:        s.rewrite,
+		Transport:      transport,
+		ModifyResponse: s.release,
+		ErrorHandler:   s.proxyError,
+		BufferPool:     copyBuffers{},
+	}
+	return src, nil
+}
+
+// ServeHTTP serves the gateway's routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// newRequestID returns 16 random bytes in hex.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// auditPath is the request path with every segment the gateway does not
+// know (identifiers, typos, probes) replaced by its keyed hash.
+func (s *Server) auditPath(path string) string {
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i, seg := range segs {
+		if seg != "" && !s.known[seg] && seg != "stats" {
+			segs[i] = s.hasher.Sum(seg)
+		}
+	}
+	return "/" + strings.Join(segs, "/")
+}
+
+// auditQuery hashes every value, and every name that is not a plain
+// parameter name.
+func (s *Server) auditQuery(q url.Values) map[string][]string {
+	if len(q) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(q))
+	for k, vs := range q {
+		if !plainParam(k) {
+			k = s.hasher.Sum(k)
+		}
+		hv := make([]string, len(vs))
+		for i, v := range vs {
+			hv[i] = s.hasher.Sum(v)
+		}
+		out[k] = append(out[k], hv...)
+	}
+	return out
+}
+
+func plainParam(k string) bool {
+	if k == "" || len(k) > 32 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// dropped lists the declared fields of a dataset a plan does not release.
+func dropped(ds *dataset, released map[string]string) []string {
+	var out []string
+	for name := range ds.cfg.Fields {
+		if _, ok := released[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
