@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/sluicegw/sluice/demo"
+	"github.com/sluicegw/sluice/gateway"
+	"github.com/sluicegw/sluice/policies"
+)
+
+// demoRoles are the demo's callers, as DESIGN.md's role table has them.
+var demoRoles = []struct {
+	role   string
+	claims tokenClaims
+}{
+	{"analyst", tokenClaims{Subject: "alice", Roles: []string{"analyst"}, Dept: "health", Purpose: "public-health"}},
+	{"caseworker", tokenClaims{Subject: "carol", Roles: []string{"caseworker"}, Dept: "civil", District: "朝阳区"}},
+	{"public", tokenClaims{Subject: "pat", Roles: []string{"public"}}},
+	{"auditor", tokenClaims{Subject: "audrey", Roles: []string{"auditor"}}},
+	{"officer", tokenClaims{Subject: "oscar", Roles: []string{"officer"}, Dept: "security"}},
+}
+
+// demoManifest is DIR/demo.json.
+type demoManifest struct {
+	Gateway   string            `json:"gateway"`
+	Upstreams map[string]string `json:"upstreams"`
+	Tokens    map[string]string `json:"tokens"`
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := newFlags("demo", stderr)
+	addr := flags.String("addr", "127.0.0.1:8080", "gateway listen address")
+	dir := flags.String("dir", ".sluice-demo", "directory for config, keys, audit trail and state (kept across runs)")
+	polDir := flags.String("policies", "policies", "policy directory (the embedded copy is used when the default is missing)")
+	if err := parse(flags, args); err != nil {
+		return err
+	}
+	policiesGiven := false
+	flags.Visit(func(f *flag.Flag) { policiesGiven = policiesGiven || f.Name == "policies" })
+
+	absDir, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(absDir, 0o700); err != nil {
+		return fmt.Errorf("demo dir: %w", err)
+	}
+	if err := ensureDemoKeys(absDir); err != nil {
+		return fmt.Errorf("demo keys: %w", err)
+	}
+	pol, err := demoPolicies(absDir, *polDir, policiesGiven)
+	if err != nil {
+		return err
+	}
+	credential, err := os.ReadFile(filepath.Join(absDir, upstreamFile))
+	if err != nil {
+		return err
+	}
+	depts, err := demo.Start(ctx, demo.Generate(demo.DefaultSeed), strings.TrimSpace(string(credential)))
+	if err != nil {
+		return fmt.Errorf("start demo departments: %w", err)
+	}
+	defer depts.Close()
+
+	cfgPath := filepath.Join(absDir, "sluice.yaml")
+	if err := writeDemoConfig(cfgPath, *addr, pol, depts.URLs); err != nil {
+		return err
+	}
+	cfg, err := gateway.LoadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	key, err := readSigningKey(absDir)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return serveGateway(ctx, cfg, logger, func(listen string) {
+		m := demoManifest{Gateway: "http://" + listen, Upstreams: depts.URLs, Tokens: map[string]string{}}
+		for _, r := range demoRoles {
+			c := r.claims
+			c.TTL = 12 * time.Hour
+			tok, err := signToken(key, c, time.Now())
+			if err != nil {
+				logger.Error("sign demo token", "role", r.role, "error", err)
+				continue
+			}
+			m.Tokens[r.role] = tok
+		}
+		b, _ := json.MarshalIndent(m, "", "  ")
+		if err := os.WriteFile(filepath.Join(absDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
+			logger.Error("write demo.json", "error", err)
+		}
+		printDemo(stdout, absDir, m)
+	})
+}
+
+// demoPolicies picks the policy directory: the one given, else ./policies
+// when it exists, else a copy of the embedded policies in DIR/policies.
+func demoPolicies(dir, given string, explicit bool) (string, error) {
+	if st, err := os.Stat(given); err == nil && st.IsDir() {
+		return filepath.Abs(given)
+	} else if explicit {
+		return "", fmt.Errorf("--policies %s: not a directory", given)
+	}
+	dst := filepath.Join(dir, "policies")
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return "", err
+	}
+	err := fs.WalkDir(policies.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := policies.FS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, path), b, 0o600)
+	})
+	return dst, err
+}
+
+var demoConfig = template.Must(template.New("sluice.yaml").Parse(`# Written by sluice demo; rewritten on every run (the upstream ports change).
+listen: {{.Addr}}
+# Audit hashes and pseudonyms are keyed with keys derived from this secret.
+hmac_key_file: hmac.key
+auth:
+  issuer: sluice-demo
+  audience: sluice
+  leeway: 30s
+  keys:
+    - id: demo-ed25519
+      algorithms: [EdDSA]
+      public_key_file: token-verify.pem
+policy:
+  dir: {{.Policies}}
+audit:
+  dir: audit
+limits:
+  max_record_bytes: 1MiB
+  max_response_bytes: 1GiB
+  spool_memory_bytes: 4MiB
+sources:
+  - name: police
+    upstream: {{.Police}}
+    timeout: 10s
+    credentials: {header: Authorization, value_file: upstream.token.header}
+    datasets:
+      - name: residents
+        path: /residents
+        records: items
+        id_field: id_number
+        privacy_unit: id_number
+        classification: L4
+        meta: [page, page_size]
+        counts: [total]
+        filters: {district: district}
+        fields:
+          id_number: {type: id_cn, level: L4}
+          name: {type: name_cn, level: L4}
+          gender: {type: string, level: L2}
+          birth_date: {type: date, level: L3}
+          phone: {type: phone_cn, level: L4}
+          address: {type: address_cn, level: L4}
+          district: {type: string, level: L1}
+  - name: health
+    upstream: {{.Health}}
+    timeout: 10s
+    credentials: {header: Authorization, value_file: upstream.token.header}
+    datasets:
+      - name: visits
+        path: /visits
+        records: items
+        id_field: visit_id
+        privacy_unit: patient_id
+        classification: L3
+        meta: [page, page_size]
+        counts: [total]
+        filters: {district: district}
+        fields:
+          visit_id: {type: string, level: L2}
+          patient_id: {type: id_cn, level: L4}
+          patient_name: {type: name_cn, level: L4}
+          district: {type: string, level: L1}
+          hospital: {type: string, level: L1}
+          diagnosis: {type: icd10, level: L3}
+          visit_date: {type: date, level: L3}
+          cost: {type: integer, level: L2}
+  - name: civil
+    upstream: {{.Civil}}
+    timeout: 10s
+    credentials: {header: Authorization, value_file: upstream.token.header}
+    datasets:
+      - name: assistance
+        path: /assistance
+        records: items
+        id_field: case_id
+        privacy_unit: id_number
+        classification: L3
+        meta: [page, page_size]
+        counts: [total]
+        filters: {district: district}
+        fields:
+          case_id: {type: string, level: L2}
+          id_number: {type: id_cn, level: L4}
+          name: {type: name_cn, level: L4}
+          phone: {type: phone_cn, level: L4}
+          district: {type: string, level: L1}
+          household_size: {type: integer, level: L2}
+          monthly_allowance: {type: integer, level: L3}
+          start_date: {type: date, level: L2}
+`))
+
+func writeDemoConfig(path, addr, policyDir string, upstreams map[string]string) error {
+	cred, err := os.ReadFile(filepath.Join(filepath.Dir(path), upstreamFile))
+	if err != nil {
+		return err
+	}
+	header := "Bearer " + strings.TrimSpace(string(cred)) + "\n"
+	if err := writeSecret(filepath.Join(filepath.Dir(path), upstreamFile+".header"), []byte(header)); err != nil {
+		return err
+	}
+	var b strings.Builder
+	err = demoConfig.Execute(&b, map[string]string{
+		"Addr": addr, "Policies": policyDir,
+		"Police": upstreams["police"], "Health": upstreams["health"], "Civil": upstreams["civil"],
+	})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+func printDemo(w io.Writer, dir string, m demoManifest) {
+	fmt.Fprintf(w, "Sluice demo gateway: %s\n\n", m.Gateway)
+	fmt.Fprintln(w, "Departments (reachable only through the gateway's credentials):")
+	for _, d := range []string{"police", "health", "civil"} {
+		fmt.Fprintf(w, "  %-7s %s\n", d, m.Upstreams[d])
+	}
+	fmt.Fprintf(w, "\nTokens (valid 12h; also in %s):\n", filepath.Join(dir, "demo.json"))
+	for _, r := range demoRoles {
+		fmt.Fprintf(w, "  %-10s %s\n", r.role, m.Tokens[r.role])
+	}
+	g := m.Gateway
+	fmt.Fprintf(w, `
+Try:
+  export ANALYST=%s
+  curl -s -H "Authorization: Bearer $ANALYST" '%s/v1/health/visits?page_size=3'
+  export CASEWORKER=%s
+  curl -s -H "Authorization: Bearer $CASEWORKER" '%s/v1/civil/assistance?page_size=3'
+  curl -s -H "Authorization: Bearer %s" '%s/v1/health/visits'        # public: 403
+  curl -s '%s/v1/health/visits'                                        # no token: 401
+  curl -s -H "Authorization: Bearer $ANALYST" '%s/v1/catalog'
+  go run ./cmd/sluice audit verify --dir %s
+
+Config %s, audit trail %s. Ctrl-C stops.
+`, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, dir,
+		filepath.Join(dir, "sluice.yaml"), filepath.Join(dir, "audit"))
+}

@@ -1,0 +1,76 @@
+// Command sluice is the privacy-preserving data release gateway: serve,
+// demo, token, audit and policy subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := 2
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if err.Error() != "" {
+			fmt.Fprintln(os.Stderr, "sluice:", err)
+		}
+		os.Exit(code)
+	}
+}
+
+// exitError ends the program with a particular exit code.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+const usage = `usage: sluice <command> [flags]
+
+commands:
+  serve --config sluice.yaml            run the gateway
+  demo [--addr A] [--dir D] [--policies P]
+                                        run the demo departments and a gateway before them
+  token --dir D --sub ID --roles R1,R2 [--dept D] [--district X] [--purpose P] [--ttl 1h]
+                                        print a token signed with the demo key in D
+  audit verify --dir D [--json]         check the audit trail's hash chain
+  policy test [DIR]                     run the Rego tests of a policy directory
+  policy eval --input FILE [--dir DIR]  print the decision for an input document
+`
+
+// run is the whole program; main only calls it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, msg: "no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{code: 2, msg: fmt.Sprintf("unknown command %q", args[0])}
+}

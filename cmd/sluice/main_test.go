@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the gateway's goroutines to write
+// while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is one run() of the program in the background.
+type proc struct {
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// start runs the program with args until the test ends (or stop).
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- run(ctx, args, p.stdout, p.stderr) }()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop ends the run and returns its error.
+func (p *proc) stop(t *testing.T) error {
+	t.Helper()
+	p.cancel()
+	select {
+	case err, ok := <-p.done:
+		if ok {
+			close(p.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway did not stop within 30s")
+		return nil
+	}
+}
+
+// demoRun is a running `sluice demo`.
+type demoRun struct {
+	*proc
+	dir      string
+	manifest demoManifest
+}
+
+// startDemo runs `sluice demo` on a free port with the repository's
+// policies and waits until the gateway is ready.
+func startDemo(t *testing.T, dir string) *demoRun {
+	t.Helper()
+	os.Remove(filepath.Join(dir, "demo.json"))
+	p := start(t, "demo", "--addr", "127.0.0.1:0", "--dir", dir, "--policies", "../../policies")
+	d := &demoRun{proc: p, dir: dir}
+	waitFor(t, p, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "demo.json"))
+		return err == nil && json.Unmarshal(b, &d.manifest) == nil
+	})
+	waitReady(t, p, d.manifest.Gateway)
+	return d
+}
+
+// waitFor polls cond until it holds; it fails the test when the program
+// exits first or 30s pass.
+func waitFor(t *testing.T, p *proc, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		select {
+		case err := <-p.done:
+			t.Fatalf("the program exited early: %v\nstderr:\n%s", err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting; stderr:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitReady(t *testing.T, p *proc, base string) {
+	t.Helper()
+	waitFor(t, p, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// response is a finished HTTP exchange with the gateway.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into a generic value.
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, r.body)
+	}
+	return v
+}
+
+// items returns the released records.
+func (r response) items(t *testing.T) []map[string]any {
+	t.Helper()
+	var v struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("body is not a record list: %v\n%s", err, r.body)
+	}
+	return v.Items
+}
+
+// errorCode returns the code of a JSON error body, failing when the body is
+// anything else.
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var v struct {
+		Error struct {
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil || v.Error.Code == "" {
+		t.Fatalf("status %d: body is not a JSON error: %s", r.status, r.body)
+	}
+	if v.Error.RequestID == "" || v.Error.RequestID != r.header.Get("X-Request-Id") {
+		t.Errorf("error request_id %q, X-Request-Id %q: want both, equal", v.Error.RequestID, r.header.Get("X-Request-Id"))
+	}
+	return v.Error.Code
+}
+
+// get sends a GET to the gateway with the given token ("" for none) and
+// extra headers; every gateway answer must carry an X-Request-Id.
+func get(t *testing.T, url, token string, headers ...string) response {
+	t.Helper()
+	r := fetch(t, url, token, headers...)
+	if r.header.Get("X-Request-Id") == "" {
+		t.Errorf("GET %s: no X-Request-Id", url)
+	}
+	return r
+}
+
+// fetch sends a GET to any server (the gateway or an upstream).
+func fetch(t *testing.T, url, token string, headers ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", url, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// expectError checks a JSON error response with status and code.
+func expectError(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if got := r.errorCode(t); got != code {
+		t.Fatalf("error code %q, want %q", got, code)
+	}
+}
+
+// runCmd runs one short command and returns its output and error.
+func runCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// exitCode is the code an error from run() would end the program with.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exitError); ok {
+		return ee.code
+	}
+	return 2
+}
+
+// trailBytes returns the whole audit trail under dir.
+func trailBytes(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "trail-*.jsonl"))
+	if len(files) == 0 {
+		t.Fatalf("no audit trail in %s", dir)
+	}
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// auditRecords decodes the trail's records.
+func auditRecords(t *testing.T, dir string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(trailBytes(t, dir)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("audit line is not JSON: %v: %s", err, line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// recordFor finds the audit record of a request id.
+func recordFor(t *testing.T, dir, requestID string) map[string]any {
+	t.Helper()
+	for _, r := range auditRecords(t, dir) {
+		if r["request_id"] == requestID {
+			return r
+		}
+	}
+	t.Fatalf("no audit record for request %s", requestID)
+	return nil
+}
+
+var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func fmtURL(base, path string, args ...any) string { return base + fmt.Sprintf(path, args...) }

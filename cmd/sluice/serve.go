@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/gateway"
+	"github.com/sluicegw/sluice/policy"
+)
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parse parses flags; usage errors exit with 2.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{code: 0}
+		}
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	path := fs.String("config", "sluice.yaml", "configuration file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := gateway.LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	return serveGateway(ctx, cfg, logger, func(addr string) {
+		logger.Info("gateway listening", "url", "http://"+addr)
+	})
+}
+
+// serveGateway runs the gateway until ctx ends, then shuts down
+// gracefully: in-flight requests finish and the audit trail is flushed.
+// ready is called with the listening address.
+func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger, ready func(addr string)) error {
+	set, err := policy.Load(ctx, cfg.Path(cfg.Policy.Dir))
+	if err != nil {
+		return err
+	}
+	trail, err := audit.Open(cfg.Path(cfg.Audit.Dir), audit.Options{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open audit trail: %w", err)
+	}
+	defer func() {
+		if err := trail.Close(); err != nil {
+			logger.Error("closing audit trail", "error", err)
+		}
+	}()
+	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: trail, Policies: policy.NewEngine(set), Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	logger.Info("policy loaded", "dir", set.Dir(), "revision", set.Revision())
+	ready(ln.Addr().String())
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Limits.ShutdownTimeout))
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown did not finish in time", "error", err)
+		hs.Close()
+	}
+	logger.Info("gateway stopped")
+	return nil
+}
