@@ -8,6 +8,7 @@ import (
 
 // healthz answers while the process runs.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Request-Id", newRequestID())
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -20,6 +21,7 @@ type check struct {
 // readyz answers 200 when a policy is loaded and the audit trail is
 // writable, 503 otherwise, with each check's state.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Request-Id", newRequestID())
 	checks := map[string]check{}
 	ready := true
 	if set := s.policies.Current(); set == nil {

@@ -257,6 +257,9 @@ func upstreamQuery(q url.Values, ds *dataset, d *policy.Decision) (url.Values, b
 		if !d.AllowsParam(k) {
 			return out, false, errForbidden(fmt.Sprintf("query parameter %q is not allowed", k))
 		}
+		if field := ds.filterField(k); field != "" && !d.Plan.Releases(field) && !d.AllowsMaskedFilter(field) {
+			return out, false, errForbidden(fmt.Sprintf("query parameter %q filters on %s, which this caller does not receive in clear", k, field))
+		}
 		out[k] = vs
 	}
 	for _, k := range []string{"page", "page_size"} {
@@ -294,6 +297,21 @@ func upstreamQuery(q url.Values, ds *dataset, d *policy.Decision) (url.Values, b
 	return out, countsOK, nil
 }
 
+// filterField is the record field a query parameter filters on: the field
+// the dataset maps to it, or a field of the same name; "" for neither
+// (paging and other non-field parameters).
+func (ds *dataset) filterField(param string) string {
+	for field, p := range ds.cfg.Filters {
+		if p == param {
+			return field
+		}
+	}
+	if _, ok := ds.cfg.Fields[param]; ok {
+		return param
+	}
+	return ""
+}
+
 // lookupAllowed checks a /{id} request: looking a record up by a value the
 // caller does not receive in clear would be an oracle on it.
 func lookupAllowed(ds *dataset, d *policy.Decision, id string) *Error {
@@ -305,7 +323,7 @@ func lookupAllowed(ds *dataset, d *policy.Decision, id string) *Error {
 	}) {
 		return errBadRequest("malformed id: an id is one path segment without slashes or control characters")
 	}
-	if !d.Plan.Releases(ds.cfg.IDField) && !d.AllowsParam(ds.cfg.IDField) {
+	if !d.Plan.Releases(ds.cfg.IDField) && !d.AllowsMaskedFilter(ds.cfg.IDField) {
 		return errForbidden(fmt.Sprintf("lookup by %s is not allowed: the caller does not receive it unmasked", ds.cfg.IDField))
 	}
 	return nil

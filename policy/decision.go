@@ -20,6 +20,10 @@ type Decision struct {
 	Rows []anonymize.Cond `json:"rows,omitempty"`
 	// Params are the query parameters the caller may pass upstream.
 	Params []string `json:"params,omitempty"`
+	// MaskedFilters names fields the caller may filter on although it
+	// receives them masked or not at all. Without it such a filter is
+	// refused: it would be an oracle on the hidden value.
+	MaskedFilters []string `json:"masked_filters,omitempty"`
 	// MaxRows caps the records released per request; 0 means no cap.
 	MaxRows int `json:"max_rows,omitempty"`
 	// Stats bounds statistics releases; nil allows none.
@@ -43,6 +47,17 @@ type StatsLimits struct {
 func (d *Decision) AllowsParam(name string) bool {
 	for _, p := range d.Params {
 		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsMaskedFilter reports whether the decision explicitly lets the
+// caller filter on field although it does not receive field in clear.
+func (d *Decision) AllowsMaskedFilter(field string) bool {
+	for _, f := range d.MaskedFilters {
+		if f == field {
 			return true
 		}
 	}
@@ -95,6 +110,8 @@ func parseDecision(v any) (*Decision, error) {
 			err = d.parseRows(val)
 		case "params":
 			d.Params, err = stringList(val)
+		case "masked_filters":
+			d.MaskedFilters, err = stringList(val)
 		case "max_rows":
 			d.MaxRows, err = nonNegInt(val)
 		case "stats":
@@ -261,3 +278,8 @@ func nonNegInt(v any) (int, error) {
 	}
 	return int(f), nil
 }
+
+// ParseDecision validates a decision document as the gateway would read it
+// from data.sluice.decision; for tools and tests that build decisions
+// without evaluating Rego.
+func ParseDecision(v any) (*Decision, error) { return parseDecision(v) }

@@ -52,7 +52,7 @@ func TestUnwritableAuditTrailReleasesNothing(t *testing.T) {
 		}
 	}
 	expectError(t, get(t, g.url+"/v1/bad/good", ""), http.StatusServiceUnavailable, "unavailable")
-	if r := fetch(t, g.url+"/readyz", ""); r.status != http.StatusServiceUnavailable {
+	if r := get(t, g.url+"/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Errorf("readyz while the trail is down: %d %s", r.status, r.body)
 	}
 	if after, _ := os.Stat(seg); after.Size() != st.Size() {
@@ -63,7 +63,7 @@ func TestUnwritableAuditTrailReleasesNothing(t *testing.T) {
 	if r := get(t, g.url+"/v1/bad/good", tok); r.status != http.StatusOK {
 		t.Fatalf("after the trail is writable again: %d %s", r.status, r.body)
 	}
-	if r := fetch(t, g.url+"/readyz", ""); r.status != http.StatusOK {
+	if r := get(t, g.url+"/readyz", ""); r.status != http.StatusOK {
 		t.Errorf("readyz after recovery: %d %s", r.status, r.body)
 	}
 	out, _, err := runCmd(t, "audit", "verify", "--dir", filepath.Join(g.dir, "audit"))
