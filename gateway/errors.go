@@ -53,6 +53,10 @@ func errUpstreamInvalid(cause error) *Error {
 		Msg: "the department's service sent a response the gateway cannot release", cause: cause}
 }
 
+func errTooLarge(msg string, cause error) *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: msg, cause: cause}
+}
+
 func errUpstreamTimeout(cause error) *Error {
 	return &Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
 		Msg: "the department's service did not answer in time", cause: cause}

@@ -34,7 +34,9 @@ const auditTimeout = 10 * time.Second
 // exchange is one request on its way through the pipeline.
 type exchange struct {
 	id        string
+	route     string // the metrics label: read, stats, catalog, unknown, ...
 	start     time.Time
+	lap       time.Time // end of the previous observed stage
 	ev        audit.Event
 	principal *Principal
 	purpose   string
@@ -48,7 +50,8 @@ type exchange struct {
 type exchangeKey struct{}
 
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string) *exchange {
-	x := &exchange{id: newRequestID(), start: s.now()}
+	x := &exchange{id: newRequestID(), route: action, start: s.now()}
+	x.lap = x.start
 	w.Header().Set("X-Request-Id", x.id)
 	x.ev = audit.Event{
 		Time:      x.start.UTC(),
@@ -73,6 +76,7 @@ func clientIP(r *http.Request) string {
 // authenticate validates the caller and records who it is.
 func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
 	p, err := s.auth.authenticate(r)
+	s.lap(x, stageAuth)
 	if err != nil {
 		return errUnauthenticated(err.Error())
 	}
@@ -102,6 +106,7 @@ func (s *Server) input(x *exchange, r *http.Request, action string, ds *dataset)
 // decide asks the policy set in force; any failure is a deny.
 func (s *Server) decide(ctx context.Context, x *exchange, set *policy.Set, in *policy.Input) *policy.Decision {
 	d, err := set.Decide(ctx, in)
+	s.lap(x, stagePolicy)
 	if err != nil {
 		s.log.Error("policy decision failed", "request_id", x.id, "revision", set.Revision(), "error", err)
 	}
@@ -113,7 +118,9 @@ func (s *Server) record(ctx context.Context, x *exchange) error {
 	x.ev.DurationMS = float64(s.now().Sub(x.start).Microseconds()) / 1000
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 	defer cancel()
-	return s.audit.Append(ctx, &x.ev)
+	err := s.audit.Append(ctx, &x.ev)
+	s.lap(x, stageAudit)
+	return err
 }
 
 // fail audits a refused or failed request and answers with its error; if
@@ -145,6 +152,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, x *exchange, e *Er
 }
 
 func (s *Server) logDone(x *exchange, e *Error) {
+	s.countRequest(x)
 	attrs := []any{"request_id", x.id, "method", x.ev.Method, "path", x.ev.Path,
 		"status", x.ev.Status, "duration_ms", float64(s.now().Sub(x.start).Microseconds()) / 1000}
 	if e == nil {
@@ -361,6 +369,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 // proxy to send. Any failure becomes an error response instead.
 func (s *Server) release(resp *http.Response) error {
 	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
+	s.lap(x, stageUpstream)
 	switch {
 	case resp.StatusCode == http.StatusOK:
 	case resp.StatusCode == http.StatusNotFound && x.lookup:
@@ -386,8 +395,11 @@ func (s *Server) release(resp *http.Response) error {
 		sp.Close()
 		return errNotFound("no such record")
 	}
+	s.lap(x, stageTransform)
 	x.ev.Rows, x.ev.Bytes, x.ev.Status = st.Released, sp.Len(), http.StatusOK
 	x.ev.Obligations.Fallbacks = st.Fallbacks
+	s.metrics.fallbacks.Add(float64(st.Fallbacks))
+	s.metrics.released.WithLabelValues(x.ev.Source, x.ev.Dataset).Add(float64(st.Released))
 	if err := s.record(resp.Request.Context(), x); err != nil {
 		sp.Close()
 		return errUnavailable("the audit trail is unavailable", err)
@@ -433,7 +445,7 @@ func upstreamError(err error) *Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return errUpstreamTimeout(err)
 	case errors.Is(err, anonymize.ErrTooLarge):
-		return errUpstreamInvalid(err)
+		return errTooLarge("the answer is over the gateway's size limits; ask for fewer records", err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

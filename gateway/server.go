@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/policy"
@@ -51,6 +53,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Metrics is the registry the gateway registers its collectors with
+	// and serves on /metrics; a fresh one when nil.
+	Metrics *prometheus.Registry
 }
 
 // Server is the gateway. It is an http.Handler.
@@ -65,6 +70,7 @@ type Server struct {
 	keys     *anonymize.Keys
 	sources  map[string]*source
 	known    map[string]bool // path segments safe to audit in clear
+	metrics  *metrics
 	handler  http.Handler
 }
 
@@ -90,7 +96,8 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	if deps.Audit == nil || deps.Policies == nil {
 		return nil, errors.New("gateway: audit log and policies are required")
 	}
-	s := &Server{cfg: cfg, audit: deps.Audit, policies: deps.Policies, log: deps.Logger, now: deps.Now}
+	s := &Server{cfg: cfg, audit: deps.Audit, policies: deps.Policies, log: deps.Logger, now: deps.Now,
+		metrics: newMetrics(deps.Metrics)}
 	if s.log == nil {
 		s.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/gateway"
 	"github.com/sluicegw/sluice/policy"
@@ -66,7 +68,9 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 			logger.Error("closing audit trail", "error", err)
 		}
 	}()
-	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: trail, Policies: policy.NewEngine(set), Logger: logger})
+	reg := prometheus.NewRegistry()
+	gateway.RegisterDefaultCollectors(reg)
+	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: trail, Policies: policy.NewEngine(set), Logger: logger, Metrics: reg})
 	if err != nil {
 		return err
 	}

@@ -246,7 +246,7 @@ func TestMisbehavingUpstreamsLeakNothing(t *testing.T) {
 		{"slowbody", 504, "upstream_timeout"},
 		{"status", 502, "upstream_invalid"},
 		{"redirect", 502, "upstream_invalid"},
-		{"huge", 502, "upstream_invalid"},
+		{"huge", 413, "too_large"},
 	}
 	for _, c := range cases {
 		t.Run(c.dataset, func(t *testing.T) {
