@@ -74,6 +74,38 @@ func BenchmarkTransform(b *testing.B) {
 	}
 }
 
+// maskingSpec releases the same body through the validating Chinese-format
+// masks and the generalisations, the most expensive operators.
+var maskingSpec = Spec{Fields: map[string]Rule{
+	"visit_id":     {Op: "keep"},
+	"patient_id":   {Op: "mask_id_cn"},
+	"patient_name": {Op: "mask_name_cn"},
+	"district":     {Op: "keep"},
+	"hospital":     {Op: "mask", Params: Params{"keep_first": 2}},
+	"diagnosis":    {Op: "generalize", Params: Params{"to": "prefix", "length": 3}},
+	"visit_date":   {Op: "generalize", Params: Params{"to": "quarter"}},
+	"cost":         {Op: "generalize", Params: Params{"to": "bucket", "width": 1000}},
+}}
+
+// BenchmarkTransformMasks is BenchmarkTransform with maskingSpec.
+func BenchmarkTransformMasks(b *testing.B) {
+	p := mustCompile(b, maskingSpec)
+	shape := Shape{Records: "items", Meta: []string{"page", "page_size"}, Counts: []string{"total"}}
+	for _, n := range benchSizes {
+		body := visitsBody(b, n)
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				st, err := p.Transform(io.Discard, bytes.NewReader(body), shape, &Env{}, Limits{})
+				if err != nil || st.Fallbacks != 0 {
+					b.Fatal(err, st.Fallbacks)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkEncodingJSONRoundTrip is the baseline Transform must beat by
 // 1.5×: decoding the same body with encoding/json and encoding it again,
 // without applying any treatment.

@@ -1,5 +1,7 @@
 package anonymize
 
+import "time"
+
 // idcnWeights are the GB 11643-1999 weights of the first 17 digits of a
 // resident identity number.
 var idcnWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
@@ -40,4 +42,40 @@ func ValidIDCN(s string) bool {
 		got = 'X'
 	}
 	return got == want
+}
+
+// parseIDCN validates a resident identity number and returns it with an
+// upper-case check character. It accepts the 18-character form with a
+// correct check character and the legacy 15-digit form (region, YYMMDD of a
+// 20th-century birth, sequence); both must carry a real calendar date and a
+// region code that does not start with 0.
+func parseIDCN(s string) (string, bool) {
+	switch len(s) {
+	case 18:
+		if !ValidIDCN(s) || s[0] == '0' || !validBirth(s[6:14]) {
+			return "", false
+		}
+		if s[17] == 'x' {
+			return s[:17] + "X", true
+		}
+		return s, true
+	case 15:
+		for i := 0; i < 15; i++ {
+			if !isDigit(s[i]) {
+				return "", false
+			}
+		}
+		if s[0] == '0' || !validBirth("19"+s[6:12]) {
+			return "", false
+		}
+		return s, true
+	}
+	return "", false
+}
+
+// validBirth reports whether the eight ASCII digits d are a real YYYYMMDD
+// date from 1850 on.
+func validBirth(d string) bool {
+	t, err := time.Parse("20060102", d)
+	return err == nil && t.Year() >= 1850 && t.Format("20060102") == d
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math"
 	"sort"
+	"time"
 )
 
 // An Operator releases one field's value in a treated form.
@@ -73,16 +75,16 @@ func (p Params) Int(name string, def int) (int, error) {
 	case int64:
 		n = int(x)
 	case float64:
-		if x != float64(int(x)) {
+		if x != math.Trunc(x) || math.Abs(x) > 1<<30 {
 			return 0, fmt.Errorf("%s: want an integer, got %v", name, x)
 		}
 		n = int(x)
-	case interface{ Int64() (int64, error) }: // json.Number
-		i, err := x.Int64()
-		if err != nil {
+	case interface{ Float64() (float64, error) }: // json.Number, 3 or 3.0
+		f, err := x.Float64()
+		if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<30 {
 			return 0, fmt.Errorf("%s: want an integer, got %v", name, x)
 		}
-		n = int(i)
+		n = int(f)
 	default:
 		return 0, fmt.Errorf("%s: want an integer, got %T", name, v)
 	}
@@ -90,6 +92,34 @@ func (p Params) Int(name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s: %d out of range", name, n)
 	}
 	return n, nil
+}
+
+// Number returns the finite number parameter name, or def when absent.
+func (p Params) Number(name string, def float64) (float64, error) {
+	v, ok := p[name]
+	if !ok {
+		return def, nil
+	}
+	var f float64
+	switch x := v.(type) {
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case float64:
+		f = x
+	case interface{ Float64() (float64, error) }: // json.Number
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return 0, fmt.Errorf("%s: want a number, got %v", name, x)
+		}
+	default:
+		return 0, fmt.Errorf("%s: want a number, got %T", name, v)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%s: want a finite number, got %v", name, f)
+	}
+	return f, nil
 }
 
 // String returns the string parameter name, or def when absent.
@@ -134,8 +164,40 @@ type Env struct {
 	Consumer string
 	// Dataset is "source/dataset", for dataset-scoped pseudonyms.
 	Dataset string
+	// Now is the clock that ages are computed against (generalize to
+	// "age"); nil means time.Now. A transform reads it once, so every
+	// record of a release is aged on the same day.
+	Now func() time.Time
 
 	macs map[string]scopedMAC
+	// today is the time a transform started, read from Now.
+	today time.Time
+}
+
+// start readies the Env for one transform.
+func (e *Env) start() {
+	if e == nil {
+		return
+	}
+	e.today = e.clock()
+}
+
+func (e *Env) clock() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// now is the time the current transform started.
+func (e *Env) now() time.Time {
+	if e == nil {
+		return time.Now()
+	}
+	if e.today.IsZero() {
+		e.today = e.clock()
+	}
+	return e.today
 }
 
 // scopedMAC is a cached keyed hash and the keys and dataset or consumer it

@@ -2,35 +2,65 @@ package anonymize
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	"strings"
-	"time"
+	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
-// The operators. Each comment gives an input → output example.
+// The operators, each with an input → output example. OPERATORS.md lists
+// them with their parameters; keep the two in step.
 func init() {
 	// keep releases a scalar unchanged: "朝阳区" → "朝阳区". Objects and
 	// arrays are not scalars: name their parts instead (address.city).
 	register("keep", noParams(keepOp{}))
 	// drop removes the field, as if the decision had not named it.
 	register("drop", noParams(dropOp{}))
+	// null releases the field with the value null: "张三" → null.
+	register("null", noParams(nullOp{}))
 	// redact replaces any value with a fixed token: "张三" → "[REDACTED]".
 	register("redact", noParams(redactOp{}))
+	// replace releases a constant: {"value": "某患者"}: "张三" → "某患者".
+	register("replace", newReplace)
 	// mask hides characters: {"keep_first": 3, "keep_last": 4}:
 	// "13812345678" → "138****5678".
 	register("mask", newMask)
+	// mask_id_cn masks a resident identity number to its region and last 4:
+	// "110105199001051234" → "110105********1234".
+	register("mask_id_cn", newMaskIDCN)
+	// mask_phone_cn masks a mobile number to its first 3 and last 4:
+	// "+86 138-1234-5678" → "138****5678".
+	register("mask_phone_cn", newMaskPhoneCN)
 	// mask_name_cn keeps a Chinese surname, compound ones whole:
-	// "欧阳娜娜" → "欧阳**", "张伟" → "张*".
-	register("mask_name_cn", noParams(maskNameCN{}))
+	// "欧阳娜" → "欧阳*", "张伟" → "张*".
+	register("mask_name_cn", newMaskNameCN)
+	// mask_email keeps the first character of the mailbox and the domain:
+	// "zhangsan@example.com" → "z*******@example.com".
+	register("mask_email", newMaskEmail)
+	// mask_bank_card keeps the issuer's first 6 digits and the last 4:
+	// "6222 0212 3456 7890" → "622202******7890".
+	register("mask_bank_card", newMaskBankCard)
+	// mask_address keeps an address down to its district or county:
+	// "北京市朝阳区建国路88号" → "北京市朝阳区******".
+	register("mask_address", newMaskAddress)
 	// pseudonymize replaces a value with a keyed HMAC-SHA256 pseudonym of 32
 	// hex characters; the same value gives the same pseudonym within a scope:
 	// {"scope": "dataset"} (default), "consumer" or "global".
-	// "110105199001011234" → "9f86d081884c7d659a2feaa0c55ad015".
+	// "110105199001051234" → "49e15364f5ba567e13f4a077e111db89" (under the test key).
 	register("pseudonymize", newPseudonymize)
-	// generalize coarsens a date: {"to": "month"}: "2026-03-14" → "2026-03";
-	// {"to": "year"}: "2026-03-14" → "2026".
+	// generalize coarsens a date ({"to": "month"}: "2026-03-14" →
+	// "2026-03"), a birth date to an age band ({"to": "age", "band": 10}:
+	// "1990-05-17" → "30-39"), a number to a bucket ({"to": "bucket",
+	// "width": 1000}: 1280 → "1000-1999") or a code to a prefix ({"to":
+	// "prefix", "length": 3}: "J06.9" → "J06").
 	register("generalize", newGeneralize)
+	// truncate keeps the first characters of a string: {"length": 4}:
+	// "胸痛三天，伴气短" → "胸痛三天".
+	register("truncate", newTruncate)
+	// round rounds a number: {"digits": 1}: 3.14159 → 3.1;
+	// {"nearest": 100}: 1280 → 1300.
+	register("round", newRound)
 }
 
 // redactedToken is what redact, and every fallback, releases.
@@ -45,6 +75,9 @@ func noParams(op Operator) Factory {
 	}
 }
 
+// keepOp releases a scalar as the upstream sent it: 42 → 42, "朝阳区" →
+// "朝阳区". A string is re-encoded only to replace invalid UTF-8 and escape
+// U+2028/U+2029. An object or array falls back to redact.
 type keepOp struct{}
 
 func (keepOp) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
@@ -57,105 +90,88 @@ func (keepOp) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
 	return append(dst, v.Raw...), true
 }
 
+// dropOp removes the field: {"name": "张三"} → {}. Compile never places it
+// in a plan, so this Apply only serves direct callers.
 type dropOp struct{}
 
 func (dropOp) Apply(dst []byte, _ Value, _ *Env) ([]byte, bool) { return dst, true }
 
+// nullOp releases null whatever the value: "张三" → null, {"a": 1} → null.
+// The field stays in the record, so consumers see it exists.
+type nullOp struct{}
+
+func (nullOp) Apply(dst []byte, _ Value, _ *Env) ([]byte, bool) {
+	return append(dst, "null"...), true
+}
+
+// redactOp releases a fixed token whatever the value: "张三" →
+// "[REDACTED]", 42 → "[REDACTED]".
 type redactOp struct{}
 
 func (redactOp) Apply(dst []byte, _ Value, _ *Env) ([]byte, bool) {
 	return append(dst, redactedToken...), true
 }
 
-type maskOp struct {
-	first, last int
-	char        string
-}
+// replaceOp releases the constant it was given, whatever the value:
+// {"value": "某患者"}: "张三" → "某患者"; {"value": 0}: 1280 → 0.
+type replaceOp struct{ raw []byte }
 
-func newMask(p Params) (Operator, error) {
-	if err := p.check("keep_first", "keep_last", "char"); err != nil {
+func newReplace(p Params) (Operator, error) {
+	if err := p.check("value"); err != nil {
 		return nil, err
 	}
-	var m maskOp
-	var err error
-	if m.first, err = p.Int("keep_first", 0); err != nil {
-		return nil, err
+	v, ok := p["value"]
+	if !ok {
+		return nil, fmt.Errorf("value: required")
 	}
-	if m.last, err = p.Int("keep_last", 0); err != nil {
-		return nil, err
-	}
-	if m.char, err = p.String("char", "*"); err != nil {
-		return nil, err
-	}
-	if utf8.RuneCountInString(m.char) != 1 {
-		return nil, fmt.Errorf("char: want one character, got %q", m.char)
-	}
-	return m, nil
-}
-
-// Apply masks every character but the first and last ones kept. A value
-// too short to hide anything is masked whole, so short values never pass
-// through unchanged.
-func (m maskOp) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
-	s, ok := v.Text()
-	if !ok || s == "" {
-		return dst, false
-	}
-	return appendString(dst, maskRunes(s, m.first, m.last, m.char)), true
-}
-
-func maskRunes(s string, first, last int, char string) string {
-	runes := []rune(s)
-	n := len(runes)
-	if first+last >= n {
-		first, last = 0, 0
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i, r := range runes {
-		if i < first || i >= n-last {
-			b.WriteRune(r)
-		} else {
-			b.WriteString(char)
+	var raw []byte
+	switch x := v.(type) {
+	case nil:
+		raw = []byte("null")
+	case string:
+		raw = appendString(nil, x)
+	case bool:
+		raw = strconv.AppendBool(nil, x)
+	case json.Number:
+		// The literal is released as written, once it is known to be one
+		// JSON number.
+		if x == "" {
+			return nil, fmt.Errorf("value: bad number %q", string(x))
 		}
+		if end, err := scanNumber([]byte(x), 0); err != nil || end != len(x) {
+			return nil, fmt.Errorf("value: bad number %q", string(x))
+		}
+		raw = []byte(x)
+	default:
+		f, err := p.Number("value", 0)
+		if err != nil {
+			return nil, fmt.Errorf("value: want a string, number, boolean or null, got %T", v)
+		}
+		raw = []byte(canonNumber(f))
 	}
-	return b.String()
+	return replaceOp{raw: raw}, nil
 }
 
-// compoundSurnames are the two-character surnames that mask_name_cn keeps
-// whole.
-var compoundSurnames = map[string]bool{}
-
-func init() {
-	for _, s := range strings.Fields(`欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 长孙 宇文 司徒 夏侯 轩辕
-		端木 独孤 南宫 西门 百里 呼延 澹台 太史 申屠 公冶 赫连 钟离 闻人 万俟 濮阳 司空 东郭 拓跋 完颜`) {
-		compoundSurnames[s] = true
-	}
+func (o replaceOp) Apply(dst []byte, _ Value, _ *Env) ([]byte, bool) {
+	return append(dst, o.raw...), true
 }
 
-type maskNameCN struct{}
-
-// Apply keeps the surname and masks each character of the given name. A
-// two-character name is one surname and one given character, so 司马 reads
-// as 司 + 马, not as a compound surname alone.
-func (maskNameCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
-	if v.Kind != String {
-		return dst, false
+// maskChar reads the char parameter of the mask operators: one character
+// that is punctuation or a symbol, so that a masked value cannot be read as
+// a real one ("138xxxx5678" could be; "1381111 5678" would be).
+func maskChar(p Params) (string, error) {
+	c, err := p.String("char", "*")
+	if err != nil {
+		return "", err
 	}
-	s, _ := v.Text()
-	runes := []rune(strings.TrimSpace(s))
-	if len(runes) == 0 {
-		return dst, false
+	r, n := utf8.DecodeRuneInString(c)
+	if n == 0 || n != len(c) || r == utf8.RuneError {
+		return "", fmt.Errorf("char: want one character, got %q", c)
 	}
-	keep := 1
-	if len(runes) >= 3 && compoundSurnames[string(runes[:2])] {
-		keep = 2
+	if !unicode.IsPunct(r) && !unicode.IsSymbol(r) {
+		return "", fmt.Errorf("char: want a punctuation mark or symbol, got %q", c)
 	}
-	if len(runes) == 1 {
-		keep = 0
-	}
-	out := string(runes[:keep]) + strings.Repeat("*", len(runes)-keep)
-	return appendString(dst, out), true
+	return c, nil
 }
 
 const (
@@ -164,6 +180,13 @@ const (
 	scopeConsumer = "consumer"
 )
 
+// pseudonymizeOp replaces a string or number with a keyed HMAC-SHA256
+// pseudonym, 32 lowercase hex characters: "110105199001051234" →
+// "49e15364f5ba567e13f4a077e111db89" (under the test key, dataset scope).
+// The key is derived from the gateway's
+// secret and the scope, so nobody without the secret can test a guess (no
+// dictionary attack as on an unsalted hash), and pseudonyms of different
+// consumers or datasets do not link unless the scope is "global".
 type pseudonymizeOp struct{ scope string }
 
 func newPseudonymize(p Params) (Operator, error) {
@@ -199,50 +222,4 @@ func (o pseudonymizeOp) Apply(dst []byte, v Value, env *Env) ([]byte, bool) {
 	dst = append(dst, '"')
 	dst = hex.AppendEncode(dst, sum[:16])
 	return append(dst, '"'), true
-}
-
-type generalizeOp struct{ to string }
-
-func newGeneralize(p Params) (Operator, error) {
-	if err := p.check("to"); err != nil {
-		return nil, err
-	}
-	to, err := p.String("to", "")
-	if err != nil {
-		return nil, err
-	}
-	switch to {
-	case "month", "year":
-	default:
-		return nil, fmt.Errorf("to: want month or year, got %q", to)
-	}
-	return generalizeOp{to: to}, nil
-}
-
-// Apply coarsens a date (YYYY-MM-DD) or an RFC 3339 time.
-func (o generalizeOp) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
-	if v.Kind != String {
-		return dst, false
-	}
-	s, _ := v.Text()
-	t, ok := parseDate(s)
-	if !ok {
-		return dst, false
-	}
-	layout := "2006-01"
-	if o.to == "year" {
-		layout = "2006"
-	}
-	return appendString(dst, t.Format(layout)), true
-}
-
-// parseDate accepts a calendar date or an RFC 3339 timestamp.
-func parseDate(s string) (time.Time, bool) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, true
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, true
-	}
-	return time.Time{}, false
 }

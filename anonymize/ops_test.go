@@ -387,7 +387,8 @@ func TestCompileAcceptsParametersAsRegoGivesThem(t *testing.T) {
 }
 
 func TestOperatorsListsEveryRegisteredOperator(t *testing.T) {
-	want := []string{"drop", "generalize", "keep", "mask", "mask_name_cn", "pseudonymize", "redact"}
+	want := []string{"drop", "generalize", "keep", "mask", "mask_address", "mask_bank_card", "mask_email", "mask_id_cn",
+		"mask_name_cn", "mask_phone_cn", "null", "pseudonymize", "redact", "replace", "round", "truncate"}
 	if diff := cmp.Diff(want, Operators()); diff != "" {
 		t.Errorf("Operators() mismatch (-want +got):\n%s", diff)
 	}

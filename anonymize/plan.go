@@ -48,16 +48,66 @@ type Spec struct {
 	Fields map[string]Rule
 	// Rows are conditions every released record must meet.
 	Rows []Cond
-	// MaxRows caps the records released; 0 means no cap.
+	// Suppress removes records whose count is small; nil removes none.
+	Suppress *Suppress
+	// MaxRows caps the records released; 0 means no cap. The cap counts
+	// records that met the row conditions and survived suppression.
 	MaxRows int
+}
+
+// Suppress is small-cell suppression for datasets the upstream already
+// aggregates (a count of cases per district and diagnosis): a record whose
+// CountField is below Below is removed, as Open Diffix and statistical
+// offices suppress low counts. A record whose count is missing, not a JSON
+// number, or not finite is removed too. The count field itself is released
+// only if Fields names it.
+type Suppress struct {
+	// CountField is the top-level field holding the record's count.
+	CountField string `json:"count_field"`
+	// Below is the smallest count released; it must be at least 1.
+	Below int `json:"below"`
+}
+
+// ParseSuppress reads a suppression rule as Rego produces it:
+// {"count_field": "cases", "below": 5}. Unknown members are errors.
+func ParseSuppress(v any) (*Suppress, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want an object, got %T", v)
+	}
+	s := &Suppress{}
+	for k, val := range m {
+		switch k {
+		case "count_field":
+			if s.CountField, ok = val.(string); !ok {
+				return nil, fmt.Errorf("count_field: want a string, got %T", val)
+			}
+		case "below":
+			n, err := Params(m).Int("below", 0)
+			if err != nil {
+				return nil, err
+			}
+			s.Below = n
+		default:
+			return nil, fmt.Errorf("unknown member %q", k)
+		}
+	}
+	if s.CountField == "" {
+		return nil, fmt.Errorf("count_field: required")
+	}
+	if _, ok := m["below"]; !ok {
+		return nil, fmt.Errorf("below: required")
+	}
+	return s, nil
 }
 
 // Plan is a compiled Spec. It is immutable and safe for concurrent use.
 type Plan struct {
-	root    *node
-	conds   []*cond
-	maxRows int
-	spec    Spec
+	root     *node
+	conds    []*cond
+	suppress *Suppress
+	maxRows  int
+	spec     Spec
 }
 
 // node is one level of the compiled field tree.
@@ -69,6 +119,7 @@ type node struct {
 	index    map[string]int // child name → position, for duplicate detection
 	elem     *node          // array elements
 	conds    []int          // row conditions on this (top-level) field
+	count    bool           // the (top-level) count field of suppression
 }
 
 // Compile checks a spec and builds its plan. Unknown operators, bad
@@ -111,6 +162,17 @@ func Compile(s Spec) (*Plan, error) {
 		p.conds = append(p.conds, cc)
 		n := p.root.child(c.Field)
 		n.conds = append(n.conds, i)
+	}
+	if sp := s.Suppress; sp != nil {
+		if sp.CountField == "" || strings.ContainsAny(sp.CountField, ".[]") {
+			return nil, fmt.Errorf("suppress.count_field: want a top-level field name, got %q", sp.CountField)
+		}
+		if sp.Below < 1 {
+			return nil, fmt.Errorf("suppress.below: want at least 1, got %d", sp.Below)
+		}
+		c := *sp
+		p.suppress = &c
+		p.root.child(sp.CountField).count = true
 	}
 	if err := p.root.check(""); err != nil {
 		return nil, err
@@ -204,17 +266,30 @@ func (p *Plan) Releases(name string) bool {
 	return ok && n.rule == "keep"
 }
 
-// RowFilters describes the row conditions in readable form.
+// RowFilters describes the row conditions, then small-cell suppression, in
+// readable form.
 func (p *Plan) RowFilters() []string {
-	out := make([]string, len(p.conds))
+	out := make([]string, len(p.conds), len(p.conds)+1)
 	for i, c := range p.conds {
 		out[i] = c.String()
+	}
+	if p.suppress != nil {
+		out = append(out, fmt.Sprintf("%s >= %d (smaller counts suppressed)", p.suppress.CountField, p.suppress.Below))
 	}
 	return out
 }
 
-// HasRowFilter reports whether records are filtered.
-func (p *Plan) HasRowFilter() bool { return len(p.conds) > 0 }
+// HasRowFilter reports whether records are filtered or suppressed.
+func (p *Plan) HasRowFilter() bool { return len(p.conds) > 0 || p.suppress != nil }
+
+// Suppression returns the plan's small-cell suppression, nil for none.
+func (p *Plan) Suppression() *Suppress {
+	if p.suppress == nil {
+		return nil
+	}
+	c := *p.suppress
+	return &c
+}
 
 // MaxRows returns the cap on released records; 0 means none.
 func (p *Plan) MaxRows() int { return p.maxRows }

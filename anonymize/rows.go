@@ -20,7 +20,12 @@ type Cond struct {
 	// Eq: the value equals this.
 	Eq any `json:"eq,omitempty"`
 	// Gte, Lte: the value is a number or a date (YYYY-MM-DD or RFC 3339) on
-	// or after / on or before this one.
+	// or after / on or before this one. A bound given as a calendar date
+	// compares calendar dates, each timestamp on its own date: lte
+	// "2026-03-14" holds for "2026-03-14T23:30:00+08:00". A bound given as
+	// a timestamp compares instants, a value's calendar date standing for
+	// its midnight UTC. A number bound never matches a string, nor a date
+	// bound a number.
 	Gte any `json:"gte,omitempty"`
 	Lte any `json:"lte,omitempty"`
 }
@@ -109,11 +114,12 @@ func valueScalar(v Value) (scalar, bool) {
 	return scalar{}, false
 }
 
-// bound is one end of a range: a number or a date.
+// bound is one end of a range: a number, a calendar date or an instant.
 type bound struct {
-	num    float64
-	date   time.Time
-	isDate bool
+	num      float64
+	date     time.Time
+	isDate   bool
+	dateOnly bool // a calendar date: compare values by their dates
 }
 
 func boundOf(v any) (bound, error) {
@@ -123,7 +129,8 @@ func boundOf(v any) (bound, error) {
 		if !ok {
 			return bound{}, fmt.Errorf("%q is not a date", x)
 		}
-		return bound{date: t, isDate: true}, nil
+		_, err := time.Parse(time.DateOnly, x)
+		return bound{date: t, isDate: true, dateOnly: err == nil}, nil
 	default:
 		s, err := scalarOf(v)
 		if err != nil || s.kind != Number {
@@ -145,6 +152,10 @@ func (b bound) cmp(v Value) (int, bool) {
 		t, ok := parseDate(s)
 		if !ok {
 			return 0, false
+		}
+		if b.dateOnly {
+			y, m, d := t.Date()
+			t = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 		}
 		return t.Compare(b.date), true
 	}
@@ -216,6 +227,9 @@ func compileCond(c Cond) (*cond, error) {
 			return nil, fmt.Errorf("%s: %w", b.name, err)
 		}
 		*b.dst = &bd
+	}
+	if cc.gte != nil && cc.lte != nil && cc.gte.isDate != cc.lte.isDate {
+		return nil, fmt.Errorf("gte and lte: one is a date and the other a number")
 	}
 	if cc.in == nil && cc.notIn == nil && cc.eq == nil && cc.gte == nil && cc.lte == nil {
 		return nil, fmt.Errorf("condition on %q tests nothing", c.Field)

@@ -2,6 +2,7 @@ package anonymize
 
 import (
 	"io"
+	"math"
 	"sync"
 )
 
@@ -14,8 +15,9 @@ type Shape struct {
 	// (for example page and page_size).
 	Meta []string
 	// Counts are top-level scalar members passed through only when the row
-	// conditions removed no record (for example total): a count of records
-	// the caller may not see would leak.
+	// conditions removed no record and the plan suppresses no small cells
+	// (for example total): a count of records the caller may not see would
+	// leak.
 	Counts []string
 }
 
@@ -30,13 +32,14 @@ type Limits struct {
 
 // Stats describe one transform.
 type Stats struct {
-	Records   int   // records read from the upstream
-	Released  int   // records written
-	Filtered  int   // records removed by row conditions
-	Truncated bool  // records withheld by MaxRows
-	Fallbacks int   // values redacted because their operator could not handle them
-	BytesIn   int64 // body bytes read
-	BytesOut  int64 // bytes written
+	Records    int   // records read from the upstream
+	Released   int   // records written
+	Filtered   int   // records removed by row conditions
+	Suppressed int   // records removed by small-cell suppression
+	Truncated  bool  // records withheld by MaxRows
+	Fallbacks  int   // released values redacted because their operator could not handle them
+	BytesIn    int64 // body bytes read
+	BytesOut   int64 // bytes written
 }
 
 // OutputRecords is the member under which released records are written.
@@ -52,6 +55,7 @@ type transformer struct {
 	dst   io.Writer
 	seen  [][]bool
 	met   []bool
+	large bool // the record's count passes suppression
 	stats Stats
 	werr  error
 }
@@ -81,6 +85,7 @@ func (p *Plan) Transform(w io.Writer, r io.Reader, shape Shape, env *Env, lim Li
 		t.met = make([]bool, len(p.conds))
 	}
 	t.met = t.met[:len(p.conds)]
+	env.start()
 	err := t.body(shape, lim)
 	t.stats.BytesIn = t.in.off + int64(t.in.pos)
 	if err == nil {
@@ -191,7 +196,7 @@ func (t *transformer) body(shape Shape, lim Limits) error {
 	}
 	t.out = append(t.out, ']')
 	for _, m := range meta {
-		if m.raw == nil || (contains(shape.Counts, m.name) && t.stats.Filtered > 0) {
+		if m.raw == nil || (contains(shape.Counts, m.name) && (t.stats.Filtered > 0 || t.plan.suppress != nil)) {
 			continue
 		}
 		t.out = append(t.out, ',')
@@ -273,7 +278,8 @@ func (t *transformer) record() error {
 	for i := range t.met {
 		t.met[i] = false
 	}
-	mark := len(t.out)
+	t.large = false
+	mark, fallbacks := len(t.out), t.stats.Fallbacks
 	if t.stats.Released > 0 {
 		t.out = append(t.out, ',')
 	}
@@ -284,15 +290,22 @@ func (t *transformer) record() error {
 	if end != len(t.rec) {
 		return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed record"}
 	}
+	// A record that is not released takes its fallbacks with it: Stats
+	// describe what the caller receives.
 	for _, ok := range t.met {
 		if !ok {
-			t.out = out[:mark]
+			t.out, t.stats.Fallbacks = out[:mark], fallbacks
 			t.stats.Filtered++
 			return nil
 		}
 	}
+	if t.plan.suppress != nil && !t.large {
+		t.out, t.stats.Fallbacks = out[:mark], fallbacks
+		t.stats.Suppressed++
+		return nil
+	}
 	if t.plan.maxRows > 0 && t.stats.Released >= t.plan.maxRows {
-		t.out = out[:mark]
+		t.out, t.stats.Fallbacks = out[:mark], fallbacks
 		t.stats.Truncated = true
 		return nil
 	}
@@ -379,6 +392,9 @@ func (t *transformer) object(dst, b []byte, i int, n *node, depth int, top bool)
 				for _, ci := range child.conds {
 					t.met[ci] = t.plan.conds[ci].match(v)
 				}
+				if child.count {
+					t.large = countAtLeast(v, t.plan.suppress.Below)
+				}
 			}
 			if child.op != nil || child.children != nil || child.elem != nil {
 				if !first {
@@ -459,4 +475,11 @@ func (t *transformer) array(dst, b []byte, elem *node, depth int) ([]byte, error
 		}
 	}
 	return append(dst, ']'), nil
+}
+
+// countAtLeast reports whether v is a finite number of at least k. Any
+// other value fails, so a count the transform cannot read is suppressed.
+func countAtLeast(v Value, k int) bool {
+	f, ok := v.Float()
+	return ok && !math.IsNaN(f) && !math.IsInf(f, 0) && f >= float64(k)
 }

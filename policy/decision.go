@@ -24,10 +24,16 @@ type Decision struct {
 	// receives them masked or not at all. Without it such a filter is
 	// refused: it would be an oracle on the hidden value.
 	MaskedFilters []string `json:"masked_filters,omitempty"`
+	// Suppress removes records whose count field is below a threshold
+	// (small-cell suppression of pre-aggregated data); nil removes none.
+	Suppress *anonymize.Suppress `json:"suppress,omitempty"`
 	// MaxRows caps the records released per request; 0 means no cap.
 	MaxRows int `json:"max_rows,omitempty"`
 	// Stats bounds statistics releases; nil allows none.
 	Stats *StatsLimits `json:"stats,omitempty"`
+	// Flags are markers the gateway records in the audit trail, such as
+	// "break_glass"; they release nothing.
+	Flags []string `json:"flags,omitempty"`
 
 	// Plan is the compiled record transform of an allowing decision.
 	Plan *anonymize.Plan `json:"-"`
@@ -112,8 +118,12 @@ func parseDecision(v any) (*Decision, error) {
 			d.Params, err = stringList(val)
 		case "masked_filters":
 			d.MaskedFilters, err = stringList(val)
+		case "suppress":
+			d.Suppress, err = anonymize.ParseSuppress(val)
 		case "max_rows":
 			d.MaxRows, err = nonNegInt(val)
+		case "flags":
+			d.Flags, err = stringList(val)
 		case "stats":
 			d.Stats, err = parseStats(val)
 		default:
@@ -124,10 +134,10 @@ func parseDecision(v any) (*Decision, error) {
 		}
 	}
 	if !allow {
-		return &Decision{Reason: d.Reason}, nil
+		return &Decision{Reason: d.Reason, Flags: d.Flags}, nil
 	}
 	d.Allow = true
-	plan, err := anonymize.Compile(anonymize.Spec{Fields: d.Fields, Rows: d.Rows, MaxRows: d.MaxRows})
+	plan, err := anonymize.Compile(anonymize.Spec{Fields: d.Fields, Rows: d.Rows, Suppress: d.Suppress, MaxRows: d.MaxRows})
 	if err != nil {
 		return nil, malformed("%v", err)
 	}

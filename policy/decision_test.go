@@ -191,6 +191,15 @@ func TestParseDecisionRejectsEveryMalformedDecision(t *testing.T) {
 		{"stats bounds of three numbers", `{"allow": true, "stats": {"max_epsilon": 1, "bounds": {"cost": [0, 1, 2]}}}`},
 		{"stats bounds not numbers", `{"allow": true, "stats": {"max_epsilon": 1, "bounds": {"cost": ["0", "1"]}}}`},
 		{"stats bounds infinite", `{"allow": true, "stats": {"max_epsilon": 1, "bounds": {"cost": [0, 1e400]}}}`},
+		{"suppress not an object", `{"allow": true, "suppress": 5}`},
+		{"suppress with an unknown member", `{"allow": true, "suppress": {"count_field": "cases", "below": 5, "above": 1}}`},
+		{"suppress without count_field", `{"allow": true, "suppress": {"below": 5}}`},
+		{"suppress without below", `{"allow": true, "suppress": {"count_field": "cases"}}`},
+		{"suppress below zero", `{"allow": true, "suppress": {"count_field": "cases", "below": 0}}`},
+		{"suppress below fractional", `{"allow": true, "suppress": {"count_field": "cases", "below": 2.5}}`},
+		{"suppress on a nested field", `{"allow": true, "suppress": {"count_field": "a.cases", "below": 5}}`},
+		{"operator with a parameter of another level", `{"allow": true, "fields": {"d": {"op": "generalize", "to": "month", "band": 10}}}`},
+		{"mask_id_cn keeping everything", `{"allow": true, "fields": {"id": {"op": "mask_id_cn", "keep_first": 14}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,6 +229,7 @@ func TestParseDecisionKeepsADenyWithJunkADeny(t *testing.T) {
 		`{"allow": false, "rows": "district"}`,
 		`{"allow": false, "params": [1]}`,
 		`{"allow": false, "max_rows": -1}`,
+		`{"allow": false, "suppress": {"count_field": "cases", "below": 5}}`,
 		`{"allow": false, "stats": {"metrics": ["median"]}}`,
 		`{"allow": false, "stats": {"max_epsilon": 1}, "fields": {"a": "keep"}}`,
 	} {
@@ -230,9 +240,27 @@ func TestParseDecisionKeepsADenyWithJunkADeny(t *testing.T) {
 		if err != nil && got != nil {
 			t.Errorf("parseDecision(%s) returned %+v with error %v, want nil", doc, got, err)
 		}
-		if err == nil && (got.Fields != nil || got.Rows != nil || got.Params != nil || got.Stats != nil || got.MaxRows != 0) {
+		if err == nil && (got.Fields != nil || got.Rows != nil || got.Params != nil || got.Stats != nil || got.MaxRows != 0 || got.Suppress != nil) {
 			t.Errorf("parseDecision(%s) = %+v: a deny carries grants", doc, got)
 		}
+	}
+}
+
+func TestParseDecisionReadsSmallCellSuppression(t *testing.T) {
+	got, err := parseDecision(opaValue(t, `{
+		"allow": true,
+		"fields": {"district": "keep", "diagnosis": "keep", "cases": "keep", "id": {"op": "mask_id_cn", "keep_last": 4}},
+		"suppress": {"count_field": "cases", "below": 5}
+	}`))
+	if err != nil {
+		t.Fatalf("parseDecision: %v", err)
+	}
+	want := &anonymize.Suppress{CountField: "cases", Below: 5}
+	if diff := cmp.Diff(want, got.Suppress); diff != "" {
+		t.Errorf("Suppress (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, got.Plan.Suppression()); diff != "" {
+		t.Errorf("the plan does not carry the suppression (-want +got):\n%s", diff)
 	}
 }
 
