@@ -1,0 +1,87 @@
+package state
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// Memory is a ledger and answer cache in process memory: for tests and
+// throwaway runs, since nothing survives the process.
+type Memory struct {
+	mu       sync.Mutex
+	accounts map[accountKey]amount
+	charges  map[string]chargeRecord
+	answers  map[string][]byte
+}
+
+type accountKey struct{ dataset, consumer string } // consumer "" is the dataset's total
+
+var (
+	_ Ledger = (*Memory)(nil)
+	_ Cache  = (*Memory)(nil)
+)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{accounts: map[accountKey]amount{}, charges: map[string]chargeRecord{}, answers: map[string][]byte{}}
+}
+
+// Ping always succeeds: memory is always reachable.
+func (m *Memory) Ping(ctx context.Context) error { return nil }
+
+// Charge implements [Ledger].
+func (m *Memory) Charge(ctx context.Context, c Charge) (Receipt, error) {
+	p, err := c.plan()
+	if err != nil {
+		return Receipt{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Receipt{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.charges[c.RequestID]; ok {
+		return r.replay(&c, p)
+	}
+	ck, dk := accountKey{c.Dataset, c.Consumer}, accountKey{c.Dataset, ""}
+	consumer, dataset, err := p.apply(m.accounts[ck], m.accounts[dk])
+	if err != nil {
+		return Receipt{}, err
+	}
+	m.accounts[ck], m.accounts[dk] = consumer, dataset
+	m.charges[c.RequestID] = chargeRecord{Dataset: c.Dataset, Consumer: c.Consumer, Cost: p.cost, Consumed: consumer, Total: dataset}
+	return Receipt{Balance: Balance{Consumer: consumer.budget(), Dataset: dataset.budget()}}, nil
+}
+
+// Spent implements [Ledger].
+func (m *Memory) Spent(ctx context.Context, dataset, consumer string) (Balance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Balance{
+		Consumer: m.accounts[accountKey{dataset, consumer}].budget(),
+		Dataset:  m.accounts[accountKey{dataset, ""}].budget(),
+	}, nil
+}
+
+// Answer implements [Cache].
+func (m *Memory) Answer(ctx context.Context, key string) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.answers[key]
+	return slices.Clone(a), ok, nil
+}
+
+// StoreAnswer implements [Cache].
+func (m *Memory) StoreAnswer(ctx context.Context, key string, answer []byte) ([]byte, error) {
+	if key == "" || len(answer) == 0 {
+		return nil, errEmptyAnswer
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a, ok := m.answers[key]; ok {
+		return slices.Clone(a), nil
+	}
+	m.answers[key] = slices.Clone(answer)
+	return slices.Clone(answer), nil
+}
