@@ -7,5 +7,5 @@ import "embed"
 
 // FS holds the shipped policy files.
 //
-//go:embed *.rego *.json
+//go:embed *.rego *.json lib/*.rego
 var FS embed.FS

@@ -1,17 +1,48 @@
 # The demo policy of Sluice: who may read or count what, and in which form.
 #
 # The gateway asks for data.sluice.decision with the input described in
-# DESIGN.md. A decision names every field it releases; anything not named
-# is dropped by the gateway. Grants are per role; when a caller holds
-# several roles, the first role in data.registry.precedence that grants the
-# request decides.
+# DESIGN.md and docs/policies.md. A decision names every field it releases;
+# anything not named is dropped by the gateway. Grants are per role; when a
+# caller holds several roles, the first role in data.registry.precedence
+# that grants the request decides. When none grants, the first refusal (a
+# deny that says why) decides, else the default deny.
+#
+# The building blocks in lib/ (levels, purposes, office hours, district
+# scoping, break-glass) are meant to be copied; the registrar and responder
+# grants below show each in use.
 package sluice
+
+import data.sluice.lib.breakglass
+import data.sluice.lib.district
+import data.sluice.lib.hours
+import data.sluice.lib.levels
+import data.sluice.lib.purpose
 
 default decision := {"allow": false, "reason": "no rule grants this access"}
 
 decision := grants[0] if {
 	input.action in {"read", "stats"}
 	count(grants) > 0
+}
+
+decision := refusals[0] if {
+	input.action in {"read", "stats"}
+	count(grants) == 0
+	count(refusals) > 0
+}
+
+# Officers may ask the gateway what any caller would get (GET /v1/explain);
+# explaining releases no data.
+decision := {"allow": true, "reason": "officer: policy explain"} if {
+	input.action == "explain"
+	"officer" in input.subject.roles
+}
+
+# Auditors search and verify the trail through the auditor API and page
+# (/audit/v1/..., /audit/); those requests are audited too.
+decision := {"allow": true, "reason": "auditor: audit trail review"} if {
+	input.action == "audit"
+	"auditor" in input.subject.roles
 }
 
 # A dataset is listed in the catalog when some role of the caller may read
@@ -27,6 +58,12 @@ grants := [g |
 	some role in data.registry.precedence
 	role in input.subject.roles
 	g := grant[role]
+]
+
+refusals := [r |
+	some role in data.registry.precedence
+	role in input.subject.roles
+	r := refusal[role]
 ]
 
 dataset := concat("/", [input.resource.source, input.resource.dataset])
@@ -54,7 +91,7 @@ grant["analyst"] := {
 	input.action == "read"
 	dataset == "health/visits"
 	input.subject.dept == "health"
-	input.purpose == "public-health"
+	purpose.permits("analyst", "read", dataset)
 }
 
 # Analysts may count, sum and average any dataset for public health.
@@ -74,33 +111,106 @@ grant["analyst"] := {
 	input.action == "stats"
 	data.registry.stats[dataset]
 	input.subject.dept == "health"
-	input.purpose == "public-health"
+	purpose.permits("analyst", "stats", dataset)
 }
 
 # Caseworkers of the civil affairs department read the assistance cases of
-# their own district, with identifiers masked.
+# their own district, with identifiers masked: the ID to its region and last
+# 4 (110105********1234), the name to its surname (欧阳*), the phone to its
+# first 3 and last 4 (138****5678). The Chinese-format masks check what they
+# mask: a value that is not a valid ID or mobile number is redacted, not
+# masked by position.
 grant["caseworker"] := {
 	"allow": true,
 	"reason": sprintf("caseworker: assistance cases of %s", [input.subject.district]),
 	"fields": {
 		"case_id": "keep",
-		"id_number": {"op": "mask", "keep_first": 6, "keep_last": 4},
+		"id_number": "mask_id_cn",
 		"name": "mask_name_cn",
-		"phone": {"op": "mask", "keep_first": 3, "keep_last": 4},
+		"phone": "mask_phone_cn",
 		"district": "keep",
 		"household_size": "keep",
 		"monthly_allowance": "keep",
 		"start_date": "keep",
 	},
-	"rows": [{"field": "district", "in": [input.subject.district]}],
+	"rows": district.rows(input.subject),
 	"params": record_params,
 	"max_rows": 500,
 } if {
 	input.action == "read"
 	dataset == "civil/assistance"
 	input.subject.dept == "civil"
-	is_string(input.subject.district)
-	input.subject.district != ""
+	district.scoped(input.subject)
+}
+
+# Registrars of the police department serve the household registration
+# counter: in office hours, for that purpose, they read the residents of
+# their own district. Fields up to L2 are kept by level; identifiers are
+# masked, the birth date cut to the year, and phone and address (L4, not
+# named) dropped.
+grant["registrar"] := {
+	"allow": true,
+	"reason": sprintf("registrar: residents of %s in office hours", [input.subject.district]),
+	"fields": object.union(levels.keep_up_to(input.resource.fields, "L2"), {
+		"id_number": {"op": "mask", "keep_first": 6, "keep_last": 4},
+		"name": "mask_name_cn",
+		"birth_date": {"op": "generalize", "to": "year"},
+	}),
+	"rows": district.rows(input.subject),
+	"params": record_params,
+	"max_rows": 200,
+} if {
+	registrar_request
+	district.scoped(input.subject)
+	purpose.permits("registrar", "read", dataset)
+	hours.within(data.registry.office_hours.registrar)
+}
+
+refusal["registrar"] := {
+	"allow": false,
+	"reason": sprintf("registrar: outside office hours (%s)", [hours.describe(data.registry.office_hours.registrar)]),
+} if {
+	registrar_request
+	not hours.within(data.registry.office_hours.registrar)
+}
+
+registrar_request if {
+	input.action == "read"
+	dataset == "police/residents"
+	input.subject.dept == "police"
+}
+
+# Emergency responders of the health department may break the glass: with
+# a stated justification they read visit records with the patient in clear,
+# a few at a time, and every such read is flagged in the audit trail.
+grant["responder"] := breakglass.mark({
+	"allow": true,
+	"reason": "responder: emergency read of health visits",
+	"fields": {
+		"visit_id": "keep",
+		"patient_id": "keep",
+		"patient_name": "keep",
+		"district": "keep",
+		"hospital": "keep",
+		"diagnosis": "keep",
+		"visit_date": "keep",
+	},
+	"params": record_params,
+	"max_rows": 20,
+}) if {
+	responder_request
+	breakglass.stated
+}
+
+refusal["responder"] := breakglass.refusal if {
+	responder_request
+	not breakglass.stated
+}
+
+responder_request if {
+	input.action == "read"
+	dataset == "health/visits"
+	input.subject.dept == "health"
 }
 
 # The public may count and sum any dataset by district, with little epsilon.

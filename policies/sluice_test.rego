@@ -68,9 +68,15 @@ test_caseworker_reads_own_district_masked if {
 	d := read(caseworker, assistance, "")
 	d.allow
 	d.rows == [{"field": "district", "in": ["朝阳区"]}]
-	d.fields.id_number == {"op": "mask", "keep_first": 6, "keep_last": 4}
+	d.fields.id_number == "mask_id_cn"
 	d.fields.name == "mask_name_cn"
-	d.fields.phone == {"op": "mask", "keep_first": 3, "keep_last": 4}
+	d.fields.phone == "mask_phone_cn"
+}
+
+test_caseworker_gets_no_field_unmasked_but_case_data if {
+	d := read(caseworker, assistance, "")
+	kept := {f | some f, t in d.fields; t == "keep"}
+	kept == {"case_id", "district", "household_size", "monthly_allowance", "start_date"}
 }
 
 test_caseworker_without_district_is_denied if {
@@ -120,4 +126,10 @@ test_catalog_lists_what_the_caller_may_use if {
 
 test_unknown_action_is_denied if {
 	not sluice.decision.allow with input as {"subject": analyst, "purpose": "public-health", "action": "delete", "resource": visits}
+}
+
+test_only_auditors_use_the_audit_api if {
+	sluice.decision.allow with input as {"subject": {"id": "audrey", "roles": ["auditor"]}, "action": "audit"}
+	not sluice.decision.allow with input as {"subject": analyst, "action": "audit"}
+	not sluice.decision.allow with input as {"subject": {"id": "oscar", "roles": ["officer"]}, "action": "audit"}
 }

@@ -2,9 +2,11 @@
 //
 // It guarantees that a request is allowed only by a well-formed decision:
 // an undefined, malformed or failing evaluation of data.sluice.decision is a
-// deny. A Set is compiled once from a directory of .rego and data files and
-// is immutable; the Engine swaps whole sets atomically, so a request is
-// decided by exactly one revision.
+// deny. A Set is compiled once from a directory of .rego and data files (or
+// a signed OPA bundle) and is immutable; the Engine swaps whole sets
+// atomically, so a request is decided by exactly one revision. A change,
+// from a watched directory or a bundle server, is put in force only when it
+// compiles and its own Rego tests pass; otherwise the set in force stays.
 package policy
 
 import (
@@ -15,10 +17,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing/fstest"
 	"time"
 
@@ -33,13 +35,16 @@ const Query = "data.sluice.decision"
 
 // Input is the document the gateway hands to the policy (DESIGN.md).
 type Input struct {
-	Subject  Subject     `json:"subject"`
-	Purpose  string      `json:"purpose"`
-	Action   string      `json:"action"`
-	Resource *Resource   `json:"resource,omitempty"`
-	Request  Request     `json:"request"`
-	Stats    *StatsQuery `json:"stats,omitempty"`
-	Time     time.Time   `json:"time"`
+	Subject Subject `json:"subject"`
+	Purpose string  `json:"purpose"`
+	// Justification is the reason the caller states for this one request
+	// (the Sluice-Justification header), as break-glass rules require.
+	Justification string      `json:"justification,omitempty"`
+	Action        string      `json:"action"`
+	Resource      *Resource   `json:"resource,omitempty"`
+	Request       Request     `json:"request"`
+	Stats         *StatsQuery `json:"stats,omitempty"`
+	Time          time.Time   `json:"time"`
 }
 
 // Subject is the authenticated caller.
@@ -108,6 +113,10 @@ func (in *Input) value() map[string]any {
 		"request": map[string]any{"method": in.Request.Method, "path": in.Request.Path, "params": params},
 		"time":    in.Time.UTC().Format(time.RFC3339),
 	}
+	// Absent unless stated, so `not input.justification` reads naturally.
+	if in.Justification != "" {
+		m["justification"] = in.Justification
+	}
 	if r := in.Resource; r != nil {
 		fields := make(map[string]any, len(r.Fields))
 		for name, f := range r.Fields {
@@ -131,20 +140,43 @@ func (in *Input) value() map[string]any {
 	return m
 }
 
-// Set is one compiled revision of a policy directory.
+// Set is one compiled revision of a policy directory or bundle.
 type Set struct {
 	query    rego.PreparedEvalQuery
 	revision string
-	dir      string
-	files    int
+	// digest hashes the files the set was compiled from; it tells a
+	// changed directory or bundle from an unchanged one.
+	digest string
+	dir    string
+	source string
+	files  int
 }
 
-// Revision identifies the policy set: a hash of every file it was built
-// from.
-func (s *Set) Revision() string { return s.revision }
+// Revision identifies the policy set: for a directory, a hash of every
+// file it was built from; for a bundle, the revision its manifest names
+// (the hash when it names none). A nil Set has revision "".
+func (s *Set) Revision() string {
+	if s == nil {
+		return ""
+	}
+	return s.revision
+}
 
-// Dir is the directory the set was loaded from.
-func (s *Set) Dir() string { return s.dir }
+// Dir is the directory the set was loaded from, "" for a bundle.
+func (s *Set) Dir() string {
+	if s == nil {
+		return ""
+	}
+	return s.dir
+}
+
+// Source is where the set came from: its directory or its bundle URL.
+func (s *Set) Source() string {
+	if s == nil {
+		return ""
+	}
+	return s.source
+}
 
 // isTestFile reports Rego test files, which are not part of the enforced
 // policy.
@@ -162,8 +194,42 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	set, err := compileSnapshot(ctx, snap)
+	if err != nil {
+		return nil, fmt.Errorf("load policies %s: %w", dir, err)
+	}
+	set.dir, set.source = dir, dir
+	return set, nil
+}
+
+// LoadTested is Load, and then runs the Rego tests among the same files:
+// it fails when any test fails, as a live reload would refuse the
+// directory. The gateway starts with it, so a change refused while it ran
+// is not put in force by a restart either.
+func LoadTested(ctx context.Context, dir string) (*Set, error) {
+	snap, err := scan(dir)
+	if err != nil {
+		return nil, err
+	}
+	set, err := compileSnapshot(ctx, snap)
+	if err == nil {
+		var results []TestResult
+		if results, err = testSnapshot(ctx, snap); err == nil {
+			err = testFailure(results)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load policies %s: %w", dir, err)
+	}
+	set.dir, set.source = dir, dir
+	return set, nil
+}
+
+// compileSnapshot builds the enforced set from a snapshot; errors name files
+// relative to the snapshot's root, never where it lives.
+func compileSnapshot(ctx context.Context, snap *snapshot) (*Set, error) {
 	if snap.regoFiles == 0 {
-		return nil, fmt.Errorf("load policies %s: no .rego files", dir)
+		return nil, errors.New("no .rego files")
 	}
 	loaded, err := loader.NewFileLoader().
 		WithFS(snap.files).
@@ -172,7 +238,7 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 			return !info.IsDir() && isTestFile(path)
 		})
 	if err != nil {
-		return nil, fmt.Errorf("load policies %s: %w", dir, err)
+		return nil, err
 	}
 	opts := []func(*rego.Rego){
 		rego.Query(Query),
@@ -184,9 +250,13 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 	}
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("compile policies %s: %w", dir, err)
+		return nil, fmt.Errorf("compile: %w", err)
 	}
-	return &Set{query: pq, revision: snap.revision, dir: dir, files: snap.regoFiles}, nil
+	rev := snap.revision
+	if rev == "" {
+		rev = snap.digest
+	}
+	return &Set{query: pq, revision: rev, digest: snap.digest, files: snap.regoFiles}, nil
 }
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
@@ -198,8 +268,34 @@ type snapshot struct {
 	files fstest.MapFS
 	// regoFiles counts the enforced (non-test) Rego files.
 	regoFiles int
-	// revision hashes every file's name and content.
+	// digest hashes every file's name and content.
+	digest string
+	// revision is the revision the source names (a bundle manifest's);
+	// "" means the digest.
 	revision string
+}
+
+// newSnapshot holds files (slash-separated relative path → content) and
+// hashes them.
+func newSnapshot(files map[string][]byte) *snapshot {
+	snap := &snapshot{files: fstest.MapFS{}}
+	rels := make([]string, 0, len(files))
+	for rel, b := range files {
+		snap.files[rel] = &fstest.MapFile{Data: b, Mode: 0o444}
+		rels = append(rels, rel)
+		if path.Ext(rel) == ".rego" && !isTestFile(rel) {
+			snap.regoFiles++
+		}
+	}
+	sort.Strings(rels)
+	h := sha256.New()
+	for _, rel := range rels {
+		b := files[rel]
+		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
+		h.Write(b)
+	}
+	snap.digest = hex.EncodeToString(h.Sum(nil))[:16]
+	return snap
 }
 
 // scan reads the Rego and data files under dir, skipping hidden files and
@@ -212,8 +308,7 @@ func scan(dir string) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policies %s: %w", dir, err)
 	}
-	snap := &snapshot{files: fstest.MapFS{}}
-	var rels []string
+	files := map[string][]byte{}
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -228,11 +323,7 @@ func scan(dir string) (*snapshot, error) {
 			return nil
 		}
 		switch filepath.Ext(path) {
-		case ".rego":
-			if !isTestFile(path) {
-				snap.regoFiles++
-			}
-		case ".json", ".yaml", ".yml":
+		case ".rego", ".json", ".yaml", ".yml":
 		default:
 			return nil
 		}
@@ -244,29 +335,22 @@ func scan(dir string) (*snapshot, error) {
 		if err != nil {
 			return err
 		}
-		rel = filepath.ToSlash(rel)
-		snap.files[rel] = &fstest.MapFile{Data: b, Mode: 0o444}
-		rels = append(rels, rel)
+		files[filepath.ToSlash(rel)] = b
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load policies %s: %w", dir, err)
 	}
-	sort.Strings(rels)
-	h := sha256.New()
-	for _, rel := range rels {
-		b := snap.files[rel].Data
-		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
-		h.Write(b)
-	}
-	snap.revision = hex.EncodeToString(h.Sum(nil))[:16]
-	return snap, nil
+	return newSnapshot(files), nil
 }
 
 // Decide evaluates the decision for in. It never returns an allowing
 // decision together with an error; on error the decision denies and says
 // why in general terms (the error carries the detail for the log).
 func (s *Set) Decide(ctx context.Context, in *Input) (*Decision, error) {
+	if s == nil {
+		return deny("no policy loaded"), errors.New("no policy set is loaded")
+	}
 	rs, err := s.query.Eval(ctx, rego.EvalInput(in.value()))
 	if err != nil {
 		return deny("policy evaluation failed"), fmt.Errorf("evaluate %s: %w", Query, err)
@@ -280,22 +364,3 @@ func (s *Set) Decide(ctx context.Context, in *Input) (*Decision, error) {
 	}
 	return d, nil
 }
-
-// Engine holds the policy set in force and swaps it atomically.
-type Engine struct {
-	cur atomic.Pointer[Set]
-}
-
-// NewEngine returns an engine enforcing set.
-func NewEngine(set *Set) *Engine {
-	e := &Engine{}
-	e.cur.Store(set)
-	return e
-}
-
-// Current returns the set in force. A request should call it once and use
-// that set throughout.
-func (e *Engine) Current() *Set { return e.cur.Load() }
-
-// Swap puts set in force.
-func (e *Engine) Swap(set *Set) { e.cur.Store(set) }

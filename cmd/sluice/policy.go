@@ -3,31 +3,48 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
+	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
 	"time"
 
+	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/gateway"
 	"github.com/sluicegw/sluice/policy"
 )
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &exitError{code: 2, msg: "policy: want a subcommand: test or eval"}
+		return &exitError{code: 2, msg: "policy: want a subcommand: test, eval or explain"}
 	}
 	switch args[0] {
 	case "test":
 		return runPolicyTest(ctx, args[1:], stdout, stderr)
 	case "eval":
 		return runPolicyEval(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return runPolicyExplain(ctx, args[1:], stdout, stderr)
 	}
 	return &exitError{code: 2, msg: fmt.Sprintf("policy: unknown subcommand %q", args[0])}
 }
 
-// runPolicyTest runs the Rego tests of a directory, as `opa test` does.
+// runPolicyTest runs the Rego tests of a directory, as `opa test` does,
+// and with --coverage reports which policy lines they evaluated.
 func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("policy test", stderr)
-	verbose := fs.Bool("v", false, "list every test")
+	verbose := fs.Bool("v", false, "list every test (and, with --coverage, the lines not covered)")
+	coverage := fs.Bool("coverage", false, "report test coverage of the policies, per file")
+	threshold := fs.Float64("threshold", 0, "with --coverage: fail when coverage is below this percentage")
+	asJSON := fs.Bool("json", false, "print results (and coverage, as `opa test --coverage` reports it) as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -35,7 +52,19 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if fs.NArg() > 0 {
 		dir = fs.Arg(0)
 	}
-	results, err := policy.Test(ctx, dir)
+	if *threshold > 0 {
+		*coverage = true
+	}
+	var (
+		results []policy.TestResult
+		cov     *policy.Coverage
+		err     error
+	)
+	if *coverage {
+		results, cov, err = policy.TestWithCoverage(ctx, dir)
+	} else {
+		results, err = policy.Test(ctx, dir)
+	}
 	if err != nil {
 		return err
 	}
@@ -49,7 +78,25 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		default:
 			fail++
 		}
-		if *verbose || (!r.Pass && !r.Skip) {
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if results == nil {
+			results = []policy.TestResult{}
+		}
+		out := map[string]any{"results": results, "passed": pass, "failed": fail, "skipped": skip}
+		if cov != nil {
+			out["coverage"] = cov
+		}
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			if !*verbose && (r.Pass || r.Skip) {
+				continue
+			}
 			status := "PASS"
 			if r.Skip {
 				status = "SKIP"
@@ -62,26 +109,61 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 			}
 			fmt.Fprintln(stdout)
 		}
+		if cov != nil {
+			printCoverage(stdout, cov, *verbose)
+		}
+		fmt.Fprintf(stdout, "%d passed, %d failed, %d skipped\n", pass, fail, skip)
 	}
-	fmt.Fprintf(stdout, "%d passed, %d failed, %d skipped\n", pass, fail, skip)
 	if fail > 0 || len(results) == 0 {
 		return &exitError{code: 1, msg: ""}
 	}
+	if cov != nil && cov.Coverage < *threshold {
+		return &exitError{code: 1, msg: fmt.Sprintf("coverage %.1f%% is below the threshold %.1f%%", cov.Coverage, *threshold)}
+	}
 	return nil
+}
+
+// printCoverage prints the coverage per file and in total.
+func printCoverage(w io.Writer, cov *policy.Coverage, verbose bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "coverage\t%.1f%%\t(%d of %d lines)\n", cov.Coverage, cov.CoveredLines, cov.CoveredLines+cov.NotCoveredLines)
+	for _, name := range slices.Sorted(maps.Keys(cov.Files)) {
+		f := cov.Files[name]
+		line := fmt.Sprintf("  %s\t%.1f%%\t(%d of %d lines)", name, f.Coverage, f.CoveredLines, f.CoveredLines+f.NotCoveredLines)
+		if verbose && len(f.NotCovered) > 0 {
+			var rs []string
+			for _, r := range f.NotCovered {
+				if r.Start.Row == r.End.Row {
+					rs = append(rs, fmt.Sprint(r.Start.Row))
+				} else {
+					rs = append(rs, fmt.Sprintf("%d-%d", r.Start.Row, r.End.Row))
+				}
+			}
+			line += "\tnot covered: " + strings.Join(rs, ", ")
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
 }
 
 // runPolicyEval prints the decision the policies give an input document.
 func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("policy eval", stderr)
 	dir := fs.String("dir", "policies", "policy directory")
-	inputPath := fs.String("input", "", "input document (JSON, as in DESIGN.md)")
+	inputPath := fs.String("input", "", "input document (JSON, as in DESIGN.md; - for standard input)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *inputPath == "" {
 		return &exitError{code: 2, msg: "policy eval: --input is required"}
 	}
-	b, err := os.ReadFile(*inputPath)
+	var b []byte
+	var err error
+	if *inputPath == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(*inputPath)
+	}
 	if err != nil {
 		return err
 	}
@@ -105,4 +187,299 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(out)
+}
+
+// runPolicyExplain prints what a caller would get for one request, from
+// the gateway's configuration and policies, without contacting any
+// upstream.
+func runPolicyExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("policy explain", stderr)
+	token := fs.String("token", "", "the caller's bearer token")
+	role := fs.String("role", "", "explain for the demo token of this role (from DIR/demo.json)")
+	dir := fs.String("dir", ".sluice-demo", "demo directory: its sluice.yaml is the configuration, its demo.json has --role's tokens")
+	cfgPath := fs.String("config", "", "gateway configuration (default DIR/sluice.yaml)")
+	polDir := fs.String("policies", "", "explain with the policies in this directory instead of the configured ones")
+	purpose := fs.String("purpose", "", "the purpose the caller states (as the Sluice-Purpose header)")
+	justification := fs.String("justification", "", "the justification the caller states (as the Sluice-Justification header)")
+	asJSON := fs.Bool("json", false, "print the explanation as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	method, target := http.MethodGet, ""
+	switch fs.NArg() {
+	case 1:
+		target = fs.Arg(0)
+	case 2:
+		method, target = strings.ToUpper(fs.Arg(0)), fs.Arg(1)
+	default:
+		return &exitError{code: 2, msg: "policy explain: want [METHOD] PATH, e.g. GET /v1/health/visits?page_size=3"}
+	}
+	if (*token == "") == (*role == "") {
+		return &exitError{code: 2, msg: "policy explain: give --token or --role"}
+	}
+	if *cfgPath == "" {
+		*cfgPath = filepath.Join(*dir, "sluice.yaml")
+	}
+	if *role != "" {
+		b, err := os.ReadFile(filepath.Join(*dir, "demo.json"))
+		if err != nil {
+			return fmt.Errorf("--role needs the demo's tokens: %w", err)
+		}
+		var m demoManifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(*dir, "demo.json"), err)
+		}
+		if *token = m.Tokens[*role]; *token == "" {
+			return &exitError{code: 2, msg: fmt.Sprintf("policy explain: no demo token for role %q", *role)}
+		}
+	}
+	cfg, err := gateway.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	var pols *livePolicies
+	if *polDir != "" {
+		set, err := policy.Load(ctx, *polDir)
+		if err != nil {
+			return err
+		}
+		pols = &livePolicies{active: policy.NewEngine(set), stop: func() {}}
+	} else if pols, err = openPolicies(ctx, cfg, quiet, false); err != nil {
+		return err
+	}
+	defer pols.stop()
+	active, shadow := pols.deps()
+	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: noAudit{}, Policies: active, Shadow: shadow, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	ex, err := srv.Explain(ctx, gateway.ExplainRequest{
+		Token: *token, Purpose: *purpose, Justification: *justification, Method: method, Target: target,
+	})
+	if err != nil {
+		var ge *gateway.Error
+		if errors.As(err, &ge) && ge.Code == "unauthenticated" {
+			return &exitError{code: 1, msg: "the gateway would refuse this token: " + ge.Msg}
+		}
+		return &exitError{code: 2, msg: "policy explain: " + err.Error()}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(ex)
+	}
+	printExplanation(stdout, ex)
+	return nil
+}
+
+// printExplanation prints an explanation for a person.
+func printExplanation(w io.Writer, ex *gateway.Explanation) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	fmt.Fprintf(tw, "request\t%s %s\n", ex.Method, ex.Target)
+	c := ex.Subject
+	caller := fmt.Sprintf("%s, roles [%s]", c.ID, strings.Join(c.Roles, ", "))
+	for _, kv := range [][2]string{{"dept", c.Dept}, {"district", c.District}, {"purpose", c.Purpose}, {"justification", c.Justification}} {
+		if kv[1] != "" {
+			caller += fmt.Sprintf(", %s %q", kv[0], kv[1])
+		}
+	}
+	fmt.Fprintf(tw, "caller\t%s\n", caller)
+	fmt.Fprintf(tw, "policy\trevision %s\n", ex.PolicyRevision)
+	if ex.Decision != "" {
+		fmt.Fprintf(tw, "decision\t%s: %s\n", ex.Decision, ex.Reason)
+	}
+	if len(ex.Flags) > 0 {
+		fmt.Fprintf(tw, "audit flags\t%s\n", strings.Join(ex.Flags, ", "))
+	}
+	if ex.Served {
+		switch ex.Action {
+		case "read":
+			fmt.Fprintf(tw, "answer\t200: fetched from %s and released as below\n", ex.Source)
+		case "stats":
+			fmt.Fprintf(tw, "answer\t200: a differentially private release from %s, within the limits below\n", ex.Source)
+		default:
+			fmt.Fprintf(tw, "answer\t200\n")
+		}
+	} else {
+		fmt.Fprintf(tw, "answer\t%d %s: %s\n", ex.Status, ex.Error.Code, ex.Error.Message)
+	}
+	if len(ex.Fields) > 0 {
+		fmt.Fprintf(tw, "fields\t\n")
+		for _, f := range ex.Fields {
+			fmt.Fprintf(tw, "  %s\t%s %s\t%s\n", f.Name, f.Type, f.Level, policy.RuleText(f.Treatment))
+		}
+	}
+	if ex.Action == "read" && ex.Decision == "allow" {
+		fmt.Fprintf(tw, "row filters\t%s\n", orNone(ex.Rows))
+		fmt.Fprintf(tw, "parameters\tallowed: %s; forwarded upstream: %s\n", orNone(ex.Params), orNone(ex.Forwarded))
+		if ex.MaxRows > 0 {
+			fmt.Fprintf(tw, "max rows\t%d\n", ex.MaxRows)
+		} else {
+			fmt.Fprintf(tw, "max rows\tno cap\n")
+		}
+	}
+	if s := ex.Stats; s != nil {
+		fmt.Fprintf(tw, "statistics\tmetrics %s; epsilon at most %g; group by %s\n", orNone(s.Metrics), s.MaxEpsilon, orNone(s.GroupBy))
+		for _, f := range slices.Sorted(maps.Keys(s.Bounds)) {
+			fmt.Fprintf(tw, "  bounds %s\t[%g, %g]\n", f, s.Bounds[f][0], s.Bounds[f][1])
+		}
+		if s.ConsumerBudget > 0 || s.DatasetBudget > 0 {
+			fmt.Fprintf(tw, "  budgets\tcaller %g, dataset %g\n", s.ConsumerBudget, s.DatasetBudget)
+		}
+	}
+	if ex.Action == "catalog" {
+		fmt.Fprintf(tw, "datasets\t%s\n", orNone(ex.Datasets))
+	}
+	if sh := ex.Shadow; sh != nil {
+		if len(sh.Differences) == 0 {
+			fmt.Fprintf(tw, "shadow\trevision %s decides the same (%s)\n", sh.Revision, sh.Decision)
+		} else {
+			fmt.Fprintf(tw, "shadow\trevision %s would differ:\n", sh.Revision)
+			for _, d := range sh.Differences {
+				fmt.Fprintf(tw, "  \t%s\n", d)
+			}
+		}
+	}
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
+// noAudit is the audit log of `policy explain`, which releases nothing
+// and so records nothing.
+type noAudit struct{}
+
+func (noAudit) Append(context.Context, *audit.Event) error {
+	return errors.New("policy explain does not audit")
+}
+func (noAudit) Err() error { return nil }
+
+// livePolicies are the policy sets a gateway enforces and shadows, and
+// the background work that keeps them current.
+type livePolicies struct {
+	active, shadow *policy.Engine
+	stop           func()
+}
+
+// deps are the sets as the gateway takes them (a nil interface for no
+// shadow).
+func (lp *livePolicies) deps() (active, shadow gateway.Policies) {
+	if lp.shadow != nil {
+		return lp.active, lp.shadow
+	}
+	return lp.active, nil
+}
+
+// openPolicies loads the configured policies: the directory or the bundle,
+// and the shadow directory. When live, it then keeps them current until
+// stop: directories are watched, the bundle polled. A bundle that cannot
+// be had at start is not fatal when live (the gateway is not ready until
+// one is put in force), and is when not.
+func openPolicies(ctx context.Context, cfg *gateway.Config, logger *slog.Logger, live bool) (*livePolicies, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	lp := &livePolicies{stop: func() { cancel(); wg.Wait() }}
+	fail := func(err error) (*livePolicies, error) { lp.stop(); return nil, err }
+	pc := cfg.Policy
+	// A gateway enforces only policies whose Rego tests pass, at start as
+	// on every change; explaining needs no such gate.
+	load := policy.Load
+	if live {
+		load = policy.LoadTested
+	}
+	watch := func(e *policy.Engine, dir string) {
+		if !live || pc.Watch == nil || !*pc.Watch {
+			return
+		}
+		wg.Go(func() {
+			err := e.Watch(ctx, dir, policy.WatchOptions{Debounce: time.Duration(pc.Debounce), Logger: logger})
+			if err != nil {
+				logger.Error("policy directory not watched: changes need a restart", "dir", dir, "error", err)
+			}
+		})
+	}
+	if pc.Bundle != nil {
+		src, err := bundleSource(cfg, logger)
+		if err != nil {
+			return fail(err)
+		}
+		lp.active = policy.NewEngine(nil)
+		uctx, ucancel := context.WithTimeout(ctx, time.Duration(pc.Bundle.Timeout))
+		err = src.Update(uctx, lp.active)
+		ucancel()
+		if err != nil && !live {
+			return fail(fmt.Errorf("policy bundle: %w", err))
+		}
+		if live {
+			wg.Go(func() { src.Poll(ctx, lp.active) })
+		}
+	} else {
+		dir := cfg.Path(pc.Dir)
+		set, err := load(ctx, dir)
+		if err != nil {
+			return fail(err)
+		}
+		lp.active = policy.NewEngine(set)
+		watch(lp.active, dir)
+	}
+	if pc.ShadowDir != "" {
+		dir := cfg.Path(pc.ShadowDir)
+		set, err := load(ctx, dir)
+		if err != nil {
+			return fail(fmt.Errorf("policy.shadow_dir: %w", err))
+		}
+		lp.shadow = policy.NewEngine(set)
+		watch(lp.shadow, dir)
+	}
+	return lp, nil
+}
+
+// bundleSource builds the bundle fetcher the configuration describes.
+func bundleSource(cfg *gateway.Config, logger *slog.Logger) (*policy.BundleSource, error) {
+	bc := cfg.Policy.Bundle
+	opts := policy.BundleOptions{
+		URL: bc.URL, KeyID: bc.Signing.KeyID, Scope: bc.Signing.Scope,
+		Client:   &http.Client{Timeout: time.Duration(bc.Timeout)},
+		MaxBytes: int64(bc.MaxBytes), Poll: time.Duration(bc.Poll), Logger: logger,
+	}
+	for i, k := range bc.Signing.Keys {
+		file := k.PublicKeyFile
+		if file == "" {
+			file = k.SecretFile
+		}
+		b, err := os.ReadFile(cfg.Path(file))
+		if err != nil {
+			return nil, fmt.Errorf("policy.bundle.signing.keys[%d]: %w", i, err)
+		}
+		key := string(b)
+		if k.SecretFile != "" {
+			key = strings.TrimRight(key, "\r\n")
+		}
+		opts.Keys = append(opts.Keys, policy.BundleKey{ID: k.ID, Algorithm: k.Algorithm, Key: key})
+	}
+	if cr := bc.Credentials; cr != nil {
+		var v string
+		if cr.ValueFile != "" {
+			b, err := os.ReadFile(cfg.Path(cr.ValueFile))
+			if err != nil {
+				return nil, fmt.Errorf("policy.bundle.credentials.value_file: %w", err)
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		} else if v = os.Getenv(cr.ValueEnv); v == "" {
+			return nil, fmt.Errorf("policy.bundle.credentials.value_env: %s is empty", cr.ValueEnv)
+		}
+		opts.Header = http.Header{http.CanonicalHeaderKey(cr.Header): {v}}
+	}
+	src, err := policy.NewBundleSource(opts)
+	if err != nil {
+		return nil, fmt.Errorf("policy.bundle: %w", err)
+	}
+	return src, nil
 }
