@@ -57,6 +57,26 @@ type Event struct {
 	DurationMS float64 `json:"duration_ms"`
 	// PolicyRevision identifies the policy set that made the decision.
 	PolicyRevision string `json:"policy_revision,omitempty"`
+	// EpsilonRequested is the ε a statistics request asked to spend,
+	// recorded for refusals too (what it spent is in Obligations).
+	EpsilonRequested float64 `json:"epsilon_requested,omitempty"`
+	// Flags are markers the decision asked to be recorded, e.g.
+	// "break_glass" for emergency access a reviewer must look at.
+	Flags []string `json:"flags,omitempty"`
+	// Shadow is how the shadow policy set, evaluated beside the active one
+	// and never enforced, would have decided differently; nil when it
+	// agreed or none is configured.
+	Shadow *ShadowDiff `json:"shadow,omitempty"`
+}
+
+// ShadowDiff is a shadow policy set's disagreement with the active one.
+type ShadowDiff struct {
+	// Revision identifies the shadow policy set.
+	Revision string `json:"revision"`
+	// Differences list what the shadow would release differently, each as
+	// "what: active → shadow", e.g. "allow: true → false" or
+	// "fields.patient_id: pseudonymize → drop".
+	Differences []string `json:"differences"`
 }
 
 // Obligations is what the decision required of the release.
@@ -76,4 +96,14 @@ type Obligations struct {
 	// Fallbacks counts values redacted because their operator could not
 	// handle them.
 	Fallbacks int `json:"fallbacks,omitempty"`
+	// Suppressed counts records removed by small-cell suppression.
+	Suppressed int `json:"suppressed,omitempty"`
+	// EpsilonSpent and DeltaSpent are what a statistics release charged to
+	// the privacy budget ledger: 0 for a cached answer or a refusal.
+	EpsilonSpent float64 `json:"epsilon_spent,omitempty"`
+	DeltaSpent   float64 `json:"delta_spent,omitempty"`
+	// ConsumerBudget and DatasetBudget are the ε caps of a statistics
+	// decision: the caller's on the dataset and the dataset's in total.
+	ConsumerBudget float64 `json:"consumer_budget,omitempty"`
+	DatasetBudget  float64 `json:"dataset_budget,omitempty"`
 }

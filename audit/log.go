@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,8 +21,23 @@ import (
 // ErrClosed is returned by Append after Close, and by Err once Close began.
 var ErrClosed = errors.New("audit: log closed")
 
-// defaultMaxBatch bounds a group commit when Options.MaxBatch is zero.
-const defaultMaxBatch = 512
+// Defaults for Options left zero.
+const (
+	defaultMaxBatch           = 512
+	defaultSegmentMaxBytes    = 128 << 20
+	defaultCheckpointEvery    = 1000
+	defaultCheckpointInterval = time.Minute
+)
+
+// witnessTimeout bounds one call to the witness, which may be remote.
+const witnessTimeout = 5 * time.Second
+
+// probeFile is written and removed by Probe; it is not a segment name.
+const probeFile = ".probe"
+
+// probeBytes is how much Probe writes: about a large batch, so that a disk
+// that still takes a few bytes but not a batch does not pass.
+const probeBytes = 64 << 10
 
 // Options tune a Log. The zero value is ready to use.
 type Options struct {
@@ -33,6 +49,41 @@ type Options struct {
 	// Logger receives tail repairs and write failures. It never receives
 	// record contents. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// SegmentMaxBytes starts a new segment before a batch would grow the
+	// current one past this size (a single batch larger than it still goes
+	// into one segment). Defaults to 128 MiB; negative never rotates by
+	// size.
+	SegmentMaxBytes int64
+	// RotateDaily starts a new segment with the first batch written on a
+	// new UTC day, by Now.
+	RotateDaily bool
+
+	// CheckpointKey signs checkpoints (see [Checkpoint]). Without it the
+	// Log makes none.
+	CheckpointKey ed25519.PrivateKey
+	// CheckpointEvery makes a checkpoint once this many records were
+	// written since the last one. Defaults to 1000; negative disables it.
+	CheckpointEvery int
+	// CheckpointInterval makes a checkpoint this often when records were
+	// written since the last one. Defaults to one minute; negative
+	// disables it. Checkpoints are also made before a segment is rotated
+	// away and on Close.
+	CheckpointInterval time.Duration
+	// Witness, when set with CheckpointKey, receives every checkpoint, and
+	// Open refuses a trail whose checkpoints are behind it.
+	Witness Witness
+
+	// OnCommit, when set, is called after each group commit with the
+	// number of records in it, how long the write and fsync took, and the
+	// error, if any. It runs on the writer: it must be quick (a metric).
+	OnCommit func(records int, took time.Duration, err error)
+	// OnDurable, when set, is called with each record's line (its JSON
+	// and the newline, exactly as the trail holds it) once the record is
+	// durable, in order. It runs on the writer before the record's Append
+	// returns: it must not block (hand the line to a bounded queue). line
+	// is valid only during the call.
+	OnDurable func(seq uint64, line []byte)
 }
 
 // Log is the durable, hash-chained audit trail of one gateway process. One
@@ -40,30 +91,54 @@ type Options struct {
 // for the fsync. A Log is safe for concurrent use. Only one Log may have a
 // trail directory open at a time.
 type Log struct {
-	dir      string
-	now      func() time.Time
-	maxBatch int
-	logger   *slog.Logger
-	lock     *os.File // the locked trail directory, also used to fsync it
+	dir       string
+	now       func() time.Time
+	maxBatch  int
+	logger    *slog.Logger
+	lock      *os.File // the locked trail directory, also used to fsync it
+	maxBytes  int64    // rotate before a segment grows past this; <= 0 never
+	daily     bool
+	key       ed25519.PrivateKey // nil: no checkpoints
+	every     uint64             // checkpoint after this many records; 0 never
+	interval  time.Duration      // checkpoint this often; <= 0 never
+	witness   Witness
+	onCommit  func(records int, took time.Duration, err error)
+	onDurable func(seq uint64, line []byte)
 
 	mu       sync.Mutex
-	wake     sync.Cond // on mu; signalled when queue grows or closed is set
+	wake     sync.Cond // on mu; signalled when queue, probes, cpDue or closed change
 	queue    []*request
+	probes   []chan error
+	cpDue    bool // the checkpoint interval passed
 	closed   bool
 	err      error  // result of the last batch
 	headSeq  uint64 // last durable record
 	headHash string
+	lastCP   Checkpoint    // the last checkpoint made, N 0 for none
 	done     chan struct{} // closed when the writer has exited
 	closeErr error         // set by the writer before done is closed
 
 	// Owned by the writer goroutine (and by Open before it starts it).
 	f     *os.File // nil after a failed batch until the next batch reopens it
 	name  string   // file name of the segment being written
+	num   int      // its number
 	size  int64    // bytes of f known to be durable
+	day   int64    // UTC day (since the epoch) of the segment's last write
 	seq   uint64   // chain head: last durable record's seq and hash
 	hash  [sha256.Size]byte
 	buf   []byte
 	batch []*request
+
+	// The segment holding the head record, which is not the one being
+	// written just after a rotation, and the span of its records' times.
+	headSeg    string
+	headSize   int64
+	tmin, tmax time.Time
+
+	cpf    *os.File   // checkpoints.jsonl, nil until opened or after a failure
+	cpSize int64      // its durable length
+	cp     Checkpoint // the last checkpoint, N 0 for none
+	cpNext uint64     // make a checkpoint by count once seq reaches this
 
 	syncs atomic.Uint64 // fsyncs of batches; tests observe group commit
 }
@@ -75,8 +150,9 @@ type request struct {
 	ev   Event
 	buf  bytes.Buffer
 	enc  *json.Encoder
-	rest []byte // ev's JSON after zeroPrefix
-	seq  uint64 // set by the writer before done is sent
+	rest []byte    // ev's JSON after zeroPrefix
+	time time.Time // the event's Time, for the checkpoints' time spans
+	seq  uint64    // set by the writer before done is sent
 	prev [sha256.Size]byte
 	done chan error
 }
@@ -92,6 +168,7 @@ var requests = sync.Pool{New: func() any {
 func (r *request) encode(e *Event) error {
 	r.ev = *e
 	r.ev.Seq, r.ev.Prev = 0, ""
+	r.time = e.Time
 	r.buf.Reset()
 	err := r.enc.Encode(&r.ev)
 	r.ev = Event{} // keep no references to the caller's maps and slices
@@ -129,16 +206,28 @@ func putRequest(r *request) {
 // Open reads only the tail; checking the whole trail is Verify's job. It
 // refuses segments that are not regular files, and a trail another Log has
 // open.
+//
+// With a checkpoint key, Open also refuses a trail that does not hold the
+// record its last checkpoint signed, and one whose checkpoints are behind
+// the witness's: both mean records were cut. A witness that cannot be
+// reached is logged and does not stop Open.
 func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create %s: %w", dir, err)
 	}
 	l := &Log{
-		dir:      dir,
-		now:      opts.Now,
-		maxBatch: opts.MaxBatch,
-		logger:   opts.Logger,
-		done:     make(chan struct{}),
+		dir:       dir,
+		now:       opts.Now,
+		maxBatch:  opts.MaxBatch,
+		logger:    opts.Logger,
+		maxBytes:  opts.SegmentMaxBytes,
+		daily:     opts.RotateDaily,
+		key:       opts.CheckpointKey,
+		interval:  opts.CheckpointInterval,
+		onCommit:  opts.OnCommit,
+		onDurable: opts.OnDurable,
+		witness:   opts.Witness,
+		done:      make(chan struct{}),
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -148,6 +237,21 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	if l.logger == nil {
 		l.logger = slog.Default()
+	}
+	if l.maxBytes == 0 {
+		l.maxBytes = defaultSegmentMaxBytes
+	}
+	switch {
+	case opts.CheckpointEvery == 0:
+		l.every = defaultCheckpointEvery
+	case opts.CheckpointEvery > 0:
+		l.every = uint64(opts.CheckpointEvery)
+	}
+	if l.interval == 0 {
+		l.interval = defaultCheckpointInterval
+	}
+	if l.key != nil && len(l.key) != ed25519.PrivateKeySize {
+		return nil, errors.New("audit: checkpoint key is not an Ed25519 private key")
 	}
 	l.wake.L = &l.mu
 	lock, err := lockDir(dir)
@@ -159,8 +263,22 @@ func Open(dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	if l.key != nil {
+		if err := l.openCheckpoints(); err != nil {
+			l.f.Close()
+			if l.cpf != nil {
+				l.cpf.Close()
+			}
+			lock.Close()
+			return nil, err
+		}
+	}
 	l.headSeq, l.headHash = l.seq, hashString(l.seq, &l.hash)
+	l.lastCP = l.cp
 	go l.run()
+	if l.key != nil && l.interval > 0 {
+		go l.tick()
+	}
 	return l, nil
 }
 
@@ -207,7 +325,7 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 
 // Err returns nil while the log is healthy, the error of the last batch when
 // it failed, and ErrClosed once Close began. A transient failure clears with
-// the next successful batch.
+// the next successful batch; [Log.Probe] tells whether one would succeed.
 func (l *Log) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -215,6 +333,26 @@ func (l *Log) Err() error {
 		return ErrClosed
 	}
 	return l.err
+}
+
+// Probe reports whether the trail can take a write now: in the writer's
+// turn, it reopens the segment if a failed batch closed it (failing as the
+// next batch would on a trail that changed under the log), then writes,
+// fsyncs and removes a 64 KiB probe file in the trail directory. It does
+// not change Err. A readiness check can call it while Err is not nil to
+// learn when the trail has recovered, without waiting for a request to
+// risk it.
+func (l *Log) Probe() error {
+	done := make(chan error, 1)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.probes = append(l.probes, done)
+	l.wake.Signal()
+	l.mu.Unlock()
+	return <-done
 }
 
 // Head returns the seq and hex hash of the last durable record, or 0 and ""
@@ -225,10 +363,19 @@ func (l *Log) Head() (seq uint64, hash string) {
 	return l.headSeq, l.headHash
 }
 
-// Close makes every record queued so far durable, then fsyncs and closes the
-// segment. It returns an error when the last batch failed or the final sync
-// or close did. Appends after Close fail with ErrClosed. Calling Close again
-// returns nil.
+// LastCheckpoint returns the last checkpoint of the trail, made by this Log
+// or found by Open, and false when there is none.
+func (l *Log) LastCheckpoint() (Checkpoint, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastCP, l.lastCP.N > 0
+}
+
+// Close makes every record queued so far durable, makes a final checkpoint
+// when records were written since the last one, then fsyncs and closes the
+// segment. It returns an error when the last batch failed or the final
+// sync or close did; a checkpoint that fails is logged. Appends after Close
+// fail with ErrClosed. Calling Close again returns nil.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -243,18 +390,42 @@ func (l *Log) Close() error {
 	return l.closeErr
 }
 
-// run is the writer goroutine: it group-commits queued records until the
-// log is closed and drained.
+// tick marks a checkpoint due every interval until the writer exits.
+func (l *Log) tick() {
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			l.mu.Lock()
+			l.cpDue = true
+			l.wake.Signal()
+			l.mu.Unlock()
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// run is the writer goroutine: it group-commits queued records, makes
+// checkpoints and answers probes until the log is closed and drained.
 func (l *Log) run() {
 	defer close(l.done)
 	for {
 		l.mu.Lock()
-		for len(l.queue) == 0 && !l.closed {
+		for len(l.queue) == 0 && len(l.probes) == 0 && !l.cpDue && !l.closed {
 			l.wake.Wait()
 		}
-		if len(l.queue) == 0 {
+		probes := l.probes
+		l.probes = nil
+		due := l.cpDue
+		l.cpDue = false
+		if len(l.queue) == 0 && l.closed {
 			last := l.err
 			l.mu.Unlock()
+			for _, p := range probes {
+				p <- ErrClosed
+			}
 			l.closeErr = errors.Join(last, l.shutdown())
 			return
 		}
@@ -265,25 +436,38 @@ func (l *Log) run() {
 		l.queue = l.queue[:left]
 		l.mu.Unlock()
 
-		err := l.commit(batch)
-		l.mu.Lock()
-		l.err = err
-		if err == nil {
-			l.headSeq, l.headHash = l.seq, hashString(l.seq, &l.hash)
+		if len(batch) > 0 {
+			began := time.Now()
+			err := l.commit(batch)
+			if l.onCommit != nil {
+				l.onCommit(len(batch), time.Since(began), err)
+			}
+			l.mu.Lock()
+			l.err = err
+			if err == nil {
+				l.headSeq, l.headHash = l.seq, hashString(l.seq, &l.hash)
+			}
+			l.mu.Unlock()
+			for _, r := range batch {
+				r.done <- err
+			}
+			clear(batch)
+			l.batch = batch
 		}
-		l.mu.Unlock()
-		for _, r := range batch {
-			r.done <- err
+		if due || (l.every > 0 && l.seq >= l.cpNext) {
+			l.checkpoint()
 		}
-		clear(batch)
-		l.batch = batch
+		for _, p := range probes {
+			p <- l.probe()
+		}
 	}
 }
 
 // commit chains batch onto the head, writes it with one write and makes it
-// durable with one fsync. On failure it cuts the segment back to its last
-// durable size and closes it, so that no record of the batch stays behind
-// and the next batch starts from a re-read tail.
+// durable with one fsync, in a new segment when the current one is full or
+// from another day. On failure it cuts the segment back to its last durable
+// size and closes it, so that no record of the batch stays behind and the
+// next batch starts from a re-read tail.
 func (l *Log) commit(batch []*request) error {
 	if l.f == nil {
 		if err := l.reopen(); err != nil {
@@ -292,15 +476,25 @@ func (l *Log) commit(batch []*request) error {
 	}
 	seq, hash := l.seq, l.hash
 	buf := l.buf[:0]
+	tmin, tmax := batch[0].time, batch[0].time
 	for _, r := range batch {
 		seq++
 		r.seq, r.prev = seq, hash
 		buf, hash = appendRecord(buf, seq, &r.prev, r.rest)
+		tmin, tmax = minTime(tmin, r.time), maxTime(tmax, r.time)
 	}
-	_, err := l.f.Write(buf)
+	now := l.now()
+	err := l.rotateIfDue(len(buf), now)
 	if err == nil {
-		err = l.f.Sync()
-		l.syncs.Add(1)
+		if _, err = l.f.Write(buf); err == nil {
+			err = l.f.Sync()
+			l.syncs.Add(1)
+		}
+		if err != nil {
+			err = fmt.Errorf("audit: write %s: %w", l.name, err)
+			l.logger.Error("audit: batch not durable; cutting it back", "segment", l.name, "records", len(batch), "err", err)
+			l.cutBack()
+		}
 	}
 	if cap(buf) <= 4<<20 {
 		l.buf = buf[:0]
@@ -308,13 +502,58 @@ func (l *Log) commit(batch []*request) error {
 		l.buf = nil
 	}
 	if err != nil {
-		err = fmt.Errorf("audit: write %s: %w", l.name, err)
-		l.logger.Error("audit: batch not durable; cutting it back", "segment", l.name, "records", len(batch), "err", err)
-		l.cutBack()
 		return err
 	}
 	l.size += int64(len(buf))
 	l.seq, l.hash = seq, hash
+	l.day = utcDay(now)
+	if l.headSeg != l.name {
+		l.headSeg, l.tmin, l.tmax = l.name, tmin, tmax
+	} else {
+		l.tmin, l.tmax = minTime(l.tmin, tmin), maxTime(l.tmax, tmax)
+	}
+	l.headSize = l.size
+	if l.onDurable != nil {
+		for i, line := 0, buf; i < len(batch); i++ {
+			n := bytes.IndexByte(line, '\n') + 1
+			l.onDurable(batch[i].seq, line[:n])
+			line = line[n:]
+		}
+	}
+	return nil
+}
+
+// rotateIfDue starts a new segment when writing n more bytes would grow a
+// non-empty segment past the limit, or when it was last written on another
+// UTC day than now. A checkpoint seals the old segment first, so that its
+// record times are known without reading it.
+func (l *Log) rotateIfDue(n int, now time.Time) error {
+	if l.size == 0 {
+		return nil
+	}
+	bySize := l.maxBytes > 0 && l.size+int64(n) > l.maxBytes
+	byDay := l.daily && utcDay(now) != l.day
+	if !bySize && !byDay {
+		return nil
+	}
+	l.checkpoint()
+	name := segmentName(l.num + 1)
+	path := filepath.Join(l.dir, name)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: rotate to a new segment: %w", err)
+	}
+	// The new name must be durable before any record in it is.
+	if err := l.lock.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("audit: rotate: sync %s: %w", l.dir, err)
+	}
+	// The old segment's records were all fsync'd with their batches.
+	if err := l.f.Close(); err != nil {
+		l.logger.Warn("audit: close rotated segment", "segment", l.name, "err", err)
+	}
+	l.f, l.name, l.num, l.size = f, name, l.num+1, 0
 	return nil
 }
 
@@ -336,16 +575,21 @@ func (l *Log) cutBack() {
 // tail still ends at the head the log kept.
 func (l *Log) reopen() error {
 	seq, hash := l.seq, l.hash
+	headSeg, headSize, tmin, tmax := l.headSeg, l.headSize, l.tmin, l.tmax
 	if err := l.openSegment(); err != nil {
 		return err
 	}
 	switch {
 	case l.seq == seq && l.hash == hash:
+		l.tmin, l.tmax = tmin, tmax
 		return nil
 	case l.seq > seq:
 		// A failed batch could not be cut back but reached the disk whole:
 		// its records are chained and merely over-report.
 		l.logger.Warn("audit: records of a failed batch stayed in the trail", "segment", l.name, "from_seq", seq+1, "to_seq", l.seq)
+		if l.key != nil {
+			return l.recoverTimes()
+		}
 		return nil
 	}
 	// Durable records vanished or changed under the log: writing on would
@@ -354,12 +598,46 @@ func (l *Log) reopen() error {
 	l.f.Close()
 	l.f = nil
 	l.seq, l.hash = seq, hash
+	l.headSeg, l.headSize, l.tmin, l.tmax = headSeg, headSize, tmin, tmax
 	l.logger.Error("audit: refusing to write", "err", err)
 	return err
 }
 
-// shutdown fsyncs and closes the segment and releases the trail.
+// probe is Probe in the writer goroutine.
+func (l *Log) probe() error {
+	if l.f == nil {
+		if err := l.reopen(); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(l.dir, probeFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: probe: %w", err)
+	}
+	_, err = f.Write(make([]byte, probeBytes))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(path); err == nil {
+		err = rerr
+	}
+	if err == nil {
+		err = l.lock.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("audit: probe: %w", err)
+	}
+	return nil
+}
+
+// shutdown makes the final checkpoint, fsyncs and closes the segment and
+// releases the trail.
 func (l *Log) shutdown() error {
+	l.checkpoint()
 	var err error
 	if l.f != nil {
 		if serr := l.f.Sync(); serr != nil {
@@ -369,6 +647,10 @@ func (l *Log) shutdown() error {
 			err = fmt.Errorf("audit: close %s: %w", l.name, cerr)
 		}
 		l.f = nil
+	}
+	if l.cpf != nil {
+		l.cpf.Close()
+		l.cpf = nil
 	}
 	l.lock.Close()
 	return err
@@ -387,6 +669,7 @@ func (l *Log) openSegment() error {
 			return fmt.Errorf("audit: segment %s in %s is not a regular file", s.name, l.dir)
 		}
 	}
+	l.day = utcDay(l.now())
 	if len(segs) == 0 {
 		name := segmentName(1)
 		f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
@@ -398,7 +681,8 @@ func (l *Log) openSegment() error {
 			f.Close()
 			return fmt.Errorf("audit: sync %s: %w", l.dir, err)
 		}
-		l.f, l.name, l.size, l.seq, l.hash = f, name, 0, 0, [sha256.Size]byte{}
+		l.f, l.name, l.num, l.size, l.seq, l.hash = f, name, 1, 0, 0, [sha256.Size]byte{}
+		l.headSeg, l.headSize = "", 0
 		return nil
 	}
 
@@ -408,15 +692,27 @@ func (l *Log) openSegment() error {
 		return err
 	}
 	size, rec, ok, err := readTail(f, last.name, size, true, l.logger)
+	headSeg, headSize := last.name, size
 	// A freshly rotated segment is empty: the head is in an earlier one.
 	for i := len(segs) - 2; err == nil && !ok && i >= 0; i-- {
-		rec, ok, err = earlierTail(l.dir, segs[i].name)
+		headSeg = segs[i].name
+		headSize, rec, ok, err = earlierTail(l.dir, segs[i].name)
+	}
+	if err == nil && size > 0 {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			l.day = utcDay(fi.ModTime())
+		}
 	}
 	if err != nil {
 		f.Close()
 		return err
 	}
-	l.f, l.name, l.size, l.seq, l.hash = f, last.name, size, rec.seq, rec.hash
+	if !ok {
+		headSeg, headSize = "", 0
+	}
+	l.f, l.name, l.num, l.size, l.seq, l.hash = f, last.name, last.num, size, rec.seq, rec.hash
+	l.headSeg, l.headSize = headSeg, headSize
 	return nil
 }
 
@@ -438,16 +734,17 @@ func openSegmentFile(dir, name string, flag int) (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// earlierTail returns the last record of a segment before the last one,
-// which must end in a complete, valid record when it is not empty.
-func earlierTail(dir, name string) (record, bool, error) {
+// earlierTail returns the size and last record of a segment before the
+// last one, which must end in a complete, valid record when it is not
+// empty.
+func earlierTail(dir, name string) (int64, record, bool, error) {
 	f, size, err := openSegmentFile(dir, name, os.O_RDONLY)
 	if err != nil {
-		return record{}, false, err
+		return 0, record{}, false, err
 	}
 	defer f.Close()
 	_, rec, ok, err := readTail(f, name, size, false, nil)
-	return rec, ok, err
+	return size, rec, ok, err
 }
 
 // readTail returns the last record of segment f, which is size bytes long,

@@ -163,7 +163,7 @@ func fileSize(t testing.TB, path string) int64 {
 // intact records.
 func verifyOK(t testing.TB, dir string, records uint64) *Report {
 	t.Helper()
-	rep, err := Verify(dir)
+	rep, err := Verify(context.Background(), dir, VerifyOptions{})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

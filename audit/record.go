@@ -1,16 +1,19 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The on-disk format. A segment holds one record per line: the encoding/json
@@ -235,4 +238,63 @@ func lowerHexDigit(c byte) (byte, bool) {
 		return c - 'a' + 10, true
 	}
 	return 0, false
+}
+
+// lineReader reads the lines of a segment in bounded memory.
+type lineReader struct {
+	r    *bufio.Reader
+	long []byte // a line longer than r's buffer
+}
+
+// next returns the next line without its '\n'; complete is false for a
+// final line without one, and for a line too long to be a record (of which
+// only the start is returned). It returns io.EOF at the end of the input.
+// The line is valid until the next call.
+func (lr *lineReader) next() (line []byte, complete bool, err error) {
+	b, err := lr.r.ReadSlice('\n')
+	if err == nil {
+		return b[:len(b)-1], true, nil
+	}
+	if err != bufio.ErrBufferFull {
+		if err == io.EOF && len(b) == 0 {
+			return nil, false, io.EOF
+		}
+		if err != io.EOF {
+			return nil, false, err
+		}
+		return b, false, nil
+	}
+	lr.long = append(lr.long[:0], b...)
+	for len(lr.long) <= maxRecord {
+		b, err = lr.r.ReadSlice('\n')
+		lr.long = append(lr.long, b...)
+		switch err {
+		case nil:
+			return lr.long[:len(lr.long)-1], true, nil
+		case bufio.ErrBufferFull:
+		case io.EOF:
+			return lr.long, false, nil
+		default:
+			return nil, false, err
+		}
+	}
+	return lr.long, false, nil
+}
+
+// recordTime reads a record's time from the fixed prefix encoding/json
+// writes, {"seq":N,"prev":"...","time":"...", without decoding the rest.
+func recordTime(line []byte) (time.Time, bool) {
+	const key = `,"time":"`
+	head := line[:min(len(line), 128)]
+	i := bytes.Index(head, []byte(key))
+	if i < 0 {
+		return time.Time{}, false
+	}
+	rest := line[i+len(key):]
+	j := bytes.IndexByte(rest[:min(len(rest), 40)], '"')
+	if j < 0 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	return t, err == nil
 }

@@ -39,7 +39,7 @@ func reseal(line []byte) []byte {
 // record, with a reason starting with want.Reason.
 func wantBad(t *testing.T, dir string, want Problem) {
 	t.Helper()
-	rep, err := Verify(dir)
+	rep, err := Verify(context.Background(), dir, VerifyOptions{})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -86,7 +86,7 @@ func TestVerifyOfAnEmptyTrailIsOK(t *testing.T) {
 }
 
 func TestVerifyOfAMissingDirectoryIsAnError(t *testing.T) {
-	if _, err := Verify(filepath.Join(t.TempDir(), "nope")); err == nil {
+	if _, err := Verify(context.Background(), filepath.Join(t.TempDir(), "nope"), VerifyOptions{}); err == nil {
 		t.Fatal("Verify of a missing directory succeeded")
 	}
 }
@@ -168,35 +168,35 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 			func(t *testing.T, dir string) {
 				editLines(t, dir, 2, func(l [][]byte) [][]byte { return append(l[:3], l[4:]...) })
 			},
-			Problem{"trail-00000002.jsonl", 4, 14, "sequence gap: expected 14, found 15"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 4, Seq: 14, Reason: "sequence gap: expected 14, found 15"},
 		},
 		{
 			"first record of the trail deleted",
 			func(t *testing.T, dir string) {
 				editLines(t, dir, 1, func(l [][]byte) [][]byte { return l[1:] })
 			},
-			Problem{"trail-00000001.jsonl", 1, 1, "sequence gap: expected 1, found 2"},
+			Problem{Segment: "trail-00000001.jsonl", Line: 1, Seq: 1, Reason: "sequence gap: expected 1, found 2"},
 		},
 		{
 			"first record of a segment deleted",
 			func(t *testing.T, dir string) {
 				editLines(t, dir, 3, func(l [][]byte) [][]byte { return l[1:] })
 			},
-			Problem{"trail-00000003.jsonl", 1, 21, "sequence gap: expected 21, found 22"},
+			Problem{Segment: "trail-00000003.jsonl", Line: 1, Seq: 21, Reason: "sequence gap: expected 21, found 22"},
 		},
 		{
 			"records swapped",
 			func(t *testing.T, dir string) {
 				editLines(t, dir, 2, func(l [][]byte) [][]byte { l[3], l[4] = l[4], l[3]; return l })
 			},
-			Problem{"trail-00000002.jsonl", 4, 14, "sequence gap: expected 14, found 15"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 4, Seq: 14, Reason: "sequence gap: expected 14, found 15"},
 		},
 		{
 			"record duplicated",
 			func(t *testing.T, dir string) {
 				editLines(t, dir, 2, func(l [][]byte) [][]byte { return append(l[:4], append([][]byte{l[3]}, l[4:]...)...) })
 			},
-			Problem{"trail-00000002.jsonl", 5, 15, "sequence out of order: expected 15, found 14"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 5, Seq: 15, Reason: "sequence out of order: expected 15, found 14"},
 		},
 		{
 			"record of another trail inserted",
@@ -206,7 +206,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 				alien := readLines(t, segPath(other, 1))[0]
 				editLines(t, dir, 2, func(l [][]byte) [][]byte { return append(l[:4], append([][]byte{alien}, l[4:]...)...) })
 			},
-			Problem{"trail-00000002.jsonl", 5, 15, "sequence out of order: expected 15, found 1"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 5, Seq: 15, Reason: "sequence out of order: expected 15, found 1"},
 		},
 		{
 			"garbage line inserted",
@@ -215,21 +215,21 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					return append(l[:4], append([][]byte{[]byte(`{"seq":15,"note":"hello"}`)}, l[4:]...)...)
 				})
 			},
-			Problem{"trail-00000002.jsonl", 5, 15, "malformed record"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 5, Seq: 15, Reason: "malformed record"},
 		},
 		{
 			"empty line inserted",
 			func(t *testing.T, dir string) {
 				editLines(t, dir, 2, func(l [][]byte) [][]byte { return append(l[:4], append([][]byte{{}}, l[4:]...)...) })
 			},
-			Problem{"trail-00000002.jsonl", 5, 15, "malformed record: empty line"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 5, Seq: 15, Reason: "malformed record: empty line"},
 		},
 		{
 			"carriage return before the newline",
 			func(t *testing.T, dir string) {
 				editLines(t, dir, 2, func(l [][]byte) [][]byte { l[3] = append(l[3], '\r'); return l })
 			},
-			Problem{"trail-00000002.jsonl", 4, 14, "malformed record"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 4, Seq: 14, Reason: "malformed record"},
 		},
 		{
 			"record rewritten and its hash recomputed",
@@ -239,7 +239,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					return l
 				})
 			},
-			Problem{"trail-00000002.jsonl", 5, 15, "prev does not match the previous record's hash"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 5, Seq: 15, Reason: "prev does not match the previous record's hash"},
 		},
 		{
 			"record relinked and its hash recomputed",
@@ -249,7 +249,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					return l
 				})
 			},
-			Problem{"trail-00000002.jsonl", 4, 14, "prev does not match the previous record's hash"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 4, Seq: 14, Reason: "prev does not match the previous record's hash"},
 		},
 		{
 			"final record torn",
@@ -259,7 +259,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			Problem{"trail-00000003.jsonl", 10, 30, "malformed record: incomplete final line"},
+			Problem{Segment: "trail-00000003.jsonl", Line: 10, Seq: 30, Reason: "malformed record: incomplete final line"},
 		},
 		{
 			"middle segment removed",
@@ -268,7 +268,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			Problem{"trail-00000002.jsonl", 0, 11, "segment missing"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 0, Seq: 11, Reason: "segment missing"},
 		},
 		{
 			"first segment removed",
@@ -277,7 +277,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			Problem{"trail-00000001.jsonl", 0, 1, "segment missing"},
+			Problem{Segment: "trail-00000001.jsonl", Line: 0, Seq: 1, Reason: "segment missing"},
 		},
 		{
 			"middle segment emptied",
@@ -286,7 +286,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			Problem{"trail-00000003.jsonl", 1, 11, "sequence gap: expected 11, found 21"},
+			Problem{Segment: "trail-00000003.jsonl", Line: 1, Seq: 11, Reason: "sequence gap: expected 11, found 21"},
 		},
 		{
 			"segments swapped",
@@ -298,7 +298,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					}
 				}
 			},
-			Problem{"trail-00000001.jsonl", 1, 1, "sequence gap: expected 1, found 11"},
+			Problem{Segment: "trail-00000001.jsonl", Line: 1, Seq: 1, Reason: "sequence gap: expected 1, found 11"},
 		},
 		{
 			"segment replaced by a symlink",
@@ -311,7 +311,7 @@ func TestVerifyNamesTheFirstRecordOutOfChain(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			Problem{"trail-00000002.jsonl", 0, 11, "segment is not a regular file"},
+			Problem{Segment: "trail-00000002.jsonl", Line: 0, Seq: 11, Reason: "segment is not a regular file"},
 		},
 	}
 	for _, tt := range tests {
@@ -342,7 +342,7 @@ func TestVerifyDetectsEveryOneByteChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw[off] ^= mask
-			rep, err := Verify(dir)
+			rep, err := Verify(context.Background(), dir, VerifyOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -364,7 +364,7 @@ func TestVerifyStreamsRecordsLargerThanItsBuffer(t *testing.T) {
 	l := openLog(t, dir, Options{})
 	appendN(t, l, 1)
 	big := sampleEvent(2)
-	big.Reason = strings.Repeat("没有原始数据 ", 200_000) // ~3.8 MB, beyond the 1 MiB read buffer
+	big.Reason = strings.Repeat("没有原始数据 ", 200_000) // ~3.8 MB, beyond the 256 KiB read buffer
 	if err := l.Append(context.Background(), big); err != nil {
 		t.Fatal(err)
 	}
@@ -375,5 +375,5 @@ func TestVerifyStreamsRecordsLargerThanItsBuffer(t *testing.T) {
 	verifyOK(t, dir, 3)
 
 	editLines(t, dir, 1, func(l [][]byte) [][]byte { l[1][len(l[1])/2] ^= 1; return l })
-	wantBad(t, dir, Problem{"trail-00000001.jsonl", 2, 2, "hash mismatch"})
+	wantBad(t, dir, Problem{Segment: "trail-00000001.jsonl", Line: 2, Seq: 2, Reason: "hash mismatch"})
 }
