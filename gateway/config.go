@@ -33,6 +33,8 @@ type Config struct {
 	Policy PolicyConfig `yaml:"policy"`
 	// Audit says where the audit trail is kept.
 	Audit AuditConfig `yaml:"audit"`
+	// State says where privacy budgets and statistics answers are kept.
+	State StateConfig `yaml:"state"`
 	// Limits bound requests and upstream responses.
 	Limits LimitsConfig `yaml:"limits"`
 	// Sources are the departments' data services behind the gateway.
@@ -86,16 +88,130 @@ type JWKSConfig struct {
 	Algorithms []string `yaml:"algorithms"`
 }
 
-// PolicyConfig locates the policies.
+// PolicyConfig locates the policies: a directory (watched and reloaded
+// live) or a signed OPA bundle on a bundle server.
 type PolicyConfig struct {
-	// Dir holds .rego policies and JSON/YAML data.
+	// Dir holds .rego policies and JSON/YAML data. Set dir or bundle.
 	Dir string `yaml:"dir"`
+	// Watch reloads dir when a file in it changes (default true). A change
+	// is put in force only when it compiles and its Rego tests
+	// (*_test.rego) pass; otherwise the policy in force stays.
+	Watch *bool `yaml:"watch"`
+	// Debounce is how long dir must stay quiet after a change before it is
+	// reloaded (default 200ms).
+	Debounce Duration `yaml:"debounce"`
+	// ShadowDir holds a second policy set, evaluated beside the active one
+	// on every request and never enforced; where it decides differently,
+	// the audit record says how. Watched like dir. Promoting it is moving
+	// its files into dir.
+	ShadowDir string `yaml:"shadow_dir"`
+	// Bundle fetches the policies from a bundle server instead of dir.
+	Bundle *BundleConfig `yaml:"bundle"`
+}
+
+// BundleConfig fetches a signed OPA bundle (`opa build -b` + `opa sign`).
+type BundleConfig struct {
+	// URL of the bundle: https, or http on loopback.
+	URL string `yaml:"url"`
+	// Poll is the interval between fetches (default 30s, at least 1s).
+	// The ETag of the last bundle is sent, so an unchanged one is a 304.
+	Poll Duration `yaml:"poll"`
+	// Timeout bounds one fetch (default 30s).
+	Timeout Duration `yaml:"timeout"`
+	// MaxBytes caps the bundle's size (default 64MiB).
+	MaxBytes Size `yaml:"max_bytes"`
+	// Credentials are sent to the bundle server with every fetch.
+	Credentials *CredentialConfig `yaml:"credentials"`
+	// Signing says how the bundle's signature is verified. Required: an
+	// unsigned or tampered bundle is never put in force.
+	Signing BundleSigningConfig `yaml:"signing"`
+}
+
+// BundleSigningConfig verifies bundle signatures.
+type BundleSigningConfig struct {
+	// KeyID names the key (of keys) the signature must verify with.
+	// Required: verification never rests on a key id the bundle chooses
+	// (OPA advisory GHSA-g2pf-6v5v-qcc8).
+	KeyID string `yaml:"key_id"`
+	// Scope, when set, must equal the signature's scope claim.
+	Scope string `yaml:"scope"`
+	// Keys are the verification keys.
+	Keys []BundleKeyConfig `yaml:"keys"`
+}
+
+// BundleKeyConfig is one bundle verification key.
+type BundleKeyConfig struct {
+	// ID is the key's id.
+	ID string `yaml:"id"`
+	// Algorithm: RS256/384/512, PS256/384/512 or ES256/384/512 with
+	// public_key_file; HS256/384/512 with secret_file.
+	Algorithm string `yaml:"algorithm"`
+	// PublicKeyFile holds a PEM public key or certificate.
+	PublicKeyFile string `yaml:"public_key_file"`
+	// SecretFile holds an HMAC secret.
+	SecretFile string `yaml:"secret_file"`
 }
 
 // AuditConfig locates the audit trail.
 type AuditConfig struct {
-	// Dir holds the hash-chained trail.
+	// Dir holds the hash-chained trail: segments trail-NNNNNNNN.jsonl and
+	// checkpoints.jsonl.
 	Dir string `yaml:"dir"`
+	// SegmentMaxBytes starts a new segment before one grows past this size
+	// (default 128MiB).
+	SegmentMaxBytes Size `yaml:"segment_max_bytes"`
+	// RotateDaily starts a new segment on each new UTC day (default true).
+	RotateDaily *bool `yaml:"rotate_daily"`
+	// CheckpointKeyFile holds the Ed25519 private key (PKCS #8 PEM) that
+	// signs checkpoints of the trail's head. Without it no checkpoints are
+	// made, and a trail cut short goes unnoticed.
+	CheckpointKeyFile string `yaml:"checkpoint_key_file"`
+	// CheckpointEvery makes a checkpoint after this many records (default
+	// 1000).
+	CheckpointEvery int `yaml:"checkpoint_every"`
+	// CheckpointInterval makes a checkpoint this often when records were
+	// written since the last one (default 1m). Checkpoints are also made
+	// when a segment is rotated and on shutdown.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// WitnessFile keeps a copy of the latest checkpoint outside the trail
+	// directory (ideally on another volume), so that cutting the trail and
+	// its checkpoints together shows. Needs checkpoint_key_file.
+	WitnessFile string `yaml:"witness_file"`
+}
+
+// StateConfig locates the privacy budget ledger and the answer cache of
+// statistics releases.
+type StateConfig struct {
+	// Path is the embedded state file (bbolt, fsync'd on every charge),
+	// e.g. state/sluice.db. Without it statistics are unavailable (503).
+	Path string `yaml:"path"`
+}
+
+// DeltaBudgetConfig caps the δ spent on a dataset (the policy caps ε); δ
+// goes to selecting partitions privately and to Gaussian noise.
+type DeltaBudgetConfig struct {
+	// Consumer caps each consumer's δ on the dataset (default 1e-5).
+	Consumer float64 `yaml:"consumer"`
+	// Dataset caps the dataset's δ across all consumers (default 1e-4).
+	Dataset float64 `yaml:"dataset"`
+}
+
+// NoiseConfig marks a dataset whose upstream serves aggregates (rows such
+// as {"district": ..., "visits": 1234}) rather than records about people.
+// The gateway cannot bound contributions it does not see, so the owner
+// declares them; statistics on the dataset are sums of its numeric fields
+// with noise calibrated to that declaration, charged like any release.
+type NoiseConfig struct {
+	// Mechanism is laplace (default) or gaussian.
+	Mechanism string `yaml:"mechanism"`
+	// Delta is the δ of Gaussian noise per release (default 1e-6); unset
+	// for Laplace.
+	Delta float64 `yaml:"delta"`
+	// MaxRows is how many rows one person's data can reach (default 1).
+	MaxRows int `yaml:"max_rows"`
+	// Sensitivity maps each numeric field statistics may sum to how much
+	// one person can change its value in one row.
+	Sensitivity map[string]float64 `yaml:"sensitivity"`
 }
 
 // LimitsConfig bounds what the gateway holds and waits for.
@@ -164,6 +280,31 @@ type DatasetConfig struct {
 	Filters map[string]string `yaml:"filters"`
 	// Fields declares the dataset's fields: type and sensitivity level.
 	Fields map[string]FieldConfig `yaml:"fields"`
+
+	// The settings below shape statistics (GET .../stats).
+
+	// Domains are public partition domains: for a group-by field, every
+	// value it can take (e.g. the districts). A release grouped by such a
+	// field reports every value, empty ones included, and spends nothing
+	// on choosing partitions; records with other values are left out.
+	// Grouping by another field selects partitions privately, at a δ.
+	Domains map[string][]string `yaml:"domains"`
+	// MaxRecords is the most records a statistics request reads from the
+	// upstream, page by page (default 100000); more is 413 too_large.
+	MaxRecords int `yaml:"max_records"`
+	// StatsPageSize is the page_size statistics requests read with
+	// (default 1000).
+	StatsPageSize int `yaml:"stats_page_size"`
+	// MaxPartitions is how many partitions one privacy unit contributes to
+	// in one release (default 1); a unit in more counts in a random few.
+	MaxPartitions int `yaml:"max_partitions"`
+	// Delta is the δ a release spends when it selects partitions privately
+	// (default 1e-6).
+	Delta float64 `yaml:"delta"`
+	// DeltaBudget caps the δ consumers and the dataset spend.
+	DeltaBudget DeltaBudgetConfig `yaml:"delta_budget"`
+	// Noise marks the dataset as aggregated upstream; see NoiseConfig.
+	Noise *NoiseConfig `yaml:"noise"`
 }
 
 // FieldConfig declares one field.
@@ -227,12 +368,11 @@ func (c *Config) Validate() error {
 		bad("hmac_key_file", "required")
 	}
 	c.Auth.validate(bad)
-	if c.Policy.Dir == "" {
-		bad("policy.dir", "required")
-	}
+	c.Policy.validate(bad)
 	if c.Audit.Dir == "" {
 		bad("audit.dir", "required")
 	}
+	c.Audit.validate(c, bad)
 	l := &c.Limits
 	def := func(v *Size, d Size) {
 		if *v == 0 {
@@ -330,9 +470,33 @@ func (c *Config) Validate() error {
 					bad(df+".filters."+field, "needs an upstream parameter name")
 				}
 			}
+			d.validateStats(df, bad)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (a *AuditConfig) validate(c *Config, bad func(field, format string, args ...any)) {
+	if a.SegmentMaxBytes < 0 || (a.SegmentMaxBytes > 0 && a.SegmentMaxBytes < 64<<10) {
+		bad("audit.segment_max_bytes", "at least 64KiB")
+	}
+	if a.CheckpointEvery < 0 {
+		bad("audit.checkpoint_every", "must not be negative")
+	}
+	if a.CheckpointInterval < 0 {
+		bad("audit.checkpoint_interval", "must be positive")
+	}
+	if a.WitnessFile != "" {
+		if a.CheckpointKeyFile == "" {
+			bad("audit.witness_file", "needs audit.checkpoint_key_file")
+		}
+		// A witness inside the trail directory goes wherever the trail goes.
+		rel, err := filepath.Rel(c.Path(a.Dir), c.Path(a.WitnessFile))
+		outside := err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
+		if a.Dir != "" && !outside {
+			bad("audit.witness_file", "must be outside audit.dir")
+		}
+	}
 }
 
 func (a *AuthConfig) validate(bad func(field, format string, args ...any)) {
@@ -405,6 +569,97 @@ func (a *AuthConfig) validate(bad func(field, format string, args ...any)) {
 			}
 		}
 	}
+}
+
+func (p *PolicyConfig) validate(bad func(field, format string, args ...any)) {
+	switch {
+	case p.Dir == "" && p.Bundle == nil:
+		bad("policy.dir", "required: set policy.dir or policy.bundle")
+	case p.Dir != "" && p.Bundle != nil:
+		bad("policy", "set one of dir and bundle, not both")
+	}
+	if p.Watch == nil {
+		watch := true
+		p.Watch = &watch
+	}
+	if p.Debounce == 0 {
+		p.Debounce = Duration(200 * time.Millisecond)
+	}
+	if p.Debounce < 0 || p.Debounce > Duration(time.Minute) {
+		bad("policy.debounce", "want between 0s and 1m")
+	}
+	b := p.Bundle
+	if b == nil {
+		return
+	}
+	if u, err := url.Parse(b.URL); err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		bad("policy.bundle.url", "want an https URL (http only on loopback), got %q", b.URL)
+	} else if u.User != nil {
+		bad("policy.bundle.url", "must not carry user info: use credentials")
+	}
+	if b.Poll == 0 {
+		b.Poll = Duration(30 * time.Second)
+	}
+	if b.Poll < Duration(time.Second) {
+		bad("policy.bundle.poll", "at least 1s")
+	}
+	if b.Timeout == 0 {
+		b.Timeout = Duration(30 * time.Second)
+	}
+	if b.Timeout < 0 {
+		bad("policy.bundle.timeout", "must be positive")
+	}
+	if b.MaxBytes == 0 {
+		b.MaxBytes = 64 << 20
+	}
+	if cr := b.Credentials; cr != nil {
+		if cr.Header == "" || !validHeaderName(cr.Header) {
+			bad("policy.bundle.credentials.header", "want a header name, got %q", cr.Header)
+		}
+		if (cr.ValueFile == "") == (cr.ValueEnv == "") {
+			bad("policy.bundle.credentials", "set exactly one of value_file and value_env")
+		}
+	}
+	sg := &b.Signing
+	if len(sg.Keys) == 0 {
+		bad("policy.bundle.signing.keys", "required: bundles are always verified")
+	}
+	ids := map[string]bool{}
+	for i, k := range sg.Keys {
+		f := fmt.Sprintf("policy.bundle.signing.keys[%d]", i)
+		if k.ID == "" {
+			bad(f+".id", "required")
+		} else if ids[k.ID] {
+			bad(f+".id", "duplicate key id %q", k.ID)
+		}
+		ids[k.ID] = true
+		if (k.PublicKeyFile == "") == (k.SecretFile == "") {
+			bad(f, "set exactly one of public_key_file and secret_file")
+		}
+		switch {
+		case strings.HasPrefix(k.Algorithm, "HS") && bundleAlgs[k.Algorithm]:
+			if k.SecretFile == "" {
+				bad(f+".algorithm", "%s needs secret_file", k.Algorithm)
+			}
+		case bundleAlgs[k.Algorithm]:
+			if k.PublicKeyFile == "" {
+				bad(f+".algorithm", "%s needs public_key_file", k.Algorithm)
+			}
+		default:
+			bad(f+".algorithm", "want RS256/384/512, PS256/384/512, ES256/384/512 or HS256/384/512, got %q", k.Algorithm)
+		}
+	}
+	if sg.KeyID == "" {
+		bad("policy.bundle.signing.key_id", "required: name the key bundles must be signed with (GHSA-g2pf-6v5v-qcc8)")
+	} else if !ids[sg.KeyID] {
+		bad("policy.bundle.signing.key_id", "%q is not among policy.bundle.signing.keys", sg.KeyID)
+	}
+}
+
+// bundleAlgs are the signature algorithms OPA verifies bundles with.
+var bundleAlgs = map[string]bool{
+	"RS256": true, "RS384": true, "RS512": true, "PS256": true, "PS384": true, "PS512": true,
+	"ES256": true, "ES384": true, "ES512": true, "HS256": true, "HS384": true, "HS512": true,
 }
 
 // defaultLeeway is the clock skew tolerated when auth.leeway is unset.

@@ -40,6 +40,12 @@ func errForbidden(msg string) *Error {
 	return &Error{Status: http.StatusForbidden, Code: "forbidden", Msg: msg}
 }
 
+// errBudgetExhausted refuses a statistics release its budgets cannot pay
+// for; msg says what is left.
+func errBudgetExhausted(msg string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "privacy_budget_exhausted", Msg: msg}
+}
+
 func errNotFound(msg string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: msg}
 }

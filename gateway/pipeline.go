@@ -44,6 +44,7 @@ type exchange struct {
 	decision  *policy.Decision
 	target    *url.URL
 	lookup    bool // a /{id} request
+	shadow    *shadowState
 	shape     anonymize.Shape
 }
 
@@ -91,11 +92,12 @@ func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
 
 func (s *Server) input(x *exchange, r *http.Request, action string, ds *dataset) *policy.Input {
 	in := &policy.Input{
-		Subject: x.principal.subject(),
-		Purpose: x.purpose,
-		Action:  action,
-		Request: policy.Request{Method: r.Method, Path: r.URL.Path, Params: r.URL.Query()},
-		Time:    x.start,
+		Subject:       x.principal.subject(),
+		Purpose:       x.purpose,
+		Justification: justification(r),
+		Action:        action,
+		Request:       policy.Request{Method: r.Method, Path: r.URL.Path, Params: r.URL.Query()},
+		Time:          x.start,
 	}
 	if ds != nil {
 		in.Resource = ds.info
@@ -106,10 +108,12 @@ func (s *Server) input(x *exchange, r *http.Request, action string, ds *dataset)
 // decide asks the policy set in force; any failure is a deny.
 func (s *Server) decide(ctx context.Context, x *exchange, set *policy.Set, in *policy.Input) *policy.Decision {
 	d, err := set.Decide(ctx, in)
-	s.lap(x, stagePolicy)
 	if err != nil {
 		s.log.Error("policy decision failed", "request_id", x.id, "revision", set.Revision(), "error", err)
 	}
+	s.shadowDecide(ctx, x, in, d)
+	flag(x, d)
+	s.lap(x, stagePolicy)
 	return d
 }
 
@@ -382,7 +386,7 @@ func (s *Server) release(resp *http.Response) error {
 	}
 	limits := s.cfg.Limits
 	sp := newSpool(int(limits.SpoolMemoryBytes), limits.SpoolDir)
-	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset}
+	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset, Now: s.now}
 	st, err := x.decision.Plan.Transform(sp, resp.Body, x.shape, env, anonymize.Limits{
 		MaxRecordBytes: int(limits.MaxRecordBytes),
 		MaxBodyBytes:   int64(limits.MaxResponseBytes),
@@ -397,7 +401,7 @@ func (s *Server) release(resp *http.Response) error {
 	}
 	s.lap(x, stageTransform)
 	x.ev.Rows, x.ev.Bytes, x.ev.Status = st.Released, sp.Len(), http.StatusOK
-	x.ev.Obligations.Fallbacks = st.Fallbacks
+	x.ev.Obligations.Fallbacks, x.ev.Obligations.Suppressed = st.Fallbacks, st.Suppressed
 	s.metrics.fallbacks.Add(float64(st.Fallbacks))
 	s.metrics.released.WithLabelValues(x.ev.Source, x.ev.Dataset).Add(float64(st.Released))
 	if err := s.record(resp.Request.Context(), x); err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/anonymize/dp"
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/policy"
 )
@@ -56,6 +57,17 @@ type Deps struct {
 	// Metrics is the registry the gateway registers its collectors with
 	// and serves on /metrics; a fresh one when nil.
 	Metrics *prometheus.Registry
+	// Shadow, when set, is a policy set evaluated beside Policies on every
+	// decision and never enforced; where it differs, the audit record says
+	// how (see shadow.go).
+	Shadow Policies
+	// Ledger charges the privacy budgets of statistics, and Answers keeps
+	// their answers; without both, statistics answer 503 (see stats.go).
+	Ledger  Ledger
+	Answers AnswerCache
+	// DP, when set, supplies the noise and sampling randomness of each
+	// statistics release (tests); nil uses the library's secure noise.
+	DP func() dp.Options
 }
 
 // Server is the gateway. It is an http.Handler.
@@ -72,6 +84,15 @@ type Server struct {
 	known    map[string]bool // path segments safe to audit in clear
 	metrics  *metrics
 	handler  http.Handler
+	// shadow is the shadow policy set, nil for none.
+	shadow      Policies
+	shadowDiffs prometheus.Counter
+	// ledger, answers and dpRand serve statistics; statsLocks lets one
+	// release per normalised query run at a time.
+	ledger     Ledger
+	answers    AnswerCache
+	dpRand     func() dp.Options
+	statsLocks keyLocks
 }
 
 // source is a configured department service and its proxy.
@@ -97,7 +118,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 		return nil, errors.New("gateway: audit log and policies are required")
 	}
 	s := &Server{cfg: cfg, audit: deps.Audit, policies: deps.Policies, log: deps.Logger, now: deps.Now,
-		metrics: newMetrics(deps.Metrics)}
+		metrics: newMetrics(deps.Metrics), shadow: deps.Shadow,
+		ledger: deps.Ledger, answers: deps.Answers, dpRand: deps.DP}
+	s.registerPolicyMetrics(s.metrics.reg)
 	if s.log == nil {
 		s.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -120,7 +143,8 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.sources = map[string]*source{}
-	s.known = map[string]bool{"v1": true, "catalog": true, "healthz": true, "readyz": true, "metrics": true}
+	s.known = map[string]bool{"v1": true, "catalog": true, "explain": true, "healthz": true, "readyz": true, "metrics": true,
+		"audit": true, "events": true, "verify": true, "summary": true}
 	for i := range cfg.Sources {
 		src, err := s.newSource(&cfg.Sources[i])
 		if err != nil {

@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +19,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/demo"
 	"github.com/sluicegw/sluice/gateway"
 	"github.com/sluicegw/sluice/policies"
@@ -58,6 +64,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := ensureDemoKeys(absDir); err != nil {
 		return fmt.Errorf("demo keys: %w", err)
+	}
+	if err := ensureCheckpointKey(absDir); err != nil {
+		return fmt.Errorf("demo checkpoint key: %w", err)
 	}
 	pol, err := demoPolicies(absDir, *polDir, policiesGiven)
 	if err != nil {
@@ -122,8 +131,11 @@ func demoPolicies(dir, given string, explicit bool) (string, error) {
 		return "", err
 	}
 	err := fs.WalkDir(policies.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, path), 0o700)
 		}
 		b, err := policies.FS.ReadFile(path)
 		if err != nil {
@@ -150,6 +162,13 @@ policy:
   dir: {{.Policies}}
 audit:
   dir: audit
+  # Signed checkpoints of the trail's head; the witness keeps the latest
+  # outside the trail. sluice audit verify --dir DIR checks both.
+  checkpoint_key_file: checkpoint-signing.pem
+  witness_file: audit-witness.json
+# Privacy budgets and the answers of statistics releases (bbolt, fsync'd).
+state:
+  path: state/sluice.db
 limits:
   max_record_bytes: 1MiB
   max_response_bytes: 1GiB
@@ -169,6 +188,9 @@ sources:
         meta: [page, page_size]
         counts: [total]
         filters: {district: district}
+        # Statistics: public partition domains, so grouping by them spends
+        # nothing on choosing which groups to report.
+        domains: {district: {{.Districts}}, gender: ["男", "女"]}
         fields:
           id_number: {type: id_cn, level: L4}
           name: {type: name_cn, level: L4}
@@ -191,6 +213,7 @@ sources:
         meta: [page, page_size]
         counts: [total]
         filters: {district: district}
+        domains: {district: {{.Districts}}}
         fields:
           visit_id: {type: string, level: L2}
           patient_id: {type: id_cn, level: L4}
@@ -214,6 +237,7 @@ sources:
         meta: [page, page_size]
         counts: [total]
         filters: {district: district}
+        domains: {district: {{.Districts}}, household_size: ["1", "2", "3", "4", "5", "6", "7", "8"]}
         fields:
           case_id: {type: string, level: L2}
           id_number: {type: id_cn, level: L4}
@@ -225,6 +249,37 @@ sources:
           start_date: {type: date, level: L2}
 `))
 
+// ensureCheckpointKey creates the demo's checkpoint signing key and its
+// public half in dir unless they exist, so that the trail's checkpoints
+// stay verifiable across runs.
+func ensureCheckpointKey(dir string) error {
+	keyPath := filepath.Join(dir, checkpointKeyFile)
+	priv, err := audit.ReadPrivateKey(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return err
+		}
+		p8, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return err
+		}
+		if err := writeSecret(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	pubPath := filepath.Join(dir, checkpointVerifyFile)
+	if fileExists(pubPath) {
+		return nil
+	}
+	pk, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}), 0o644)
+}
+
 func writeDemoConfig(path, addr, policyDir string, upstreams map[string]string) error {
 	cred, err := os.ReadFile(filepath.Join(filepath.Dir(path), upstreamFile))
 	if err != nil {
@@ -234,9 +289,17 @@ func writeDemoConfig(path, addr, policyDir string, upstreams map[string]string) 
 	if err := writeSecret(filepath.Join(filepath.Dir(path), upstreamFile+".header"), []byte(header)); err != nil {
 		return err
 	}
+	names := make([]string, len(demo.Districts))
+	for i, d := range demo.Districts {
+		names[i] = d.Name
+	}
+	districts, err := json.Marshal(names) // a JSON array is a YAML flow sequence
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
 	err = demoConfig.Execute(&b, map[string]string{
-		"Addr": addr, "Policies": policyDir,
+		"Addr": addr, "Policies": policyDir, "Districts": string(districts),
 		"Police": upstreams["police"], "Health": upstreams["health"], "Civil": upstreams["civil"],
 	})
 	if err != nil {
@@ -265,9 +328,12 @@ Try:
   curl -s -H "Authorization: Bearer %s" '%s/v1/health/visits'        # public: 403
   curl -s '%s/v1/health/visits'                                        # no token: 401
   curl -s -H "Authorization: Bearer $ANALYST" '%s/v1/catalog'
+  # public: differentially private statistics, charged to a budget of ε = 5
+  export PUBLIC=%s
+  curl -s -H "Authorization: Bearer $PUBLIC" '%s/v1/health/visits/stats?metric=count&group_by=district&epsilon=0.5'
   go run ./cmd/sluice audit verify --dir %s
 
-Config %s, audit trail %s. Ctrl-C stops.
-`, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, dir,
-		filepath.Join(dir, "sluice.yaml"), filepath.Join(dir, "audit"))
+Config %s, audit trail %s, budgets %s. Ctrl-C stops.
+`, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, m.Tokens["public"], g, dir,
+		filepath.Join(dir, "sluice.yaml"), filepath.Join(dir, "audit"), filepath.Join(dir, "state"))
 }

@@ -200,7 +200,7 @@ func TestDemoRoleTable(t *testing.T) {
 		for _, f := range cat.Datasets[0].Fields {
 			ops[f.Name] = f.Treatment.Op
 		}
-		want := map[string]string{"case_id": "keep", "id_number": "mask", "name": "mask_name_cn", "phone": "mask",
+		want := map[string]string{"case_id": "keep", "id_number": "mask_id_cn", "name": "mask_name_cn", "phone": "mask_phone_cn",
 			"district": "keep", "household_size": "keep", "monthly_allowance": "keep", "start_date": "keep"}
 		if diff := cmp.Diff(want, ops); diff != "" {
 			t.Errorf("caseworker treatments (-want +got):\n%s", diff)

@@ -45,9 +45,16 @@ commands:
                                         run the demo departments and a gateway before them
   token --dir D --sub ID --roles R1,R2 [--dept D] [--district X] [--purpose P] [--ttl 1h]
                                         print a token signed with the demo key in D
-  audit verify --dir D [--json]         check the audit trail's hash chain
-  policy test [DIR]                     run the Rego tests of a policy directory
+  audit verify --dir D [--pubkey F]... [--witness F] [--json]
+                                        check the trail's hash chain, checkpoints and witness
+  audit search --dir D [--subject S] [--dataset SRC/DS] [--action A] [--decision allow|deny|error]
+               [--status N] [--request-id ID] [--since T] [--until T] [--limit N] [--newest] [--json]
+                                        find records in the trail
+  policy test [-v] [--coverage] [--json] [DIR]
+                                        run the Rego tests of a policy directory (as opa test)
   policy eval --input FILE [--dir DIR]  print the decision for an input document
+  policy explain (--token T | --role R) [--dir D | --config F] [METHOD] PATH
+                                        print what a caller would get, without contacting upstreams
 `
 
 // run is the whole program; main only calls it.

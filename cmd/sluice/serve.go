@@ -15,7 +15,7 @@ import (
 
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/gateway"
-	"github.com/sluicegw/sluice/policy"
+	"github.com/sluicegw/sluice/state"
 )
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -55,11 +55,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // gracefully: in-flight requests finish and the audit trail is flushed.
 // ready is called with the listening address.
 func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger, ready func(addr string)) error {
-	set, err := policy.Load(ctx, cfg.Path(cfg.Policy.Dir))
+	pols, err := openPolicies(ctx, cfg, logger, true)
 	if err != nil {
 		return err
 	}
-	trail, err := audit.Open(cfg.Path(cfg.Audit.Dir), audit.Options{Logger: logger})
+	defer pols.stop()
+	active, shadow := pols.deps()
+	trailOpts, err := auditOptions(cfg, logger)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	gateway.RegisterDefaultCollectors(reg)
+	trailOpts.OnCommit = gateway.AuditCommitMetrics(reg)
+	trail, err := audit.Open(cfg.Path(cfg.Audit.Dir), trailOpts)
 	if err != nil {
 		return fmt.Errorf("open audit trail: %w", err)
 	}
@@ -68,9 +77,22 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 			logger.Error("closing audit trail", "error", err)
 		}
 	}()
-	reg := prometheus.NewRegistry()
-	gateway.RegisterDefaultCollectors(reg)
-	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: trail, Policies: policy.NewEngine(set), Logger: logger, Metrics: reg})
+	deps := gateway.Deps{Audit: trail, Policies: active, Shadow: shadow, Logger: logger, Metrics: reg}
+	if cfg.State.Path != "" {
+		st, err := state.OpenBolt(cfg.Path(cfg.State.Path))
+		if err != nil {
+			return err
+		}
+		// Deferred after the trail's close, so it runs first: no charge is
+		// in flight once the server has shut down.
+		defer func() {
+			if err := st.Close(); err != nil {
+				logger.Error("closing state", "error", err)
+			}
+		}()
+		deps.Ledger, deps.Answers = st, st
+	}
+	srv, err := gateway.New(ctx, cfg, deps)
 	if err != nil {
 		return err
 	}
@@ -87,7 +109,7 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 	}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
-	logger.Info("policy loaded", "dir", set.Dir(), "revision", set.Revision())
+	logger.Info("policy loaded", "source", pols.active.Status().Source, "revision", pols.active.Current().Revision())
 	ready(ln.Addr().String())
 	select {
 	case err := <-done:

@@ -1,0 +1,864 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/anonymize/dp"
+	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/policy"
+	"github.com/sluicegw/sluice/state"
+)
+
+// Ledger is the privacy budget ledger statistics are charged to
+// (state.Bolt embedded, state.Memory in tests).
+type Ledger interface {
+	// Charge spends a release's loss on the consumer's and the dataset's
+	// accounts atomically and durably, at most once per request id, or
+	// refuses with a *state.ExhaustedError.
+	Charge(ctx context.Context, c state.Charge) (state.Receipt, error)
+	// Spent says what the two accounts have spent.
+	Spent(ctx context.Context, dataset, consumer string) (state.Balance, error)
+}
+
+// AnswerCache keeps the answers of statistics releases, so that a repeated
+// query gets the same answer for free.
+type AnswerCache interface {
+	// Answer returns the stored answer to a normalised query.
+	Answer(ctx context.Context, key string) ([]byte, bool, error)
+	// StoreAnswer stores an answer unless one is stored, and returns the
+	// one stored: the first answer to a query is its answer for good.
+	StoreAnswer(ctx context.Context, key string, answer []byte) ([]byte, error)
+}
+
+// The parameters of a statistics request; any other parameter is a filter.
+var statsParams = []string{"metric", "field", "group_by", "epsilon"}
+
+// statsRequest is a parsed GET /v1/{source}/{dataset}/stats.
+type statsRequest struct {
+	metric  dp.Metric
+	field   string
+	groupBy string
+	epsilon float64
+	filters url.Values
+}
+
+// parseStatsQuery reads the query. It returns what it could read even
+// with an error, so that a refusal is audited with the ε requested.
+func parseStatsQuery(q url.Values) (*statsRequest, *Error) {
+	req := &statsRequest{filters: url.Values{}}
+	for k, vs := range q {
+		if !slices.Contains(statsParams, k) {
+			req.filters[k] = vs
+			continue
+		}
+		if len(vs) != 1 {
+			return req, errBadRequest(k + " must be given once")
+		}
+	}
+	if e := q.Get("epsilon"); e != "" {
+		f, err := strconv.ParseFloat(e, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+			return req, errBadRequest("epsilon must be a positive number")
+		}
+		req.epsilon = f
+	}
+	req.metric, req.field, req.groupBy = dp.Metric(q.Get("metric")), q.Get("field"), q.Get("group_by")
+	switch {
+	case req.metric == "":
+		return req, errBadRequest("metric is required: count, sum or mean")
+	case req.metric != dp.Count && req.metric != dp.Sum && req.metric != dp.Mean:
+		return req, errBadRequest("metric must be count, sum or mean")
+	case req.epsilon == 0:
+		return req, errBadRequest("epsilon is required: the privacy loss this release may spend")
+	case req.metric == dp.Count && req.field != "":
+		return req, errBadRequest("a count takes no field")
+	case req.metric != dp.Count && req.field == "":
+		return req, errBadRequest("a " + string(req.metric) + " needs a field")
+	case req.filters.Has("page") || req.filters.Has("page_size"):
+		return req, errBadRequest("statistics read every page themselves: page and page_size are not accepted")
+	}
+	return req, nil
+}
+
+// policyQuery is the request as the policy sees it (input.stats).
+func (req *statsRequest) policyQuery() *policy.StatsQuery {
+	q := &policy.StatsQuery{Metric: string(req.metric), Epsilon: req.epsilon}
+	if req.field != "" {
+		q.Field = &req.field
+	}
+	if req.groupBy != "" {
+		q.GroupBy = &req.groupBy
+	}
+	return q
+}
+
+// statsJob is an allowed statistics request, ready to run.
+type statsJob struct {
+	ds      *dataset
+	req     *statsRequest
+	query   url.Values      // the upstream query: allowed filters and pushed-down row filters
+	plan    *anonymize.Plan // keeps what the aggregation reads, under the decision's row filter
+	integer bool            // the field is an integer: exact integer sums
+	records *dp.Query       // a release of record-level data, or
+	noise   *dp.NoiseQuery  // noise on an upstream's aggregates
+	bounds  *[2]float64
+	cost    state.Budget
+	caps    struct{ consumer, dataset state.Budget }
+	key     string // the normalised query, for the answer cache
+}
+
+// planStats checks the request against the decision's stats limits and
+// the dataset's configuration, and plans it.
+func (s *Server) planStats(ds *dataset, d *policy.Decision, req *statsRequest) (*statsJob, *Error) {
+	lim, cfg := d.Stats, ds.cfg
+	switch {
+	case !slices.Contains(lim.Metrics, string(req.metric)):
+		return nil, errForbidden(fmt.Sprintf("metric %q is not allowed (allowed: %s)", req.metric, strings.Join(lim.Metrics, ", ")))
+	case req.epsilon > lim.MaxEpsilon:
+		return nil, errForbidden(fmt.Sprintf("epsilon %g is above the policy's maximum of %g per query", req.epsilon, lim.MaxEpsilon))
+	case req.groupBy != "" && !slices.Contains(lim.GroupBy, req.groupBy):
+		return nil, errForbidden(fmt.Sprintf("group_by %q is not allowed (allowed: %s)", req.groupBy, strings.Join(lim.GroupBy, ", ")))
+	case lim.ConsumerBudget <= 0 || lim.DatasetBudget <= 0:
+		return nil, errForbidden("the policy grants no privacy budget for statistics on this dataset")
+	}
+	job := &statsJob{ds: ds, req: req}
+	if req.groupBy != "" {
+		if _, ok := cfg.Fields[req.groupBy]; !ok && cfg.Fields != nil {
+			return nil, errBadRequest(fmt.Sprintf("group_by %q is not a field of this dataset", req.groupBy))
+		}
+	}
+	if req.field != "" {
+		b, ok := lim.Bounds[req.field]
+		if !ok {
+			return nil, errForbidden(fmt.Sprintf("field %q has no bounds in the policy: sums and means need them", req.field))
+		}
+		job.bounds = &b
+		switch cfg.Fields[req.field].Type {
+		case "integer":
+			job.integer = true
+		case "number":
+		default:
+			return nil, errBadRequest(fmt.Sprintf("field %q is not declared numeric (integer or number)", req.field))
+		}
+	}
+	q, e := statsUpstreamQuery(req.filters, ds, d)
+	if e != nil {
+		return nil, e
+	}
+	job.query = q
+	var domain []string
+	if req.groupBy != "" {
+		if dom, ok := cfg.Domains[req.groupBy]; ok {
+			domain = dom
+		}
+	}
+	keep := map[string]anonymize.Rule{}
+	for _, f := range []string{cfg.PrivacyUnit, req.groupBy, req.field} {
+		if f != "" {
+			keep[f] = anonymize.Rule{Op: "keep"}
+		}
+	}
+	if n := cfg.Noise; n != nil {
+		delete(keep, cfg.PrivacyUnit)
+		sens, ok := n.Sensitivity[req.field]
+		switch {
+		case req.metric != dp.Sum:
+			return nil, errBadRequest("this dataset is aggregated upstream: ask for the sum of one of its fields")
+		case !ok:
+			return nil, errForbidden(fmt.Sprintf("field %q has no declared sensitivity", req.field))
+		case req.groupBy != "" && domain == nil:
+			return nil, errForbidden(fmt.Sprintf("group_by %q has no public domain: aggregates cannot be grouped by it", req.groupBy))
+		}
+		job.noise = &dp.NoiseQuery{Epsilon: req.epsilon, Gaussian: n.Mechanism == "gaussian", MaxPartitions: n.MaxRows,
+			Sensitivity: sens, Integer: job.integer, Grouped: req.groupBy != "", Domain: domain}
+		if job.noise.Gaussian {
+			job.noise.Delta = n.Delta
+		}
+		l := job.noise.Loss()
+		job.cost = state.Budget{Epsilon: l.Epsilon, Delta: l.Delta}
+	} else {
+		if cfg.PrivacyUnit == "" {
+			return nil, errForbidden("this dataset declares no privacy unit: its records cannot be released as statistics")
+		}
+		job.records = &dp.Query{Metric: req.metric, Epsilon: req.epsilon, Grouped: req.groupBy != "", Domain: domain,
+			MaxPartitions: cfg.MaxPartitions, Integer: job.integer}
+		if job.bounds != nil {
+			job.records.Lower, job.records.Upper = job.bounds[0], job.bounds[1]
+		}
+		if job.records.SelectsPartitions() {
+			job.records.Delta = cfg.Delta
+		}
+		l := job.records.Loss()
+		job.cost = state.Budget{Epsilon: l.Epsilon, Delta: l.Delta}
+	}
+	job.caps.consumer = state.Budget{Epsilon: lim.ConsumerBudget, Delta: cfg.DeltaBudget.Consumer}
+	job.caps.dataset = state.Budget{Epsilon: lim.DatasetBudget, Delta: cfg.DeltaBudget.Dataset}
+	spec := d.Plan.Spec()
+	plan, err := anonymize.Compile(anonymize.Spec{Fields: keep, Rows: spec.Rows, Suppress: spec.Suppress})
+	if err != nil {
+		return nil, errInternal(fmt.Errorf("stats plan: %w", err))
+	}
+	job.plan = plan
+	job.key = statsKey(ds, req, job, plan)
+	return job, nil
+}
+
+// statsUpstreamQuery guards a statistics request's filters as record reads
+// are guarded, parameter by parameter against the decision, and pushes the
+// decision's row filters down where the dataset can. Unlike a record
+// read, a filter on a field the caller does not see is no oracle here:
+// the answer is differentially private whatever subset it describes.
+func statsUpstreamQuery(filters url.Values, ds *dataset, d *policy.Decision) (url.Values, *Error) {
+	out := url.Values{}
+	for k, vs := range filters {
+		if !d.AllowsParam(k) {
+			return nil, errForbidden(fmt.Sprintf("query parameter %q is not allowed", k))
+		}
+		out[k] = vs
+	}
+	for field, vals := range d.Plan.Pushdown() {
+		if param := ds.cfg.Filters[field]; param != "" && !out.Has(param) {
+			out[param] = vals
+		}
+	}
+	return out, nil
+}
+
+// statsKey normalises a query for the answer cache: everything that shapes
+// the answer's distribution — the dataset, the question, the filters, the
+// decision's row filter and bounds, and the dataset's statistics settings —
+// and nothing about who asks.
+func statsKey(ds *dataset, req *statsRequest, job *statsJob, plan *anonymize.Plan) string {
+	filters := map[string][]string{}
+	for k, vs := range job.query {
+		filters[k] = slices.Sorted(slices.Values(vs))
+	}
+	b, _ := json.Marshal(struct {
+		V       int                 `json:"v"`
+		Dataset string              `json:"dataset"`
+		Metric  dp.Metric           `json:"metric"`
+		Field   string              `json:"field"`
+		GroupBy string              `json:"group_by"`
+		Epsilon string              `json:"epsilon"`
+		Filters map[string][]string `json:"filters"`
+		Rows    []string            `json:"rows"`
+		Records *dp.Query           `json:"records"`
+		Noise   *dp.NoiseQuery      `json:"noise"`
+		Unit    string              `json:"unit"`
+		Member  string              `json:"records_member"`
+	}{1, ds.src.cfg.Name + "/" + ds.cfg.Name, req.metric, req.field, req.groupBy,
+		strconv.FormatFloat(req.epsilon, 'g', -1, 64), filters, plan.RowFilters(), job.records, job.noise,
+		ds.cfg.PrivacyUnit, *ds.cfg.Records})
+	sum := sha256.Sum256(b)
+	return "stats/v1/" + hex.EncodeToString(sum[:])
+}
+
+// statsAnswer is a release as it is cached: the same for every caller.
+type statsAnswer struct {
+	Metric          string              `json:"metric"`
+	Field           string              `json:"field,omitempty"`
+	GroupBy         string              `json:"group_by,omitempty"`
+	Filters         map[string][]string `json:"filters,omitempty"`
+	Epsilon         float64             `json:"epsilon"`
+	Delta           float64             `json:"delta"`
+	Mechanism       string              `json:"mechanism"`
+	Selection       string              `json:"partition_selection"`
+	Bounding        *statsBounding      `json:"contribution_bounds"`
+	ConfidenceLevel float64             `json:"confidence_level"`
+	Partitions      []statsPartition    `json:"partitions"`
+	ReleasedAt      time.Time           `json:"released_at"`
+}
+
+// statsBounding says how much one person could move the answer.
+type statsBounding struct {
+	// PrivacyUnit and the per-unit limits, for record-level data.
+	PrivacyUnit   string `json:"privacy_unit,omitempty"`
+	MaxPartitions int    `json:"max_partitions,omitempty"`
+	PerPartition  int    `json:"per_partition,omitempty"`
+	// Bounds clamp a unit's sum in a partition.
+	Bounds *[2]float64 `json:"bounds,omitempty"`
+	// MaxRows and Sensitivity, declared for upstream aggregates.
+	MaxRows     int      `json:"max_rows,omitempty"`
+	Sensitivity *float64 `json:"sensitivity,omitempty"`
+}
+
+type statsPartition struct {
+	// Key is the group value; absent for an ungrouped total.
+	Key   *string    `json:"key,omitempty"`
+	Value float64    `json:"value"`
+	CI95  [2]float64 `json:"ci95"`
+}
+
+// statsResponse is what the caller gets: the answer and its own budgets.
+type statsResponse struct {
+	Source  string `json:"source"`
+	Dataset string `json:"dataset"`
+	statsAnswer
+	// Spent is what this request charged: nothing when cached.
+	Spent     state.Budget   `json:"spent"`
+	Remaining statsRemaining `json:"remaining"`
+	Cached    bool           `json:"cached"`
+}
+
+type statsRemaining struct {
+	Consumer state.Budget `json:"consumer"`
+	Dataset  state.Budget `json:"dataset"`
+}
+
+func remaining(job *statsJob, b state.Balance) statsRemaining {
+	return statsRemaining{Consumer: job.caps.consumer.Minus(b.Consumer), Dataset: job.caps.dataset.Minus(b.Dataset)}
+}
+
+// stats serves GET /v1/{source}/{dataset}/stats: authenticate → decide →
+// check the stats limits → answer from the cache, or check the budget →
+// read every page → bound, aggregate, add noise → charge → cache → audit →
+// release. Nothing record-level ever leaves: only noisy aggregates.
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	x := s.begin(w, r, "stats")
+	if e := s.authenticate(x, r); e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	ds, e := s.lookupDataset(r)
+	if e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	x.ds = ds
+	x.ev.Source, x.ev.Dataset = ds.src.cfg.Name, ds.cfg.Name
+	req, e := parseStatsQuery(r.URL.Query())
+	x.ev.EpsilonRequested = req.epsilon
+	if e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	set := s.policies.Current()
+	x.ev.PolicyRevision = set.Revision()
+	in := s.input(x, r, "stats", ds)
+	in.Stats = req.policyQuery()
+	d := s.decide(r.Context(), x, set, in)
+	x.decision = d
+	x.ev.Reason = d.Reason
+	if !d.Allow || d.Stats == nil {
+		s.fail(w, r, x, errForbidden(denyMessage(d)))
+		return
+	}
+	job, e := s.planStats(ds, d, req)
+	if e != nil {
+		x.ev.Reason = e.Msg // the policy allowed statistics; its limits refuse these
+		s.fail(w, r, x, e)
+		return
+	}
+	x.ev.Obligations = &audit.Obligations{Rows: d.Plan.RowFilters(), Params: sortedKeys(job.query),
+		ConsumerBudget: job.caps.consumer.Epsilon, DatasetBudget: job.caps.dataset.Epsilon}
+	if s.ledger == nil || s.answers == nil {
+		s.fail(w, r, x, errUnavailable("statistics need a budget ledger: set state.path in the configuration", nil))
+		return
+	}
+	x.ev.Decision = "allow"
+	ctx := r.Context()
+	// One release per query at a time in this process, so that concurrent
+	// identical queries share one answer and one charge.
+	defer s.statsLocks.lock(job.key)()
+	if answer, ok, err := s.answers.Answer(ctx, job.key); err != nil {
+		s.fail(w, r, x, errUnavailable("the answer cache is unavailable", err))
+		return
+	} else if ok {
+		s.answerStats(w, r, x, job, answer, true, state.Budget{}, nil)
+		return
+	}
+	consumer, datasetName := x.principal.Subject, ds.src.cfg.Name+"/"+ds.cfg.Name
+	bal, err := s.ledger.Spent(ctx, datasetName, consumer)
+	if err != nil {
+		s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
+		return
+	}
+	if e := exhausted(job, bal); e != nil {
+		x.ev.Decision, x.ev.Reason = "deny", e.Msg // the policy allowed; the budget refuses
+		s.fail(w, r, x, e)
+		return
+	}
+	res, e := s.runStats(ctx, x, job)
+	if e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
+	answer, err := json.Marshal(s.newAnswer(job, res))
+	if err != nil {
+		s.fail(w, r, x, errInternal(err))
+		return
+	}
+	receipt, err := s.ledger.Charge(ctx, state.Charge{RequestID: x.id, Dataset: datasetName, Consumer: consumer,
+		Cost: job.cost, ConsumerCap: job.caps.consumer, DatasetCap: job.caps.dataset})
+	var ex *state.ExhaustedError
+	switch {
+	case errors.As(err, &ex):
+		e := exhausted(job, ex.Spent)
+		if e == nil { // the ledger's exact arithmetic refused what the early check let by
+			e = errBudgetExhausted(ex.Error())
+		}
+		x.ev.Decision, x.ev.Reason = "deny", e.Msg
+		s.fail(w, r, x, e)
+		return
+	case err != nil:
+		s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
+		return
+	}
+	x.ev.Obligations.EpsilonSpent, x.ev.Obligations.DeltaSpent = job.cost.Epsilon, job.cost.Delta
+	if !receipt.Replayed {
+		s.metrics.epsilon.WithLabelValues(x.ev.Source, x.ev.Dataset).Add(job.cost.Epsilon)
+	}
+	stored, err := s.answers.StoreAnswer(ctx, job.key, answer)
+	if err != nil {
+		s.fail(w, r, x, errUnavailable("the answer cache is unavailable", err))
+		return
+	}
+	// Another replica may have released this query first: its answer is
+	// the answer, although this request was charged too.
+	s.answerStats(w, r, x, job, stored, !bytes.Equal(stored, answer), job.cost, &receipt.Balance)
+}
+
+// exhausted refuses a release the balance cannot pay for, saying what is
+// left; nil when it can. The ledger's charge decides exactly; this early
+// check, made before the upstream is read, must only never refuse wrongly.
+func exhausted(job *statsJob, b state.Balance) *Error {
+	left := remaining(job, b)
+	short := func(l state.Budget) bool {
+		return job.cost.Epsilon > l.Epsilon+1e-9 || job.cost.Delta > l.Delta+1e-15
+	}
+	if !short(left.Consumer) && !short(left.Dataset) {
+		return nil
+	}
+	return errBudgetExhausted(fmt.Sprintf("privacy budget exhausted: this release needs ε=%g, δ=%g; "+
+		"left: you ε=%g, δ=%g, the dataset ε=%g, δ=%g. Repeating an earlier query costs nothing",
+		job.cost.Epsilon, job.cost.Delta, left.Consumer.Epsilon, left.Consumer.Delta, left.Dataset.Epsilon, left.Dataset.Delta))
+}
+
+// newAnswer turns a release into its cached form.
+func (s *Server) newAnswer(job *statsJob, res *dp.Result) *statsAnswer {
+	a := &statsAnswer{
+		Metric: string(job.req.metric), Field: job.req.field, GroupBy: job.req.groupBy,
+		Epsilon: res.Loss.Epsilon, Delta: res.Loss.Delta, Mechanism: res.Mechanism, Selection: res.Selection,
+		ConfidenceLevel: dp.Confidence, ReleasedAt: s.now().UTC(), Partitions: []statsPartition{},
+	}
+	if len(job.req.filters) > 0 {
+		a.Filters = job.req.filters
+	}
+	if q := job.records; q != nil {
+		a.Bounding = &statsBounding{PrivacyUnit: job.ds.cfg.PrivacyUnit, MaxPartitions: q.MaxPartitions, PerPartition: 1, Bounds: job.bounds}
+	} else {
+		sens := job.noise.Sensitivity
+		a.Bounding = &statsBounding{MaxRows: job.noise.MaxPartitions, Sensitivity: &sens}
+	}
+	for _, p := range res.Partitions {
+		out := statsPartition{Value: p.Value, CI95: [2]float64{p.Low, p.High}}
+		if job.req.groupBy != "" {
+			out.Key = &p.Key
+		}
+		a.Partitions = append(a.Partitions, out)
+	}
+	return a
+}
+
+// answerStats audits and then releases an answer with the caller's
+// budgets. balance is the caller's balance after its charge, nil to read
+// it (a cached answer).
+func (s *Server) answerStats(w http.ResponseWriter, r *http.Request, x *exchange, job *statsJob, answer []byte,
+	cached bool, spent state.Budget, balance *state.Balance) {
+	resp := statsResponse{Source: x.ev.Source, Dataset: x.ev.Dataset, Spent: spent, Cached: cached}
+	if err := json.Unmarshal(answer, &resp.statsAnswer); err != nil {
+		s.fail(w, r, x, errInternal(fmt.Errorf("cached answer: %w", err)))
+		return
+	}
+	if balance == nil {
+		b, err := s.ledger.Spent(r.Context(), x.ev.Source+"/"+x.ev.Dataset, x.principal.Subject)
+		if err != nil {
+			s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
+			return
+		}
+		balance = &b
+	}
+	resp.Remaining = remaining(job, *balance)
+	body, err := json.Marshal(resp)
+	if err != nil {
+		s.fail(w, r, x, errInternal(err))
+		return
+	}
+	body = append(body, '\n')
+	x.ev.Status, x.ev.Rows, x.ev.Bytes = http.StatusOK, len(resp.Partitions), int64(len(body))
+	if err := s.record(r.Context(), x); err != nil {
+		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.Write(body)
+	s.logDone(x, nil)
+}
+
+// runStats reads the records and releases them.
+func (s *Server) runStats(ctx context.Context, x *exchange, job *statsJob) (*dp.Result, *Error) {
+	opt := s.dpOptions()
+	var (
+		feed    func(rec map[string]json.RawMessage) *Error
+		release func() (*dp.Result, error)
+	)
+	if job.noise != nil {
+		n, err := dp.NewNoiser(*job.noise, opt)
+		if err != nil {
+			return nil, errInternal(err)
+		}
+		feed = func(rec map[string]json.RawMessage) *Error {
+			part, ok := groupKey(rec, job.req.groupBy)
+			if !ok {
+				return nil
+			}
+			return addValue(rec, job, func(i int64) { n.AddInt(part, i) }, func(f float64) { n.AddFloat(part, f) })
+		}
+		release = n.Release
+	} else {
+		a, err := dp.NewAggregator(*job.records, opt)
+		if err != nil {
+			return nil, errInternal(err)
+		}
+		unitField := job.ds.cfg.PrivacyUnit
+		feed = func(rec map[string]json.RawMessage) *Error {
+			unit, ok := unitKey(rec[unitField])
+			if !ok {
+				return errUpstreamInvalid(fmt.Errorf("a record has no usable privacy unit %q", unitField))
+			}
+			part, ok := groupKey(rec, job.req.groupBy)
+			if !ok {
+				return nil
+			}
+			if job.req.metric == dp.Count {
+				a.Add(unit, part)
+				return nil
+			}
+			return addValue(rec, job, func(i int64) { a.AddInt(unit, part, i) }, func(f float64) { a.AddFloat(unit, part, f) })
+		}
+		release = a.Release
+	}
+	if e := s.readAll(ctx, x, job, feed); e != nil {
+		return nil, e
+	}
+	s.lap(x, stageUpstream)
+	res, err := release()
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	s.lap(x, stageTransform)
+	return res, nil
+}
+
+// unitKey identifies a privacy unit by its JSON value: a string or a number.
+func unitKey(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil || s == "" {
+			return "", false
+		}
+		return s, true
+	case '{', '[', 'n', 't', 'f':
+		return "", false
+	}
+	return "#" + string(raw), true // a number, kept apart from strings
+}
+
+// groupKey is a record's partition: its group-by value as text ("" when
+// ungrouped); false when the record has no scalar value there.
+func groupKey(rec map[string]json.RawMessage, field string) (string, bool) {
+	if field == "" {
+		return "", true
+	}
+	raw := rec[field]
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err == nil
+	case 't', 'f':
+		return string(raw), true
+	case '{', '[', 'n':
+		return "", false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return "", false
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64), true
+}
+
+// addValue adds a record's field value. A record without a number there
+// adds nothing; a non-integer in an integer field is an upstream fault.
+func addValue(rec map[string]json.RawMessage, job *statsJob, addInt func(int64), addFloat func(float64)) *Error {
+	raw := rec[job.req.field]
+	if len(raw) == 0 || raw[0] == '"' || raw[0] == '{' || raw[0] == '[' || raw[0] == 'n' || raw[0] == 't' || raw[0] == 'f' {
+		return nil
+	}
+	if job.integer {
+		i, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return errUpstreamInvalid(fmt.Errorf("field %q holds %.32s, not an integer", job.req.field, raw))
+		}
+		addInt(i)
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return errUpstreamInvalid(fmt.Errorf("field %q holds %.32s, not a finite number", job.req.field, raw))
+	}
+	addFloat(f)
+	return nil
+}
+
+// readAll reads the dataset page by page, each page through the job's
+// plan (the decision's row filter, only the fields the aggregation needs),
+// until a page comes back empty. More than max_records records is 413.
+func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed func(map[string]json.RawMessage) *Error) *Error {
+	ds, cfg := job.ds, job.ds.cfg
+	client := &http.Client{
+		Transport: ds.src.proxy.Transport,
+		// A redirect would leave the configured upstream: refuse it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset, Now: s.now}
+	shape := anonymize.Shape{Records: *cfg.Records}
+	limits := anonymize.Limits{MaxRecordBytes: int(s.cfg.Limits.MaxRecordBytes), MaxBodyBytes: int64(s.cfg.Limits.MaxResponseBytes)}
+	var buf bytes.Buffer
+	read := 0
+	for page := 1; ; page++ {
+		q := url.Values{}
+		for k, vs := range job.query {
+			q[k] = vs
+		}
+		q.Set("page", strconv.Itoa(page))
+		q.Set("page_size", strconv.Itoa(cfg.StatsPageSize))
+		target := *ds.src.base
+		target.Path = strings.TrimSuffix(target.Path, "/") + cfg.Path
+		target.RawPath = ""
+		target.RawQuery = q.Encode()
+		buf.Reset()
+		st, err := s.fetchPage(ctx, client, ds, x.id, target.String(), job.plan, &buf, shape, env, limits)
+		if err != nil {
+			return upstreamError(err)
+		}
+		read += st.Records
+		if read > cfg.MaxRecords {
+			return errTooLarge(fmt.Sprintf("the dataset holds more than %d records, the most a statistics request reads; narrow it with a filter", cfg.MaxRecords), nil)
+		}
+		if st.Records == 0 {
+			return nil
+		}
+		var body struct {
+			Items []map[string]json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &body); err != nil {
+			return errInternal(fmt.Errorf("stats page: %w", err))
+		}
+		for _, rec := range body.Items {
+			if e := feed(rec); e != nil {
+				return e
+			}
+		}
+	}
+}
+
+// fetchPage gets one page from the upstream, with the source's credentials
+// and timeout, and transforms it into buf.
+func (s *Server) fetchPage(ctx context.Context, client *http.Client, ds *dataset, requestID, target string,
+	plan *anonymize.Plan, buf *bytes.Buffer, shape anonymize.Shape, env *anonymize.Env, lim anonymize.Limits) (anonymize.Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(ds.src.cfg.Timeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return anonymize.Stats{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "sluice")
+	req.Header.Set("X-Request-Id", requestID)
+	if c := ds.src.cred; c.header != "" {
+		req.Header.Set(c.header, c.value)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return anonymize.Stats{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return anonymize.Stats{}, errUpstreamInvalid(fmt.Errorf("upstream status %d", resp.StatusCode))
+	}
+	if err := checkJSON(resp.Header.Get("Content-Type")); err != nil {
+		return anonymize.Stats{}, errUpstreamInvalid(err)
+	}
+	return plan.Transform(buf, resp.Body, shape, env, lim)
+}
+
+// dpOptions are the randomness of one release.
+func (s *Server) dpOptions() dp.Options {
+	if s.dpRand != nil {
+		return s.dpRand()
+	}
+	return dp.Options{}
+}
+
+// keyLocks serialises work per key; the zero value is ready.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	mu      sync.Mutex
+	waiters int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyLock{}
+		k.m[key] = l
+	}
+	l.waiters++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.waiters--; l.waiters == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// validateStats checks a dataset's statistics settings and fills their
+// defaults; df is the dataset's field path for errors.
+func (d *DatasetConfig) validateStats(df string, bad func(field, format string, args ...any)) {
+	if d.MaxRecords == 0 {
+		d.MaxRecords = 100_000
+	}
+	if d.MaxRecords < 1 {
+		bad(df+".max_records", "must be positive")
+	}
+	if d.StatsPageSize == 0 {
+		d.StatsPageSize = 1000
+	}
+	if d.StatsPageSize < 1 {
+		bad(df+".stats_page_size", "must be positive")
+	}
+	if d.MaxPartitions == 0 {
+		d.MaxPartitions = 1
+	}
+	if d.MaxPartitions < 1 || d.MaxPartitions > 1000 {
+		bad(df+".max_partitions", "want 1 to 1000")
+	}
+	if d.Delta == 0 {
+		d.Delta = 1e-6
+	}
+	if !(d.Delta > 0 && d.Delta <= 1e-3) {
+		bad(df+".delta", "want 0 < δ <= 0.001")
+	}
+	if d.DeltaBudget.Consumer == 0 {
+		d.DeltaBudget.Consumer = 1e-5
+	}
+	if d.DeltaBudget.Dataset == 0 {
+		d.DeltaBudget.Dataset = 1e-4
+	}
+	if !(d.DeltaBudget.Consumer > 0 && d.DeltaBudget.Consumer < 1) || !(d.DeltaBudget.Dataset > 0 && d.DeltaBudget.Dataset < 1) {
+		bad(df+".delta_budget", "want each of consumer and dataset in (0, 1); unset for the default")
+	}
+	declared := func(field string) bool {
+		_, ok := d.Fields[field]
+		return d.Fields == nil || ok
+	}
+	for field, values := range d.Domains {
+		f := df + ".domains." + field
+		if !declared(field) {
+			bad(f, "%q is not a declared field", field)
+		}
+		if len(values) == 0 {
+			bad(f, "list at least one value")
+		}
+		seen := map[string]bool{}
+		for _, v := range values {
+			if seen[v] {
+				bad(f, "%q is listed twice", v)
+			}
+			seen[v] = true
+		}
+	}
+	n := d.Noise
+	if n == nil {
+		return
+	}
+	nf := df + ".noise"
+	switch n.Mechanism {
+	case "":
+		n.Mechanism = "laplace"
+	case "laplace", "gaussian":
+	default:
+		bad(nf+".mechanism", "want laplace or gaussian, got %q", n.Mechanism)
+	}
+	switch {
+	case n.Mechanism == "gaussian" && n.Delta == 0:
+		n.Delta = 1e-6
+	case n.Mechanism == "laplace" && n.Delta != 0:
+		bad(nf+".delta", "only Gaussian noise spends δ")
+	}
+	if n.Delta < 0 || n.Delta > 1e-3 {
+		bad(nf+".delta", "want 0 < δ <= 0.001")
+	}
+	if n.MaxRows == 0 {
+		n.MaxRows = 1
+	}
+	if n.MaxRows < 1 {
+		bad(nf+".max_rows", "must be positive")
+	}
+	if len(n.Sensitivity) == 0 {
+		bad(nf+".sensitivity", "declare the sensitivity of at least one numeric field")
+	}
+	for field, v := range n.Sensitivity {
+		t := d.Fields[field].Type
+		switch {
+		case !declared(field):
+			bad(nf+".sensitivity."+field, "%q is not a declared field", field)
+		case !(v > 0) || math.IsInf(v, 0):
+			bad(nf+".sensitivity."+field, "want a positive number")
+		case t == "integer" && v != math.Trunc(v):
+			bad(nf+".sensitivity."+field, "an integer field needs an integer sensitivity")
+		case d.Fields != nil && t != "integer" && t != "number":
+			bad(nf+".sensitivity."+field, "%q is not declared numeric (integer or number)", field)
+		}
+	}
+}
