@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 )
 
 // healthz answers while the process runs.
@@ -24,18 +26,32 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", newRequestID())
 	checks := map[string]check{}
 	ready := true
-	if set := s.policies.Current(); set == nil {
-		checks["policy"] = check{Detail: "no policy loaded"}
-		ready = false
-	} else {
-		checks["policy"] = check{OK: true, Detail: "revision " + set.Revision()}
+	checks["policy"] = policyCheck(s.policies, "policy")
+	ready = checks["policy"].OK
+	if s.shadow != nil {
+		// A shadow set is never enforced: its state does not gate readiness.
+		checks["shadow_policy"] = policyCheck(s.shadow, "shadow policy")
 	}
-	if err := s.audit.Err(); err != nil {
+	if err := s.auditErr(); err != nil {
 		checks["audit"] = check{Detail: "audit trail not writable"}
 		s.log.Warn("not ready: audit trail", "error", err)
 		ready = false
 	} else {
 		checks["audit"] = check{OK: true}
+	}
+	if s.ledger != nil {
+		if p, ok := s.ledger.(pinger); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			err := p.Ping(ctx)
+			cancel()
+			if err != nil {
+				checks["state"] = check{Detail: "state backend unreachable"}
+				s.log.Warn("not ready: state", "error", err)
+				ready = false
+			} else {
+				checks["state"] = check{OK: true}
+			}
+		}
 	}
 	status, code := "ready", http.StatusOK
 	if !ready {
@@ -91,4 +107,29 @@ func recoverer(s *Server, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// prober is an audit trail that can test a write without a record.
+type prober interface{ Probe() error }
+
+// auditErr is nil when the trail can take records. After a failed write
+// the trail stays failed until a batch succeeds; a probe write tells
+// readiness sooner whether the disk has come back.
+func (s *Server) auditErr() error {
+	err := s.audit.Err()
+	if err == nil {
+		return nil
+	}
+	if p, ok := s.audit.(prober); ok {
+		if perr := p.Probe(); perr != nil {
+			return perr
+		}
+		return nil
+	}
+	return err
+}
+
+// pinger is a state backend that can say whether it is reachable.
+type pinger interface {
+	Ping(ctx context.Context) error
 }

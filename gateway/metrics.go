@@ -28,6 +28,7 @@ type metrics struct {
 	stages    *prometheus.HistogramVec
 	fallbacks prometheus.Counter
 	released  *prometheus.CounterVec
+	epsilon   *prometheus.CounterVec
 }
 
 // latencyBuckets span 50µs to 10s: policy and transform stages are tens of
@@ -57,8 +58,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "sluice_records_released_total",
 			Help: "Records released to callers, by source and dataset.",
 		}, []string{"source", "dataset"}),
+		epsilon: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_privacy_epsilon_spent_total",
+			Help: "Privacy loss ε charged to the budget ledger by statistics releases, by source and dataset.",
+		}, []string{"source", "dataset"}),
 	}
-	reg.MustRegister(m.requests, m.stages, m.fallbacks, m.released)
+	reg.MustRegister(m.requests, m.stages, m.fallbacks, m.released, m.epsilon)
 	return m
 }
 
@@ -91,4 +96,32 @@ func (s *Server) serveMetrics() http.Handler {
 		w.Header().Set("X-Request-Id", newRequestID())
 		h.ServeHTTP(w, r)
 	})
+}
+
+// AuditCommitMetrics registers the audit trail's group-commit metrics with
+// reg and returns the observer to give the trail (audit.Options.OnCommit):
+// the latency of each write+fsync, the records per commit, and failures.
+func AuditCommitMetrics(reg *prometheus.Registry) func(records int, took time.Duration, err error) {
+	took := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sluice_audit_fsync_duration_seconds",
+		Help:    "Time to write and fsync one group commit of audit records.",
+		Buckets: latencyBuckets,
+	})
+	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sluice_audit_batch_records",
+		Help:    "Audit records made durable by one fsync (group commit).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+	})
+	failed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sluice_audit_commit_failures_total",
+		Help: "Group commits that failed; their requests were refused with 503.",
+	})
+	reg.MustRegister(took, batch, failed)
+	return func(records int, d time.Duration, err error) {
+		took.Observe(d.Seconds())
+		batch.Observe(float64(records))
+		if err != nil {
+			failed.Inc()
+		}
+	}
 }
