@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -96,6 +98,8 @@ type authenticator struct {
 	keys     []staticKey
 	jwks     keyfunc.Keyfunc
 	jwksAlgs map[string]bool
+	leeway   time.Duration
+	verified tokenCache
 }
 
 func newAuthenticator(ctx context.Context, c *Config) (*authenticator, error) {
@@ -161,6 +165,7 @@ func newAuthenticator(ctx context.Context, c *Config) (*authenticator, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(c.Auth.leeway()),
 	)
+	a.leeway = c.Auth.leeway()
 	return a, nil
 }
 
@@ -291,11 +296,89 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return nil, &authError{"Authorization must be a Bearer token"}
 	}
+	tok = strings.TrimSpace(tok)
+	now := time.Now()
+	if p := a.verified.get(tok, now); p != nil {
+		return p, nil
+	}
 	claims := jwt.MapClaims{}
-	if _, err := a.parser.ParseWithClaims(strings.TrimSpace(tok), claims, a.keyFor(r.Context())); err != nil {
+	if _, err := a.parser.ParseWithClaims(tok, claims, a.keyFor(r.Context())); err != nil {
 		return nil, &authError{"invalid token: " + tokenProblem(err)}
 	}
-	return principalFrom(claims)
+	p, err := principalFrom(claims)
+	if err != nil {
+		return nil, err
+	}
+	a.verified.put(tok, p, now, p.Expires.Add(a.leeway))
+	return p, nil
+}
+
+// tokenCache remembers tokens whose signature and claims were verified, so
+// a client that sends the same token with every request pays for one
+// signature check a minute instead of one per request. An entry is keyed by
+// the SHA-256 of the whole token (a token altered in any byte misses), is
+// shared read-only between requests, and ends at the token's expiry (with
+// the leeway the parser allows) or after tokenCacheTTL, whichever is
+// first, so keys removed from a JWKS stop working within that bound. The
+// time claims nbf and iat, checked at verification, cannot become invalid
+// later.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]cachedToken
+}
+
+type cachedToken struct {
+	p     *Principal
+	until time.Time
+}
+
+const (
+	tokenCacheTTL = time.Minute
+	tokenCacheMax = 16384
+)
+
+func (c *tokenCache) get(tok string, now time.Time) *Principal {
+	k := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok {
+		return nil
+	}
+	if !now.Before(e.until) {
+		delete(c.m, k)
+		return nil
+	}
+	return e.p
+}
+
+func (c *tokenCache) put(tok string, p *Principal, now, expires time.Time) {
+	until := now.Add(tokenCacheTTL)
+	if expires.Before(until) {
+		until = expires
+	}
+	k := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[[sha256.Size]byte]cachedToken)
+	}
+	if len(c.m) >= tokenCacheMax {
+		// Expired entries go first; if none, an arbitrary quarter, so one
+		// flood of distinct tokens cannot make the map grow without bound.
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		for k := range c.m {
+			if len(c.m) < tokenCacheMax*3/4 {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[k] = cachedToken{p: p, until: until}
 }
 
 // tokenProblem names what was wrong with a token without echoing it.

@@ -140,6 +140,73 @@ func (in *Input) value() map[string]any {
 	return m
 }
 
+// astValue builds the input directly as OPA's own value, which spares
+// every decision the conversion OPA applies to a Go map (a JSON-type
+// normalisation pass and a reflection walk): about half of a decision's
+// cost on the shipped policies. It yields the same document as value.
+func (in *Input) astValue() (ast.Value, error) {
+	str := ast.StringTerm
+	kv := func(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{str(k), v} }
+
+	roles := make([]*ast.Term, len(in.Subject.Roles))
+	for i, r := range in.Subject.Roles {
+		roles[i] = str(r)
+	}
+	claims := ast.NewObject()
+	if len(in.Subject.Claims) > 0 {
+		v, err := ast.InterfaceToValue(in.Subject.Claims)
+		if err != nil {
+			return nil, fmt.Errorf("claims: %w", err)
+		}
+		obj, ok := v.(ast.Object)
+		if !ok {
+			return nil, fmt.Errorf("claims are not an object")
+		}
+		claims = obj
+	}
+	params := ast.NewObject()
+	for k, vs := range in.Request.Params {
+		list := make([]*ast.Term, len(vs))
+		for i, v := range vs {
+			list[i] = str(v)
+		}
+		params.Insert(str(k), ast.ArrayTerm(list...))
+	}
+	obj := ast.NewObject(
+		kv("subject", ast.ObjectTerm(
+			kv("id", str(in.Subject.ID)), kv("roles", ast.ArrayTerm(roles...)), kv("dept", str(in.Subject.Dept)),
+			kv("district", str(in.Subject.District)), kv("claims", ast.NewTerm(claims)))),
+		kv("purpose", str(in.Purpose)),
+		kv("action", str(in.Action)),
+		kv("request", ast.ObjectTerm(kv("method", str(in.Request.Method)), kv("path", str(in.Request.Path)),
+			kv("params", ast.NewTerm(params)))),
+		kv("time", str(in.Time.UTC().Format(time.RFC3339))),
+	)
+	if in.Justification != "" {
+		obj.Insert(str("justification"), str(in.Justification))
+	}
+	if r := in.Resource; r != nil {
+		fields := ast.NewObject()
+		for name, f := range r.Fields {
+			fields.Insert(str(name), ast.ObjectTerm(kv("type", str(f.Type)), kv("level", str(f.Level))))
+		}
+		obj.Insert(str("resource"), ast.ObjectTerm(kv("source", str(r.Source)), kv("dataset", str(r.Dataset)),
+			kv("classification", str(r.Classification)), kv("fields", ast.NewTerm(fields))))
+	}
+	if st := in.Stats; st != nil {
+		field, group := ast.NullTerm(), ast.NullTerm()
+		if st.Field != nil {
+			field = str(*st.Field)
+		}
+		if st.GroupBy != nil {
+			group = str(*st.GroupBy)
+		}
+		obj.Insert(str("stats"), ast.ObjectTerm(kv("metric", str(st.Metric)), kv("field", field),
+			kv("group_by", group), kv("epsilon", ast.FloatNumberTerm(st.Epsilon))))
+	}
+	return obj, nil
+}
+
 // Set is one compiled revision of a policy directory or bundle.
 type Set struct {
 	query    rego.PreparedEvalQuery
@@ -351,7 +418,11 @@ func (s *Set) Decide(ctx context.Context, in *Input) (*Decision, error) {
 	if s == nil {
 		return deny("no policy loaded"), errors.New("no policy set is loaded")
 	}
-	rs, err := s.query.Eval(ctx, rego.EvalInput(in.value()))
+	input, err := in.astValue()
+	if err != nil {
+		return deny("policy input is malformed"), fmt.Errorf("build input: %w", err)
+	}
+	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return deny("policy evaluation failed"), fmt.Errorf("evaluate %s: %w", Query, err)
 	}
