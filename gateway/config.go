@@ -37,6 +37,8 @@ type Config struct {
 	State StateConfig `yaml:"state"`
 	// Limits bound requests and upstream responses.
 	Limits LimitsConfig `yaml:"limits"`
+	// RateLimits bound how often callers may ask (see config_scaleout.go).
+	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 	// Sources are the departments' data services behind the gateway.
 	Sources []SourceConfig `yaml:"sources"`
 
@@ -177,14 +179,38 @@ type AuditConfig struct {
 	// directory (ideally on another volume), so that cutting the trail and
 	// its checkpoints together shows. Needs checkpoint_key_file.
 	WitnessFile string `yaml:"witness_file"`
+	// Replica names this gateway's trail among the replicas sharing
+	// Redis: unique, and stable across restarts. Required with
+	// redis_witness or stream.
+	Replica string `yaml:"replica"`
+	// RedisWitness keeps the latest checkpoint in Redis, under the
+	// replica's name, instead of witness_file. Needs state.redis and
+	// checkpoint_key_file.
+	RedisWitness bool `yaml:"redis_witness"`
+	// Stream copies every record, once durable here, to a Redis stream
+	// for central collection. Needs state.redis.
+	Stream *AuditStreamConfig `yaml:"stream"`
 }
 
 // StateConfig locates the privacy budget ledger and the answer cache of
 // statistics releases.
 type StateConfig struct {
 	// Path is the embedded state file (bbolt, fsync'd on every charge),
-	// e.g. state/sluice.db. Without it statistics are unavailable (503).
+	// e.g. state/sluice.db: one gateway process. Set path or redis;
+	// without either, statistics are unavailable (503).
 	Path string `yaml:"path"`
+	// Redis keeps the state in Redis, shared by every replica: budgets,
+	// answers, rate limits and token revocations.
+	Redis *RedisConfig `yaml:"redis"`
+	// OnFailure is what requests that charge no budget (record reads,
+	// the catalog, explain, the auditor API) do while Redis cannot be
+	// reached: closed (default) refuses them with 503; open serves them
+	// with the revocation list last fetched and per-replica rate limits.
+	// Statistics always fail closed.
+	OnFailure string `yaml:"on_failure"`
+	// Revocations says how fresh each gateway keeps its copy of the
+	// token revocation list.
+	Revocations RevocationsConfig `yaml:"revocations"`
 }
 
 // DeltaBudgetConfig caps the δ spent on a dataset (the policy caps ε); δ
@@ -373,6 +399,7 @@ func (c *Config) Validate() error {
 		bad("audit.dir", "required")
 	}
 	c.Audit.validate(c, bad)
+	c.validateScaleOut(bad)
 	l := &c.Limits
 	def := func(v *Size, d Size) {
 		if *v == 0 {

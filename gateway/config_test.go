@@ -98,6 +98,8 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 		},
 		Policy: PolicyConfig{Dir: "policies", Watch: ptr(true), Debounce: Duration(200 * time.Millisecond)},
 		Audit:  AuditConfig{Dir: "/var/lib/sluice/audit"},
+		State: StateConfig{OnFailure: "closed",
+			Revocations: RevocationsConfig{Poll: Duration(250 * time.Millisecond), MaxStale: Duration(5 * time.Second)}},
 		Limits: LimitsConfig{
 			MaxRecordBytes:   1 << 20,
 			MaxResponseBytes: 1 << 30,

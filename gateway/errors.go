@@ -3,8 +3,10 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Error is a failure the caller is told about: a status, a stable code and
@@ -51,7 +53,7 @@ func errNotFound(msg string) *Error {
 }
 
 func errMethod() *Error {
-	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "only GET is supported"}
+	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "this route does not take that method"}
 }
 
 func errUpstreamInvalid(cause error) *Error {
@@ -66,6 +68,13 @@ func errTooLarge(msg string, cause error) *Error {
 func errUpstreamTimeout(cause error) *Error {
 	return &Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
 		Msg: "the department's service did not answer in time", cause: cause}
+}
+
+// errRateLimited refuses a request over a rate limit; the caller may try
+// again after wait (sent as Retry-After, whole seconds, at least 1).
+func errRateLimited(msg string, wait time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Msg: msg,
+		RetryAfter: max(1, int(math.Ceil(wait.Seconds())))}
 }
 
 func errUnavailable(msg string, cause error) *Error {

@@ -163,7 +163,7 @@ func (s *Server) explain(ctx context.Context, set, shadow *policy.Set, req Expla
 	if req.Justification != "" {
 		r.Header.Set(JustificationHeader, req.Justification)
 	}
-	x := &exchange{id: "explain", route: "explain", start: s.now()}
+	x := &exchange{id: "explain", route: "explain", start: s.now(), simulated: true}
 	x.lap = x.start
 	switch {
 	case req.Subject != nil:

@@ -20,12 +20,14 @@ type check struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// readyz answers 200 when a policy is loaded and the audit trail is
-// writable, 503 otherwise, with each check's state.
+// readyz answers 200 when a policy is loaded, the audit trail is writable
+// and the state backend (and the revocation list copied from it) is
+// current, 503 otherwise, with each check's state; under state.on_failure
+// open a replica without its state answers 200 "degraded".
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", newRequestID())
 	checks := map[string]check{}
-	ready := true
+	ready, degraded := true, false
 	checks["policy"] = policyCheck(s.policies, "policy")
 	ready = checks["policy"].OK
 	if s.shadow != nil {
@@ -45,17 +47,28 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			err := p.Ping(ctx)
 			cancel()
 			if err != nil {
-				checks["state"] = check{Detail: "state backend unreachable"}
+				checks["state"] = check{Detail: "state backend unreachable: " + stateDetail(err)}
 				s.log.Warn("not ready: state", "error", err)
-				ready = false
+				degraded = true
 			} else {
 				checks["state"] = check{OK: true}
 			}
 		}
 	}
+	if s.revocations != nil {
+		checks["revocations"] = s.revocationCheck()
+		degraded = degraded || !checks["revocations"].OK
+	}
+	// Without its state a replica refuses statistics, and under
+	// on_failure closed everything else too: out of rotation. Under open
+	// it still serves the rest, so it stays in, saying it is degraded.
+	open := s.cfg.State.OnFailure == FailOpen
 	status, code := "ready", http.StatusOK
-	if !ready {
+	switch {
+	case !ready || (degraded && !open):
 		status, code = "not ready", http.StatusServiceUnavailable
+	case degraded:
+		status = "degraded"
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }

@@ -46,6 +46,9 @@ type exchange struct {
 	lookup    bool // a /{id} request
 	shadow    *shadowState
 	shape     anonymize.Shape
+	// simulated marks the exchange an explanation works through: it
+	// takes nothing from the caller's rate limit allowance.
+	simulated bool
 }
 
 type exchangeKey struct{}
@@ -87,7 +90,10 @@ func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
 		x.purpose = h
 	}
 	x.ev.Subject, x.ev.Roles, x.ev.Purpose = p.Subject, p.Roles, x.purpose
-	return nil
+	if e := s.checkRevoked(x, p); e != nil {
+		return e
+	}
+	return s.limitConsumer(x)
 }
 
 func (s *Server) input(x *exchange, r *http.Request, action string, ds *dataset) *policy.Input {
@@ -204,6 +210,10 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	}
 	x.ds = ds
 	x.ev.Source, x.ev.Dataset = ds.src.cfg.Name, ds.cfg.Name
+	if e := s.limitDataset(x, ds); e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
 	set := s.policies.Current()
 	x.ev.PolicyRevision = set.Revision()
 	d := s.decide(r.Context(), x, set, s.input(x, r, "read", ds))

@@ -32,6 +32,7 @@ import (
 	"github.com/sluicegw/sluice/anonymize/dp"
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/policy"
+	"github.com/sluicegw/sluice/state"
 )
 
 // AuditLog is the durable trail the gateway writes before it releases.
@@ -68,6 +69,12 @@ type Deps struct {
 	// DP, when set, supplies the noise and sampling randomness of each
 	// statistics release (tests); nil uses the library's secure noise.
 	DP func() dp.Options
+	// Revocations is the list of revoked tokens; nil: tokens are not
+	// checked for revocation and POST /admin/v1/revocations answers 503.
+	Revocations Revocations
+	// Limiter enforces cfg.RateLimits; nil: a limiter in this process.
+	// A shared one (state.Redis) makes the limits hold across replicas.
+	Limiter RateLimiter
 }
 
 // Server is the gateway. It is an http.Handler.
@@ -93,6 +100,15 @@ type Server struct {
 	answers    AnswerCache
 	dpRand     func() dp.Options
 	statsLocks keyLocks
+	// revocationStore is Deps.Revocations, and revocations this
+	// gateway's copy of its list (nil without one); limiter enforces rate
+	// limits, localLimiter stands in for a shared one that is down under
+	// on_failure open (see ratelimit.go).
+	revocationStore Revocations
+	revocations     *revocationCache
+	limiter         RateLimiter
+	localLimiter    *state.LocalLimiter
+	scale           *scaleMetrics
 }
 
 // source is a configured department service and its proxy.
@@ -144,7 +160,8 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	}
 	s.sources = map[string]*source{}
 	s.known = map[string]bool{"v1": true, "catalog": true, "explain": true, "healthz": true, "readyz": true, "metrics": true,
-		"audit": true, "events": true, "verify": true, "summary": true}
+		"audit": true, "events": true, "verify": true, "summary": true,
+		"admin": true, "revocations": true}
 	for i := range cfg.Sources {
 		src, err := s.newSource(&cfg.Sources[i])
 		if err != nil {
@@ -155,6 +172,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 		for name := range src.datasets {
 			s.known[name] = true
 		}
+	}
+	if err := s.scaleOut(ctx, deps); err != nil {
+		return nil, err
 	}
 	s.handler = s.routes()
 	return s, nil

@@ -341,6 +341,10 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	x.ds = ds
 	x.ev.Source, x.ev.Dataset = ds.src.cfg.Name, ds.cfg.Name
+	if e := s.limitDataset(x, ds); e != nil {
+		s.fail(w, r, x, e)
+		return
+	}
 	req, e := parseStatsQuery(r.URL.Query())
 	x.ev.EpsilonRequested = req.epsilon
 	if e != nil {

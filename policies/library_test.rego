@@ -124,6 +124,13 @@ test_officer_may_explain_and_nobody_else if {
 	}
 }
 
+test_officer_may_revoke_tokens_and_nobody_else if {
+	sluice.decision.allow with input as {"subject": {"id": "oscar", "roles": ["officer"]}, "action": "revoke"}
+	every role in ["analyst", "caseworker", "public", "auditor", "registrar", "responder"] {
+		not sluice.decision.allow with input as {"subject": {"id": "x", "roles": [role]}, "action": "revoke"}
+	}
+}
+
 test_explaining_releases_nothing if {
 	d := sluice.decision with input as {"subject": {"id": "oscar", "roles": ["officer"]}, "action": "explain"}
 	not d.fields

@@ -38,6 +38,13 @@ decision := {"allow": true, "reason": "officer: policy explain"} if {
 	"officer" in input.subject.roles
 }
 
+# Officers revoke tokens (POST /admin/v1/revocations): every replica
+# refuses a revoked token within a second. Revoking releases no data.
+decision := {"allow": true, "reason": "officer: token revocation"} if {
+	input.action == "revoke"
+	"officer" in input.subject.roles
+}
+
 # Auditors search and verify the trail through the auditor API and page
 # (/audit/v1/..., /audit/); those requests are audited too.
 decision := {"allow": true, "reason": "auditor: audit trail review"} if {

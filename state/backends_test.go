@@ -22,6 +22,16 @@ func TestMemoryCache(t *testing.T)  { testCache(t, func(*testing.T) Cache { retu
 func TestBoltLedger(t *testing.T)   { testLedger(t, func(t *testing.T) Ledger { return newBolt(t) }) }
 func TestBoltCache(t *testing.T)    { testCache(t, func(t *testing.T) Cache { return newBolt(t) }) }
 
+func TestMemoryRevocations(t *testing.T) {
+	testRevocations(t, func(*testing.T) Revocations { return NewMemory() })
+}
+func TestBoltRevocations(t *testing.T) {
+	testRevocations(t, func(t *testing.T) Revocations { return newBolt(t) })
+}
+func TestLocalLimiter(t *testing.T) {
+	testLimiter(t, func(*testing.T) Limiter { return NewLocalLimiter(nil) })
+}
+
 func TestBoltKeepsBudgetsChargesAndAnswersAcrossReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sluice.db")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,10 @@ var (
 	answersBucket  = []byte("answers")
 )
 
+// ErrLocked is returned by [OpenBolt] when another process (a running
+// gateway) has the state file open.
+var ErrLocked = errors.New("the state file is open in another process")
+
 // OpenBolt opens (creating it and its directory if needed) the state file
 // at path. It fails after a few seconds when another process holds it.
 func OpenBolt(path string) (*Bolt, error) {
@@ -40,14 +45,20 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state: open %s: %w", path, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{accountsBucket, chargesBucket, answersBucket} {
+		for _, b := range [][]byte{accountsBucket, chargesBucket, answersBucket, revocationsBucket, metaBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if meta := tx.Bucket(metaBucket); meta.Get(revVersionKey) == nil {
+			return meta.Put(revVersionKey, []byte(newVersion()))
 		}
 		return nil
 	})

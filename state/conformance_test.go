@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -294,6 +296,160 @@ func testCache(t *testing.T, newCache func(t *testing.T) Cache) {
 		}
 		if _, err := c.StoreAnswer(ctx, "q", nil); err == nil {
 			t.Error("stored an empty answer")
+		}
+	})
+}
+
+func testRevocations(t *testing.T, newRevocations func(t *testing.T) Revocations) {
+	ctx := context.Background()
+	soon := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+
+	t.Run("a revoked id is listed with its expiry", func(t *testing.T) {
+		r := newRevocations(t)
+		empty, err := r.Revoked(ctx, "")
+		if err != nil || !empty.Changed || len(empty.IDs) != 0 {
+			t.Fatalf("a new list: %+v, %v; want changed and empty", empty, err)
+		}
+		if err := r.Revoke(ctx, "jti-1", soon); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Revoked(ctx, empty.Version)
+		if err != nil || !got.Changed || got.Version == empty.Version {
+			t.Fatalf("after a revocation: %+v, %v; want a new version", got, err)
+		}
+		if want := map[string]time.Time{"jti-1": soon}; !cmp.Equal(want, got.IDs, cmpopts.EquateApproxTime(time.Millisecond)) {
+			t.Errorf("ids %v, want %v", got.IDs, want)
+		}
+	})
+
+	t.Run("an unchanged list costs only its version", func(t *testing.T) {
+		r := newRevocations(t)
+		if err := r.Revoke(ctx, "jti-1", soon); err != nil {
+			t.Fatal(err)
+		}
+		first, _ := r.Revoked(ctx, "")
+		again, err := r.Revoked(ctx, first.Version)
+		if err != nil || again.Changed || again.IDs != nil || again.Version != first.Version {
+			t.Errorf("asked at the current version: %+v, %v; want unchanged, no ids", again, err)
+		}
+	})
+
+	t.Run("every revocation changes the version", func(t *testing.T) {
+		r := newRevocations(t)
+		seen := map[string]bool{}
+		for i := range 5 {
+			if err := r.Revoke(ctx, "jti-1", soon.Add(time.Duration(-i)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			l, _ := r.Revoked(ctx, "")
+			if seen[l.Version] {
+				t.Fatalf("version %q came back", l.Version)
+			}
+			seen[l.Version] = true
+		}
+	})
+
+	t.Run("revoking again keeps the later expiry", func(t *testing.T) {
+		r := newRevocations(t)
+		r.Revoke(ctx, "jti-1", soon)
+		r.Revoke(ctx, "jti-1", soon.Add(-time.Minute))
+		l, _ := r.Revoked(ctx, "")
+		if got := l.IDs["jti-1"]; !got.Equal(soon) {
+			t.Errorf("expiry %v, want %v", got, soon)
+		}
+	})
+
+	t.Run("expired ids are dropped when another is revoked", func(t *testing.T) {
+		r := newRevocations(t)
+		r.Revoke(ctx, "old", time.Now().Add(-time.Minute))
+		r.Revoke(ctx, "new", soon)
+		l, _ := r.Revoked(ctx, "")
+		if _, ok := l.IDs["old"]; ok || len(l.IDs) != 1 {
+			t.Errorf("ids %v, want only new", l.IDs)
+		}
+	})
+
+	t.Run("an id and an expiry are required", func(t *testing.T) {
+		r := newRevocations(t)
+		if r.Revoke(ctx, "", soon) == nil || r.Revoke(ctx, "x", time.Time{}) == nil {
+			t.Error("a revocation without an id or expiry was taken")
+		}
+	})
+}
+
+func testLimiter(t *testing.T, newLimiter func(t *testing.T) Limiter) {
+	ctx := context.Background()
+	hourly := Rate{Limit: 1, Per: time.Hour, Burst: 5}
+
+	t.Run("a burst is admitted, then the request after it waits an interval", func(t *testing.T) {
+		l := newLimiter(t)
+		for i := range hourly.Burst {
+			if wait, err := l.Allow(ctx, "alice", hourly); wait != 0 || err != nil {
+				t.Fatalf("request %d: wait %v, %v; want admitted", i+1, wait, err)
+			}
+		}
+		wait, err := l.Allow(ctx, "alice", hourly)
+		if err != nil || wait < 59*time.Minute || wait > time.Hour {
+			t.Errorf("request after the burst: wait %v, %v; want about an hour", wait, err)
+		}
+	})
+
+	t.Run("keys have separate allowances", func(t *testing.T) {
+		l := newLimiter(t)
+		one := Rate{Limit: 1, Per: time.Hour, Burst: 1}
+		for _, key := range []string{"consumer:alice", "consumer:bob", "dataset:health/visits"} {
+			if wait, err := l.Allow(ctx, key, one); wait != 0 || err != nil {
+				t.Errorf("%s: wait %v, %v; want admitted", key, wait, err)
+			}
+		}
+		if wait, _ := l.Allow(ctx, "consumer:alice", one); wait == 0 {
+			t.Error("alice was admitted twice in an hour with a burst of 1")
+		}
+	})
+
+	t.Run("the allowance comes back with time", func(t *testing.T) {
+		l := newLimiter(t)
+		fast := Rate{Limit: 20, Per: time.Second, Burst: 1}
+		l.Allow(ctx, "k", fast)
+		wait, err := l.Allow(ctx, "k", fast)
+		if err != nil || wait <= 0 || wait > 50*time.Millisecond {
+			t.Fatalf("wait %v, %v; want up to one interval (50ms)", wait, err)
+		}
+		time.Sleep(wait + 5*time.Millisecond)
+		if wait, err := l.Allow(ctx, "k", fast); wait != 0 || err != nil {
+			t.Errorf("after waiting: wait %v, %v; want admitted", wait, err)
+		}
+	})
+
+	t.Run("50 racing requests get exactly the burst", func(t *testing.T) {
+		l := newLimiter(t)
+		var admitted atomic.Int32
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wait, err := l.Allow(ctx, "racer", Rate{Limit: 1, Per: time.Hour, Burst: 10})
+				if err != nil {
+					t.Error(err)
+				}
+				if wait == 0 {
+					admitted.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if got := admitted.Load(); got != 10 {
+			t.Errorf("%d admitted, want 10", got)
+		}
+	})
+
+	t.Run("malformed rates are refused", func(t *testing.T) {
+		l := newLimiter(t)
+		for _, r := range []Rate{{}, {Limit: 1, Per: time.Second}, {Limit: 1, Burst: 1}, {Per: time.Second, Burst: 1}} {
+			if _, err := l.Allow(ctx, "k", r); err == nil {
+				t.Errorf("rate %+v taken", r)
+			}
 		}
 	})
 }

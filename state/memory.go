@@ -4,15 +4,21 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
-// Memory is a ledger and answer cache in process memory: for tests and
-// throwaway runs, since nothing survives the process.
+// Memory is a ledger, answer cache and revocation list in process
+// memory: for tests and throwaway runs, since nothing survives the
+// process.
 type Memory struct {
 	mu       sync.Mutex
 	accounts map[accountKey]amount
 	charges  map[string]chargeRecord
 	answers  map[string][]byte
+	// revoked maps revoked token ids to their expiry; revVersion is the
+	// revocation list's version.
+	revoked    map[string]time.Time
+	revVersion string
 }
 
 type accountKey struct{ dataset, consumer string } // consumer "" is the dataset's total

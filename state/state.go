@@ -1,10 +1,13 @@
 // Package state keeps what the gateway must remember across requests,
-// restarts and replicas: the privacy budget ledger and the answer cache of
-// differentially private releases.
+// restarts and replicas: the privacy budget ledger, the answer cache of
+// differentially private releases, token revocations and rate limits.
 //
-// Backends are siblings behind the [Ledger] and [Cache] interfaces and pass
-// one conformance suite: [Memory] (tests, single process, nothing durable)
-// and [Bolt] (the embedded default, a bbolt file fsync'd on every commit).
+// Backends are siblings behind the [Ledger], [Cache], [Revocations] and
+// [Limiter] interfaces and pass one conformance suite: [Memory] (tests,
+// single process, nothing durable), [Bolt] (the embedded default, a bbolt
+// file fsync'd on every commit; rate limits in process, [LocalLimiter])
+// and [Redis] (shared by replicas; also the audit witness and stream of
+// each replica's trail, see audit.go).
 //
 // The ledger guarantees that budgets are never overspent: a [Charge] checks
 // and spends two accounts (the consumer's on a dataset and the dataset's

@@ -91,8 +91,14 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Var(&pubkeys, "pubkey", "trusted checkpoint public key (PEM); repeat for keys used before a rotation (default: the demo's, when --dir is the demo directory)")
 	witness := fs.String("witness", "", "file witness holding the latest checkpoint (default: the demo's, when --dir is the demo directory)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	redisAddr := fs.String("redis", "", "check against the witness a replica keeps in the Redis at host:port (with --replica)")
+	replica := fs.String("replica", "", "the replica's name (audit.replica), with --redis")
+	prefix := fs.String("prefix", "sluice", "key prefix of the deployment in Redis, with --redis")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if (*redisAddr == "") != (*replica == "") || (*redisAddr != "" && *witness != "") {
+		return &exitError{code: 2, msg: "audit verify: give --redis with --replica, and not with --witness"}
 	}
 	trail := trailDir(*dir)
 	var notes []string
@@ -104,7 +110,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 				notes = append(notes, "checkpoint key "+p)
 			}
 		}
-		if *witness == "" {
+		if *witness == "" && *redisAddr == "" {
 			if p := filepath.Join(*dir, witnessFile); fileExists(p) {
 				*witness = p
 				notes = append(notes, "witness "+p)
@@ -124,6 +130,15 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return &exitError{code: 2, msg: fmt.Sprintf("audit verify: --witness %s: no such file", *witness)}
 		}
 		opts.Witness = audit.NewFileWitness(*witness)
+	}
+	if *redisAddr != "" {
+		w, closeRedis, err := redisWitness(*redisAddr, *prefix, *replica)
+		if err != nil {
+			return &exitError{code: 2, msg: "audit verify: " + err.Error()}
+		}
+		defer closeRedis()
+		opts.Witness = w
+		notes = append(notes, fmt.Sprintf("witness of replica %s in redis %s", *replica, *redisAddr))
 	}
 	rep, err := audit.Verify(ctx, trail, opts)
 	if err != nil {

@@ -42,6 +42,8 @@ type demoManifest struct {
 	Gateway   string            `json:"gateway"`
 	Upstreams map[string]string `json:"upstreams"`
 	Tokens    map[string]string `json:"tokens"`
+	// Replicas lists every gateway replica's URL; the first is Gateway.
+	Replicas []string `json:"replicas"`
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,8 +51,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := flags.String("addr", "127.0.0.1:8080", "gateway listen address")
 	dir := flags.String("dir", ".sluice-demo", "directory for config, keys, audit trail and state (kept across runs)")
 	polDir := flags.String("policies", "policies", "policy directory (the embedded copy is used when the default is missing)")
+	redisAddr := flags.String("redis", "", "keep budgets, answers, rate limits and revocations in the Redis at host:port, shared by the replicas")
+	replicas := flags.Int("replicas", 1, "gateway replicas to start, on consecutive ports from --addr's (needs --redis when more than 1)")
 	if err := parse(flags, args); err != nil {
 		return err
+	}
+	switch {
+	case *replicas < 1 || *replicas > 16:
+		return &exitError{code: 2, msg: "demo: --replicas must be between 1 and 16"}
+	case *replicas > 1 && *redisAddr == "":
+		return &exitError{code: 2, msg: "demo: --replicas needs --redis: replicas share their budgets through Redis"}
+	}
+	addrs, err := replicaAddrs(*addr, *replicas)
+	if err != nil {
+		return &exitError{code: 2, msg: "demo: --addr: " + err.Error()}
 	}
 	policiesGiven := false
 	flags.Visit(func(f *flag.Flag) { policiesGiven = policiesGiven || f.Name == "policies" })
@@ -82,21 +96,35 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer depts.Close()
 
-	cfgPath := filepath.Join(absDir, "sluice.yaml")
-	if err := writeDemoConfig(cfgPath, *addr, pol, depts.URLs); err != nil {
-		return err
-	}
-	cfg, err := gateway.LoadConfig(cfgPath)
-	if err != nil {
-		return err
+	var cfgs []*gateway.Config
+	for i, a := range addrs {
+		r := demoReplica{Addr: a, Redis: *redisAddr, Config: "sluice.yaml", AuditDir: "audit"}
+		if *redisAddr != "" {
+			r.Name = fmt.Sprintf("r%d", i+1)
+		}
+		if i > 0 {
+			r.Config, r.AuditDir = "sluice-"+r.Name+".yaml", "audit-"+r.Name
+		}
+		cfgPath := filepath.Join(absDir, r.Config)
+		if err := writeDemoConfig(cfgPath, r, pol, depts.URLs); err != nil {
+			return err
+		}
+		cfg, err := gateway.LoadConfig(cfgPath)
+		if err != nil {
+			return err
+		}
+		cfgs = append(cfgs, cfg)
 	}
 	key, err := readSigningKey(absDir)
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return serveGateway(ctx, cfg, logger, func(listen string) {
-		m := demoManifest{Gateway: "http://" + listen, Upstreams: depts.URLs, Tokens: map[string]string{}}
+	return serveReplicas(ctx, cfgs, logger, func(listens []string) {
+		m := demoManifest{Gateway: "http://" + listens[0], Upstreams: depts.URLs, Tokens: map[string]string{}}
+		for _, l := range listens {
+			m.Replicas = append(m.Replicas, "http://"+l)
+		}
 		for _, r := range demoRoles {
 			c := r.claims
 			c.TTL = 12 * time.Hour
@@ -111,7 +139,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := os.WriteFile(filepath.Join(absDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
 			logger.Error("write demo.json", "error", err)
 		}
-		printDemo(stdout, absDir, m)
+		budgets := filepath.Join(absDir, "state")
+		if *redisAddr != "" {
+			budgets = "in Redis " + *redisAddr
+		}
+		printDemo(stdout, absDir, budgets, m)
+		if *redisAddr != "" {
+			printReplicas(stdout, absDir, *redisAddr, m)
+		}
 	})
 }
 
@@ -161,14 +196,28 @@ auth:
 policy:
   dir: {{.Policies}}
 audit:
-  dir: audit
+  dir: {{.AuditDir}}
   # Signed checkpoints of the trail's head; the witness keeps the latest
   # outside the trail. sluice audit verify --dir DIR checks both.
   checkpoint_key_file: checkpoint-signing.pem
+{{- if .Redis}}
+  # This replica's trail is its own; Redis keeps its latest checkpoint
+  # under its name, and a copy of every record in the stream
+  # sluice:audit:stream.
+  replica: {{.Name}}
+  redis_witness: true
+  stream: {}
+# Privacy budgets, statistics answers, rate limits and token revocations,
+# shared by every replica. Redis must fsync every write: deploy/redis.conf.
+state:
+  redis:
+    addrs: [{{.Redis}}]
+{{- else}}
   witness_file: audit-witness.json
 # Privacy budgets and the answers of statistics releases (bbolt, fsync'd).
 state:
   path: state/sluice.db
+{{- end}}
 limits:
   max_record_bytes: 1MiB
   max_response_bytes: 1GiB
@@ -280,7 +329,17 @@ func ensureCheckpointKey(dir string) error {
 	return os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}), 0o644)
 }
 
-func writeDemoConfig(path, addr, policyDir string, upstreams map[string]string) error {
+// demoReplica is one gateway of the demo.
+type demoReplica struct {
+	// Addr is the listen address; Name the replica's name ("" alone
+	// without Redis); Redis the shared Redis, "" for embedded state.
+	Addr, Name, Redis string
+	// Config and AuditDir are the file and the trail's directory, in the
+	// demo directory.
+	Config, AuditDir string
+}
+
+func writeDemoConfig(path string, rep demoReplica, policyDir string, upstreams map[string]string) error {
 	cred, err := os.ReadFile(filepath.Join(filepath.Dir(path), upstreamFile))
 	if err != nil {
 		return err
@@ -299,8 +358,9 @@ func writeDemoConfig(path, addr, policyDir string, upstreams map[string]string) 
 	}
 	var b strings.Builder
 	err = demoConfig.Execute(&b, map[string]string{
-		"Addr": addr, "Policies": policyDir, "Districts": string(districts),
+		"Addr": rep.Addr, "Policies": policyDir, "Districts": string(districts),
 		"Police": upstreams["police"], "Health": upstreams["health"], "Civil": upstreams["civil"],
+		"AuditDir": rep.AuditDir, "Name": rep.Name, "Redis": rep.Redis,
 	})
 	if err != nil {
 		return err
@@ -308,7 +368,7 @@ func writeDemoConfig(path, addr, policyDir string, upstreams map[string]string) 
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-func printDemo(w io.Writer, dir string, m demoManifest) {
+func printDemo(w io.Writer, dir, budgets string, m demoManifest) {
 	fmt.Fprintf(w, "Sluice demo gateway: %s\n\n", m.Gateway)
 	fmt.Fprintln(w, "Departments (reachable only through the gateway's credentials):")
 	for _, d := range []string{"police", "health", "civil"} {
@@ -335,5 +395,5 @@ Try:
 
 Config %s, audit trail %s, budgets %s. Ctrl-C stops.
 `, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, m.Tokens["public"], g, dir,
-		filepath.Join(dir, "sluice.yaml"), filepath.Join(dir, "audit"), filepath.Join(dir, "state"))
+		filepath.Join(dir, "sluice.yaml"), filepath.Join(dir, "audit"), budgets)
 }

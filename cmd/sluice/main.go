@@ -41,11 +41,13 @@ const usage = `usage: sluice <command> [flags]
 
 commands:
   serve --config sluice.yaml            run the gateway
-  demo [--addr A] [--dir D] [--policies P]
+  demo [--addr A] [--dir D] [--policies P] [--redis ADDR [--replicas N]]
                                         run the demo departments and a gateway before them
   token --dir D --sub ID --roles R1,R2 [--dept D] [--district X] [--purpose P] [--ttl 1h]
                                         print a token signed with the demo key in D
-  audit verify --dir D [--pubkey F]... [--witness F] [--json]
+  token revoke --jti ID (--config F | --redis ADDR | --gateway URL --token T) [--expires T]
+                                        revoke a token on every gateway replica
+  audit verify --dir D [--pubkey F]... [--witness F | --redis ADDR --replica R] [--json]
                                         check the trail's hash chain, checkpoints and witness
   audit search --dir D [--subject S] [--dataset SRC/DS] [--action A] [--decision allow|deny|error]
                [--status N] [--request-id ID] [--since T] [--until T] [--limit N] [--newest] [--json]

@@ -15,7 +15,6 @@ import (
 
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/gateway"
-	"github.com/sluicegw/sluice/state"
 )
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
@@ -68,6 +67,17 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 	reg := prometheus.NewRegistry()
 	gateway.RegisterDefaultCollectors(reg)
 	trailOpts.OnCommit = gateway.AuditCommitMetrics(reg)
+	// The state closes after the trail (deferred first, run last): the
+	// audit stream sends the trail's last records, and no charge is in
+	// flight once the server has shut down.
+	st, err := openState(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := st.audit(cfg, &trailOpts, reg); err != nil {
+		return err
+	}
 	trail, err := audit.Open(cfg.Path(cfg.Audit.Dir), trailOpts)
 	if err != nil {
 		return fmt.Errorf("open audit trail: %w", err)
@@ -78,20 +88,7 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 		}
 	}()
 	deps := gateway.Deps{Audit: trail, Policies: active, Shadow: shadow, Logger: logger, Metrics: reg}
-	if cfg.State.Path != "" {
-		st, err := state.OpenBolt(cfg.Path(cfg.State.Path))
-		if err != nil {
-			return err
-		}
-		// Deferred after the trail's close, so it runs first: no charge is
-		// in flight once the server has shut down.
-		defer func() {
-			if err := st.Close(); err != nil {
-				logger.Error("closing state", "error", err)
-			}
-		}()
-		deps.Ledger, deps.Answers = st, st
-	}
+	st.deps(&deps)
 	srv, err := gateway.New(ctx, cfg, deps)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -42,6 +43,9 @@ type tokenClaims struct {
 }
 
 func runToken(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "revoke" {
+		return runTokenRevoke(context.Background(), args[1:], stdout, stderr)
+	}
 	fs := newFlags("token", stderr)
 	dir := fs.String("dir", ".sluice-demo", "demo directory holding the signing key")
 	var c tokenClaims

@@ -1,0 +1,446 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the ledger, answer cache, revocation list and rate limiter that
+// gateway replicas share. It takes a redis.UniversalClient, so one server,
+// Sentinel (a failover client) and Cluster all work.
+//
+// Keys of the ledger are hash-tagged by dataset, {PREFIX:DATASET}, so that
+// a dataset's total and its consumers' accounts share a Cluster slot and
+// one Lua script checks and charges both atomically. Amounts are kept in
+// the ledger's fixed-point units as decimal integers.
+//
+// Durability is the server's: a charge is durable when Redis has it on
+// disk, which takes `appendonly yes` and `appendfsync always` (Redis 7.0
+// has no WAITAOF to ask for it per write), and no eviction
+// (`maxmemory-policy noeviction`). [Redis.CheckConfig] reports servers set
+// otherwise.
+type Redis struct {
+	c         redis.UniversalClient
+	prefix    string
+	retention time.Duration
+	limiter   *redis_rate.Limiter
+}
+
+// RedisOptions tune a [Redis].
+type RedisOptions struct {
+	// Prefix starts every key (default "sluice"); several deployments can
+	// share a server under different prefixes. It must not hold { or }.
+	Prefix string
+	// ChargeRetention is how long a charge's request id is remembered, so
+	// that a retry within it charges nothing (0 keeps them for good, as
+	// the embedded ledger does).
+	ChargeRetention time.Duration
+}
+
+var (
+	_ Ledger      = (*Redis)(nil)
+	_ Cache       = (*Redis)(nil)
+	_ Revocations = (*Redis)(nil)
+	_ Limiter     = (*Redis)(nil)
+)
+
+// NewRedis returns the shared state kept by the server(s) c talks to. The
+// caller keeps c and closes it.
+func NewRedis(c redis.UniversalClient, o RedisOptions) (*Redis, error) {
+	if o.Prefix == "" {
+		o.Prefix = "sluice"
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("state: redis key prefix %q must not hold { or }", o.Prefix)
+	}
+	if o.ChargeRetention < 0 {
+		return nil, errors.New("state: negative charge retention")
+	}
+	return &Redis{c: c, prefix: o.Prefix, retention: o.ChargeRetention, limiter: redis_rate.NewLimiter(c)}, nil
+}
+
+// UnavailableError says a state backend could not be reached or could not
+// take a write; nothing it was asked to do is known to have happened.
+type UnavailableError struct {
+	// Backend is "redis".
+	Backend string
+	// Reason is short and safe to show (no addresses): "connection
+	// refused", "timed out", "read-only replica", ...
+	Reason string
+	Err    error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("state: %s %s: %v", e.Backend, e.Reason, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// fail wraps a Redis error as an [UnavailableError].
+func (r *Redis) fail(op string, err error) error {
+	return fmt.Errorf("state: redis %s: %w", op, &UnavailableError{Backend: "redis", Reason: redisReason(err), Err: err})
+}
+
+// redisReason classifies a Redis client error without naming addresses.
+func redisReason(err error) string {
+	var ne net.Error
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, redis.ErrClosed):
+		return "client closed"
+	case strings.HasPrefix(msg, "LOADING"):
+		return "loading its data"
+	case strings.HasPrefix(msg, "READONLY"):
+		return "read-only replica (failover in progress?)"
+	case strings.HasPrefix(msg, "NOAUTH"), strings.HasPrefix(msg, "WRONGPASS"), strings.HasPrefix(msg, "NOPERM"):
+		return "refused the gateway's credentials"
+	case strings.HasPrefix(msg, "MISCONF"):
+		return "cannot persist writes (MISCONF)"
+	case strings.HasPrefix(msg, "OOM"):
+		return "out of memory"
+	case strings.HasPrefix(msg, "CLUSTERDOWN"), strings.HasPrefix(msg, "MASTERDOWN"), strings.HasPrefix(msg, "TRYAGAIN"):
+		return "has no writable master"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), strings.Contains(msg, "EOF"):
+		return "connection lost"
+	}
+	return "unreachable"
+}
+
+// Ping reports whether the server takes commands.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return r.fail("ping", err)
+	}
+	return nil
+}
+
+// CheckConfig reads the server's persistence and eviction settings and
+// returns a warning for each that puts the ledger at risk. A server that
+// refuses CONFIG GET (managed services, ACLs) gets one warning saying so.
+func (r *Redis) CheckConfig(ctx context.Context) []string {
+	want := map[string]string{"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
+	why := map[string]string{
+		"appendonly":       "charges are not in the append-only file: a restart loses budgets",
+		"appendfsync":      "acknowledged charges are not fsync'd: a crash can lose spent budget",
+		"maxmemory-policy": "Redis may evict budget accounts and revocations when memory is full",
+	}
+	var warnings []string
+	for _, name := range []string{"appendonly", "appendfsync", "maxmemory-policy"} {
+		got, err := r.c.ConfigGet(ctx, name).Result()
+		if err != nil {
+			return append(warnings, fmt.Sprintf("cannot read the Redis configuration (%v): make sure of appendonly yes, appendfsync always and maxmemory-policy noeviction", err))
+		}
+		if v := got[name]; v != want[name] {
+			warnings = append(warnings, fmt.Sprintf("redis %s is %q, want %q: %s", name, v, want[name], why[name]))
+		}
+	}
+	return warnings
+}
+
+// tag is the hash tag of a dataset's keys. The dataset is escaped so that
+// no dataset name can close the tag early or pose as another's key.
+func (r *Redis) tag(dataset string) string {
+	esc := strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D", ":", "%3A").Replace(dataset)
+	return "{" + r.prefix + ":" + esc + "}"
+}
+
+func (r *Redis) consumerKey(dataset, consumer string) string {
+	return r.tag(dataset) + ":consumer:" + consumer
+}
+
+func (r *Redis) totalKey(dataset string) string { return r.tag(dataset) + ":total" }
+
+func (r *Redis) chargeKey(dataset, id string) string { return r.tag(dataset) + ":charge:" + id }
+
+// requestKey binds a request id to one charge across datasets.
+func (r *Redis) requestKey(id string) string { return r.prefix + ":request:" + id }
+
+// claimScript binds a request id to a charge, or returns the charge it is
+// bound to. KEYS: request key. ARGV: the charge, retention in ms (0: none).
+var claimScript = redis.NewScript(`
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return ARGV[1]
+`)
+
+// chargeScript is the ledger's check-and-charge, the rule of plan.apply:
+// refuse when the consumer's account would pass its cap in ε or δ, then
+// when the dataset's would, else add the cost to both and remember the
+// charge under its request id. Amounts are integers below 2⁵³, exact in
+// Lua's doubles, and written with %.0f, which prints them whole.
+//
+// KEYS: consumer account, dataset account, charge record.
+// ARGV: cost ε, cost δ, consumer cap ε, δ, dataset cap ε, δ, dataset,
+// consumer, retention in ms (0: none).
+// Returns {"ok"|"consumer"|"dataset", consumer ε, δ, dataset ε, δ} or
+// {"replay", dataset, consumer, cost ε, δ, consumer ε, δ, dataset ε, δ}.
+var chargeScript = redis.NewScript(`
+local rec = redis.call('HMGET', KEYS[3], 'dataset', 'consumer', 'cost_eps', 'cost_delta',
+  'consumer_eps', 'consumer_delta', 'dataset_eps', 'dataset_delta')
+if rec[1] then
+  return {'replay', rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7], rec[8]}
+end
+local function spent(key)
+  local v = redis.call('HMGET', key, 'eps', 'delta')
+  return tonumber(v[1] or '0'), tonumber(v[2] or '0')
+end
+local function int(x) return string.format('%.0f', x) end
+local ce, cd = spent(KEYS[1])
+local de, dd = spent(KEYS[2])
+local e, d = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ce + e > tonumber(ARGV[3]) or cd + d > tonumber(ARGV[4]) then
+  return {'consumer', int(ce), int(cd), int(de), int(dd)}
+end
+if de + e > tonumber(ARGV[5]) or dd + d > tonumber(ARGV[6]) then
+  return {'dataset', int(ce), int(cd), int(de), int(dd)}
+end
+ce, cd, de, dd = int(ce + e), int(cd + d), int(de + e), int(dd + d)
+redis.call('HSET', KEYS[1], 'eps', ce, 'delta', cd)
+redis.call('HSET', KEYS[2], 'eps', de, 'delta', dd)
+redis.call('HSET', KEYS[3], 'dataset', ARGV[7], 'consumer', ARGV[8], 'cost_eps', ARGV[1], 'cost_delta', ARGV[2],
+  'consumer_eps', ce, 'consumer_delta', cd, 'dataset_eps', de, 'dataset_delta', dd)
+if tonumber(ARGV[9]) > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[9]) end
+return {'ok', ce, cd, de, dd}
+`)
+
+// Charge implements [Ledger]. A request id is first bound to its charge
+// (one key, so that an id cannot be spent on two datasets, which live in
+// different Cluster slots); the check and the spending are then one Lua
+// script over the dataset's slot, which a retry replays rather than
+// repeats. A request id whose charge was refused stays bound to it.
+func (r *Redis) Charge(ctx context.Context, c Charge) (Receipt, error) {
+	p, err := c.plan()
+	if err != nil {
+		return Receipt{}, err
+	}
+	retention := strconv.FormatInt(r.retention.Milliseconds(), 10)
+	claim, err := json.Marshal([]any{c.Dataset, c.Consumer, p.cost.Eps, p.cost.Delta})
+	if err != nil {
+		return Receipt{}, err
+	}
+	held, err := claimScript.Run(ctx, r.c, []string{r.requestKey(c.RequestID)}, claim, retention).Text()
+	if err != nil {
+		return Receipt{}, r.fail("charge", err)
+	}
+	if held != string(claim) {
+		return Receipt{}, ErrRequestReused
+	}
+	i := func(v int64) string { return strconv.FormatInt(v, 10) }
+	keys := []string{r.consumerKey(c.Dataset, c.Consumer), r.totalKey(c.Dataset), r.chargeKey(c.Dataset, c.RequestID)}
+	res, err := chargeScript.Run(ctx, r.c, keys,
+		i(p.cost.Eps), i(p.cost.Delta), i(p.consumerCap.Eps), i(p.consumerCap.Delta),
+		i(p.datasetCap.Eps), i(p.datasetCap.Delta), c.Dataset, c.Consumer, retention).StringSlice()
+	if err != nil {
+		return Receipt{}, r.fail("charge", err)
+	}
+	switch {
+	case len(res) == 5 && (res[0] == "ok" || res[0] == "consumer" || res[0] == "dataset"):
+		n, err := parseInts(res[1:])
+		if err != nil {
+			return Receipt{}, fmt.Errorf("state: redis charge: %w", err)
+		}
+		bal := Balance{Consumer: amount{n[0], n[1]}.budget(), Dataset: amount{n[2], n[3]}.budget()}
+		if res[0] != "ok" {
+			return Receipt{}, &ExhaustedError{Account: res[0], Spent: bal}
+		}
+		return Receipt{Balance: bal}, nil
+	case len(res) == 9 && res[0] == "replay":
+		n, err := parseInts(res[3:])
+		if err != nil {
+			return Receipt{}, fmt.Errorf("state: redis charge record: %w", err)
+		}
+		rec := chargeRecord{Dataset: res[1], Consumer: res[2], Cost: amount{n[0], n[1]},
+			Consumed: amount{n[2], n[3]}, Total: amount{n[4], n[5]}}
+		return rec.replay(&c, p)
+	}
+	return Receipt{}, fmt.Errorf("state: redis charge: unexpected reply %q", res)
+}
+
+func parseInts(ss []string) ([]int64, error) {
+	out := make([]int64, len(ss))
+	for i, s := range ss {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("amount %q: %w", s, err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// Spent implements [Ledger]: both accounts read in one transaction.
+func (r *Redis) Spent(ctx context.Context, dataset, consumer string) (Balance, error) {
+	var ck, dk *redis.SliceCmd
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		ck = p.HMGet(ctx, r.consumerKey(dataset, consumer), "eps", "delta")
+		dk = p.HMGet(ctx, r.totalKey(dataset), "eps", "delta")
+		return nil
+	})
+	if err != nil {
+		return Balance{}, r.fail("spent", err)
+	}
+	c, err := readAccount(ck.Val())
+	if err != nil {
+		return Balance{}, err
+	}
+	d, err := readAccount(dk.Val())
+	if err != nil {
+		return Balance{}, err
+	}
+	return Balance{Consumer: c.budget(), Dataset: d.budget()}, nil
+}
+
+func readAccount(v []any) (amount, error) {
+	var a amount
+	for i, dst := range []*int64{&a.Eps, &a.Delta} {
+		s, ok := v[i].(string)
+		if !ok {
+			continue // a missing account has spent nothing
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return amount{}, fmt.Errorf("state: redis: corrupt account amount %q", s)
+		}
+		*dst = n
+	}
+	return a, nil
+}
+
+func (r *Redis) answerKey(key string) string { return r.prefix + ":answer:" + key }
+
+// storeScript stores an answer unless one is stored, and returns the one
+// stored. KEYS: answer key. ARGV: answer.
+var storeScript = redis.NewScript(`
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
+// Answer implements [Cache].
+func (r *Redis) Answer(ctx context.Context, key string) ([]byte, bool, error) {
+	b, err := r.c.Get(ctx, r.answerKey(key)).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, r.fail("answer", err)
+	}
+	return b, true, nil
+}
+
+// StoreAnswer implements [Cache].
+func (r *Redis) StoreAnswer(ctx context.Context, key string, answer []byte) ([]byte, error) {
+	if key == "" || len(answer) == 0 {
+		return nil, errEmptyAnswer
+	}
+	b, err := storeScript.Run(ctx, r.c, []string{r.answerKey(key)}, answer).Text()
+	if err != nil {
+		return nil, r.fail("store answer", err)
+	}
+	return []byte(b), nil
+}
+
+// The revocation list: a sorted set of token ids scored by expiry (Unix
+// ms) and a version, both in one slot.
+func (r *Redis) revocationKeys() []string {
+	tag := "{" + r.prefix + ":revocations}"
+	return []string{tag + ":ids", tag + ":version"}
+}
+
+// revokeScript adds an id, keeping the later expiry, drops expired ids and
+// sets a new version. KEYS: ids, version. ARGV: id, expiry ms, now ms,
+// version.
+var revokeScript = redis.NewScript(`
+local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not held or tonumber(held) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4])
+return 1
+`)
+
+// revokedScript returns {version} when the version is ARGV[1], else
+// {version, id, expiry ms, id, expiry ms, ...}. KEYS: ids, version.
+var revokedScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[2]) or ''
+if v == ARGV[1] then return {v} end
+local out = {v}
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #ids do out[#out + 1] = ids[i] end
+return out
+`)
+
+// Revoke implements [Revocations].
+func (r *Redis) Revoke(ctx context.Context, id string, expires time.Time) error {
+	if id == "" || expires.IsZero() {
+		return errEmptyRevocation
+	}
+	err := revokeScript.Run(ctx, r.c, r.revocationKeys(), id, expires.UnixMilli(), time.Now().UnixMilli(), newVersion()).Err()
+	if err != nil {
+		return r.fail("revoke", err)
+	}
+	return nil
+}
+
+// Revoked implements [Revocations]. A server that lost its data has no
+// version, which differs from any a gateway holds: it reloads the (empty)
+// list.
+func (r *Redis) Revoked(ctx context.Context, since string) (RevocationList, error) {
+	if since == "" {
+		since = "\x00" // never a stored version; "" is a missing one
+	}
+	res, err := revokedScript.Run(ctx, r.c, r.revocationKeys(), since).StringSlice()
+	if err != nil {
+		return RevocationList{}, r.fail("revocations", err)
+	}
+	list := RevocationList{Version: res[0]}
+	if res[0] == since {
+		return list, nil
+	}
+	list.Changed, list.IDs = true, make(map[string]time.Time, (len(res)-1)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		ms, err := strconv.ParseFloat(res[i+1], 64)
+		if err != nil {
+			return RevocationList{}, fmt.Errorf("state: redis: corrupt revocation of %q", res[i])
+		}
+		list.IDs[res[i]] = time.UnixMilli(int64(ms))
+	}
+	return list, nil
+}
+
+// Allow implements [Limiter] with redis_rate's GCRA script, on the
+// server's clock, so that every replica draws on one allowance per key.
+func (r *Redis) Allow(ctx context.Context, key string, rt Rate) (time.Duration, error) {
+	if err := rt.check(); err != nil {
+		return 0, err
+	}
+	res, err := r.limiter.Allow(ctx, r.prefix+":"+key, redis_rate.Limit{Rate: rt.Limit, Burst: rt.Burst, Period: rt.Per})
+	if err != nil {
+		return 0, r.fail("rate limit", err)
+	}
+	if res.Allowed > 0 {
+		return 0, nil
+	}
+	return max(res.RetryAfter, time.Millisecond), nil
+}
