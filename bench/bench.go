@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// measurement is one run against one target, with the CPU time its
+// processes and the department's process spent in the measured window.
+type measurement struct {
+	res     *loadResult
+	tierCPU time.Duration
+	upCPU   time.Duration
+}
+
+// cpuPerRequest is the target's CPU time per answered request.
+func (m *measurement) cpuPerRequest() time.Duration {
+	n := m.res.requests + m.res.errors
+	if n == 0 {
+		return 0
+	}
+	return m.tierCPU / time.Duration(n)
+}
+
+func (m *measurement) upPerRequest() time.Duration {
+	n := m.res.requests + m.res.errors
+	if n == 0 {
+		return 0
+	}
+	return m.upCPU / time.Duration(n)
+}
+
+// cpuWindow reads the CPU time of the target's processes, and of the
+// department's, when the measured window opens and closes.
+type cpuWindow struct {
+	tier   []int
+	up     int
+	t0, u0 time.Duration
+	// tierCPU and upCPU are the CPU times spent in the window.
+	tierCPU, upCPU time.Duration
+	err            error
+}
+
+func (w *cpuWindow) read() (tier, up time.Duration) {
+	t, err1 := treeCPU(w.tier...)
+	u, err2 := treeCPU(w.up)
+	if err := errors.Join(err1, err2); err != nil && w.err == nil {
+		w.err = err
+	}
+	return t, u
+}
+
+func (w *cpuWindow) open() { w.t0, w.u0 = w.read() }
+
+func (w *cpuWindow) close() {
+	t, u := w.read()
+	w.tierCPU, w.upCPU = t-w.t0, u-w.u0
+}
+
+// results is everything a full run measured, for the report.
+type results struct {
+	o        *options
+	machine  machine
+	loadTool string
+	targets  []*target
+	closed   map[string][]*measurement // by target key, one per round
+	fixed    []fixedRate
+	stream   *streamResult
+	fsync    []*fsyncProbe // at the start and at the end of the run
+	// streamErr is why the stream check failed; the report says so and
+	// the run fails after writing it.
+	streamErr error
+	soak      *soakResult
+	notes     []string
+	started   time.Time
+	took      time.Duration
+}
+
+type fixedRate struct {
+	fraction, rate float64
+	runs           map[string]*measurement
+}
+
+// median is the round of median throughput.
+func median(ms []*measurement) *measurement {
+	if len(ms) == 0 {
+		return nil
+	}
+	s := slices.Clone(ms)
+	slices.SortFunc(s, func(a, b *measurement) int {
+		switch ta, tb := a.res.throughput(), b.res.throughput(); {
+		case ta < tb:
+			return -1
+		case ta > tb:
+			return 1
+		}
+		return 0
+	})
+	return s[(len(s)-1)/2]
+}
+
+func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if o.out == "" && !o.smoke {
+		o.out = filepath.Join(root, "bench", "RESULTS.md")
+	}
+	work, err := os.MkdirTemp("", "sluice-bench-*")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(stderr, "working directory:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	l := &lab{o: o, root: root, work: work, log: stderr}
+	defer l.close()
+
+	r := &results{o: o, started: time.Now(), closed: map[string][]*measurement{}}
+	r.machine = describeMachine(ctx)
+	r.machine.source = describeSource(ctx, root)
+	if o.src != "" {
+		r.machine.source = describeSource(ctx, o.src)
+	}
+	if err := l.setUp(ctx); err != nil {
+		return err
+	}
+	if r.targets, err = l.targets(ctx); err != nil {
+		return err
+	}
+	r.machine.opa, _ = l.opaVersion()
+	for _, t := range r.targets {
+		if t.skipped != "" {
+			l.logf("(%s) %s: SKIPPED: %s", t.key, t.name, t.skipped)
+			r.notes = append(r.notes, fmt.Sprintf("(%s) %s was skipped: %s.", t.key, t.name, t.skipped))
+		}
+	}
+
+	probe := func() {
+		if p, err := probeFsync(l.demoDir, min(2*time.Second, o.duration)); err != nil {
+			l.logf("fsync probe: %v", err)
+		} else {
+			r.fsync = append(r.fsync, p)
+			l.logf("fsync of a 4 KiB append: p50 %s, p99 %s, max %s (%d samples)", p.p50, p.p99, p.max, p.samples)
+		}
+	}
+	probe()
+
+	r.loadTool = o.load
+	if r.loadTool == "auto" {
+		r.loadTool = "go"
+		if _, err := exec.LookPath("wrk"); err == nil {
+			r.loadTool = "wrk"
+		}
+	}
+	if r.loadTool == "go" && o.load == "auto" {
+		l.logf("wrk is not installed (apt-get install wrk): the closed-loop runs use the built-in generator")
+		r.notes = append(r.notes, "wrk was not installed; closed-loop runs used the built-in Go generator.")
+	}
+	if r.loadTool == "wrk" {
+		if _, err := exec.LookPath("wrk"); err != nil {
+			return errors.New("--load wrk: wrk is not installed (apt-get install wrk)")
+		}
+	}
+
+	// Closed loop: rounds over all targets, interleaved, so that drift in
+	// the machine's other load touches every target alike.
+	for round := 1; round <= o.rounds; round++ {
+		for _, t := range r.targets {
+			if t.skipped != "" {
+				continue
+			}
+			m, err := measure(ctx, t, l.upstream, func(win window) (*loadResult, error) {
+				if r.loadTool == "wrk" {
+					return wrkClosedLoop(ctx, t.w, o.conns, o.warmup, o.duration, win)
+				}
+				return closedLoop(ctx, t.w, o.conns, o.warmup, o.duration, win)
+			})
+			if err != nil {
+				return fmt.Errorf("(%s) %s, closed loop: %w", t.key, t.name, err)
+			}
+			l.logf("round %d (%s) %-48s %8.0f req/s  p50 %-9s p99 %-9s cpu %s/req  errors %d",
+				round, t.key, t.name, m.res.throughput(), m.res.p50, m.res.p99, m.cpuPerRequest(), m.res.errors)
+			r.closed[t.key] = append(r.closed[t.key], m)
+		}
+	}
+
+	// Fixed rates, as fractions of Sluice's throughput (of the bare
+	// proxy's when Sluice is not among the targets).
+	ref := "e"
+	if r.closed[ref] == nil {
+		ref = "b"
+	}
+	if base := median(r.closed[ref]); base != nil {
+		for _, frac := range o.rates {
+			fr := fixedRate{fraction: frac, rate: float64(int(frac * base.res.throughput())), runs: map[string]*measurement{}}
+			if fr.rate < 1 {
+				continue
+			}
+			for _, t := range r.targets {
+				if t.skipped != "" {
+					continue
+				}
+				m, err := measure(ctx, t, l.upstream, func(win window) (*loadResult, error) {
+					return openLoop(ctx, t.w, fr.rate, o.warmup, o.duration, win)
+				})
+				if err != nil {
+					return fmt.Errorf("(%s) %s, %.0f req/s: %w", t.key, t.name, fr.rate, err)
+				}
+				l.logf("rate %6.0f (%s) %-48s %8.0f req/s  p50 %-9s p99 %-9s cpu %s/req  errors %d overloaded %v",
+					fr.rate, t.key, t.name, m.res.throughput(), m.res.p50, m.res.p99, m.cpuPerRequest(), m.res.errors, m.res.overloaded)
+				fr.runs[t.key] = m
+			}
+			r.fixed = append(r.fixed, fr)
+		}
+	}
+
+	probe()
+
+	if o.streamMB > 0 && strings.Contains(o.targets, "e") {
+		if r.stream, err = l.streamCheck(ctx, int64(o.streamMB)<<20); err != nil {
+			r.streamErr = fmt.Errorf("streaming %d MiB through Sluice: %w", o.streamMB, err)
+			l.logf("%v", r.streamErr)
+		} else {
+			l.logf("stream %d MiB: resident growth %s (target < 64 MiB), %.0f MiB/s",
+				o.streamMB, mib(r.stream.growth()), r.stream.mibPerSecond())
+		}
+	}
+	if o.soak > 0 && strings.Contains(o.targets, "e") {
+		rate := o.soakRate
+		if rate <= 0 {
+			if m := median(r.closed["e"]); m != nil {
+				rate = float64(int(m.res.throughput() / 2))
+			}
+		}
+		if rate <= 0 {
+			rate = 200
+		}
+		var sl *target
+		for _, t := range r.targets {
+			if t.key == "e" {
+				sl = t
+			}
+		}
+		if r.soak, err = l.soakRun(ctx, sl, rate, o.soak, o.soakEvery); err != nil {
+			return fmt.Errorf("soak: %w", err)
+		}
+	}
+	r.took = time.Since(r.started)
+	r.machine.loadEnd = loadAvg()
+
+	report := r.markdown()
+	fmt.Fprint(stdout, report)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+			return err
+		}
+		l.logf("wrote %s", o.out)
+	}
+	return r.verdict()
+}
+
+// measure runs load against t with a CPU window around the measured part.
+func measure(ctx context.Context, t *target, up *child, load func(window) (*loadResult, error)) (*measurement, error) {
+	var tier []int
+	for _, c := range t.tier {
+		if err := c.exited(); err != nil {
+			return nil, err
+		}
+		tier = append(tier, c.pid())
+	}
+	win := &cpuWindow{tier: tier, up: up.pid()}
+	res, err := load(win)
+	if err != nil {
+		return nil, err
+	}
+	if win.err != nil {
+		return nil, win.err
+	}
+	for _, c := range t.tier {
+		if err := c.exited(); err != nil {
+			return nil, err
+		}
+	}
+	return &measurement{res: res, tierCPU: win.tierCPU, upCPU: win.upCPU}, nil
+}
+
+// verdict fails a run in which some target answered nothing, or answered
+// errors: its figures would measure a fast failure.
+func (r *results) verdict() error {
+	var errs []error
+	for _, t := range r.targets {
+		for _, m := range r.closed[t.key] {
+			if m.res.requests == 0 || m.res.errors > 0 {
+				errs = append(errs, fmt.Errorf("(%s) %s: %d answers, %d errors (first: %s)",
+					t.key, t.name, m.res.requests, m.res.errors, m.res.firstErr))
+				break
+			}
+		}
+	}
+	if r.streamErr != nil {
+		errs = append(errs, r.streamErr)
+	}
+	return errors.Join(errs...)
+}

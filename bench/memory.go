@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// streamPolicy releases health/visits to analysts as the shipped policy
+// does, but with no cap on rows: the memory check streams one answer of
+// hundreds of MiB, which the shipped max_rows would cut short.
+const streamPolicy = `package sluice
+
+default decision := {"allow": false, "reason": "bench stream: analysts only"}
+
+decision := {
+	"allow": true,
+	"reason": "bench stream: analyst read of health visits, uncapped",
+	"fields": {
+		"visit_id": "keep",
+		"patient_id": "pseudonymize",
+		"patient_name": "drop",
+		"district": "keep",
+		"hospital": "keep",
+		"diagnosis": "keep",
+		"visit_date": {"op": "generalize", "to": "month"},
+		"cost": "keep",
+	},
+	"params": ["district", "page", "page_size"],
+} if {
+	input.action == "read"
+	input.resource.source == "health"
+	"analyst" in input.subject.roles
+}
+`
+
+// streamResult is what streaming one large answer through Sluice cost.
+type streamResult struct {
+	upstreamBytes int64
+	releasedBytes int64
+	took          time.Duration
+	before        memStatus // idle, just before the request
+	after         memStatus
+	sampledPeak   int64 // highest VmRSS seen while streaming
+}
+
+// growth is the peak resident size during the stream over the resident
+// size before it.
+func (s *streamResult) growth() int64 { return max(s.after.hwm, s.sampledPeak) - s.before.rss }
+
+func (s *streamResult) mibPerSecond() float64 {
+	return float64(s.upstreamBytes) / (1 << 20) / s.took.Seconds()
+}
+
+// streamCheck runs a second Sluice before the synthetic department, which
+// answers every request with one page of size bytes, and fetches it once.
+func (l *lab) streamCheck(ctx context.Context, size int64) (*streamResult, error) {
+	pol := filepath.Join(l.work, "stream-policies")
+	if err := os.MkdirAll(pol, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(pol, "sluice.rego"), []byte(streamPolicy), 0o600); err != nil {
+		return nil, err
+	}
+	c, base, err := l.serveSluice(ctx, "sluice-stream", func(cfg string) (string, error) {
+		health := "upstream: " + l.upURLs["health"] + "\n"
+		// The source timeout bounds the whole exchange, transform
+		// included; hundreds of MiB take longer than the demo's 10s.
+		timeout := regexp.MustCompile(`(?m)^(\s*)` + regexp.QuoteMeta(strings.TrimSuffix(health, "\n")) + `\n(\s*)timeout: .*$`)
+		if !timeout.MatchString(cfg) {
+			return "", fmt.Errorf("configuration has no timeout after %q", health)
+		}
+		cfg = timeout.ReplaceAllString(cfg, "${1}upstream: "+l.upURLs["stream"]+"\n${2}timeout: 30m")
+		var err error
+		for _, sub := range []struct{ section, dir string }{{"policy", pol}, {"audit", "audit-stream"}} {
+			re := regexp.MustCompile(`(?m)^` + sub.section + `:\n  dir: .*$`)
+			if !re.MatchString(cfg) {
+				err = fmt.Errorf("configuration has no %s.dir", sub.section)
+			}
+			cfg = re.ReplaceAllLiteralString(cfg, sub.section+":\n  dir: "+sub.dir)
+		}
+		// The main Sluice still runs: this one needs its own witness
+		// and state file, which each admit one process.
+		cfg = regexp.MustCompile(`(?m)^(\s*)witness_file: .*$`).ReplaceAllString(cfg, "${1}witness_file: audit-stream-witness.json")
+		cfg = regexp.MustCompile(`(?m)^state:\n(\s*)path: .*$`).ReplaceAllString(cfg, "state:\n${1}path: state/sluice-stream.db")
+		return cfg, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer c.stop()
+	pid := c.pid()
+	time.Sleep(time.Second) // let start-up garbage be collected
+	res := &streamResult{upstreamBytes: size}
+	if res.before, err = readMem(pid); err != nil {
+		return nil, err
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if m, err := readMem(pid); err == nil {
+				res.sampledPeak = max(res.sampledPeak, m.rss)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	start := time.Now()
+	n, err := fetchCounting(ctx, base+"/v1/health/visits", "Bearer "+l.analyst)
+	res.took = time.Since(start)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	res.releasedBytes = n
+	if res.after, err = readMem(pid); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// fetchCounting GETs url and counts the answer's bytes, checking that it
+// is a page of records, without holding it.
+func fetchCounting(ctx context.Context, url, auth string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", auth)
+	client := newClient(1)
+	defer client.CloseIdleConnections()
+	client.Timeout = 0
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	head := make([]byte, 512)
+	k, _ := io.ReadFull(resp.Body, head)
+	head = head[:k]
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status %d: %s", resp.StatusCode, head)
+	}
+	if !bytes.HasPrefix(head, []byte(`{"items":[{`)) || bytes.Contains(head, []byte("patient_name")) {
+		return 0, fmt.Errorf("answer does not start as released records: %.200s", head)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	return int64(k) + n, err
+}
+
+// soakResult is the resident memory of Sluice sampled under a long load.
+type soakResult struct {
+	rate     float64
+	dur      time.Duration
+	every    time.Duration
+	samples  []memSample
+	load     *loadResult
+	slope    float64 // bytes per minute, least squares over the samples after the first tenth
+	growth   int64   // last sample over the first one after the first tenth
+	maxRSS   int64
+	firstRSS int64
+}
+
+type memSample struct {
+	at  time.Duration
+	rss int64
+}
+
+// soakRun loads Sluice at a fixed rate for dur and samples its resident
+// memory every interval.
+func (l *lab) soakRun(ctx context.Context, t *target, rate float64, dur, every time.Duration) (*soakResult, error) {
+	if t == nil || len(t.tier) == 0 {
+		return nil, fmt.Errorf("no Sluice target")
+	}
+	pid := t.tier[0].pid()
+	l.logf("soak: %.0f req/s for %s, resident memory every %s", rate, dur, every)
+	res := &soakResult{rate: rate, dur: dur, every: every}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		tk := time.NewTicker(every)
+		defer tk.Stop()
+		for {
+			if m, err := readMem(pid); err == nil {
+				res.samples = append(res.samples, memSample{at: time.Since(start), rss: m.rss})
+			}
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	})
+	lr, err := openLoop(ctx, t.w, rate, 0, dur, nil)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	res.load = lr
+	res.analyse()
+	l.logf("soak: slope %.2f MiB/min, growth %s after the first tenth, max %s",
+		res.slope/(1<<20), mib(res.growth), mib(res.maxRSS))
+	return res, nil
+}
+
+// analyse fits a line to the samples after the first tenth (start-up and
+// warm-up: pools, caches and the heap goal settle there).
+func (s *soakResult) analyse() {
+	if len(s.samples) == 0 {
+		return
+	}
+	skip := len(s.samples) / 10
+	xs := s.samples[skip:]
+	s.firstRSS = xs[0].rss
+	s.growth = xs[len(xs)-1].rss - xs[0].rss
+	for _, x := range s.samples {
+		s.maxRSS = max(s.maxRSS, x.rss)
+	}
+	s.slope = slope(xs)
+}
+
+// slope is the least-squares slope of rss over time, in bytes per minute.
+func slope(xs []memSample) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for _, x := range xs {
+		t := x.at.Minutes()
+		y := float64(x.rss)
+		sx, sy, sxx, sxy = sx+t, sy+y, sxx+t*t, sxy+t*y
+	}
+	n := float64(len(xs))
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// fsyncProbe is the latency of a 4 KiB append and fsync on the disk that
+// holds the audit trail: the floor of what "audit before release" adds to
+// a request, whatever the gateway does.
+type fsyncProbe struct {
+	samples       int
+	p50, p99, max time.Duration
+}
+
+func probeFsync(dir string, dur time.Duration) (*fsyncProbe, error) {
+	f, err := os.CreateTemp(dir, "fsync-probe-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := bytes.Repeat([]byte("x"), 4096)
+	var lat []time.Duration
+	for end := time.Now().Add(dur); time.Now().Before(end) && len(lat) < 2000; {
+		start := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	r := &loadResult{latencies: lat}
+	r.finish()
+	return &fsyncProbe{samples: len(lat), p50: r.p50, p99: r.p99, max: lat[len(lat)-1]}, nil
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine describes where the run happened.
+type machine struct {
+	cpus      int
+	cpuModel  string
+	memory    string
+	kernel    string
+	goVersion string
+	nginx     string
+	wrk       string
+	opa       string
+	loadStart string
+	loadEnd   string
+	source    string
+}
+
+func describeMachine(ctx context.Context) machine {
+	m := machine{cpus: runtime.NumCPU(), cpuModel: "unknown", memory: "unknown", kernel: "unknown",
+		goVersion: runtime.Version(), nginx: "not installed", wrk: "not installed", loadStart: loadAvg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpuModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if out, err := exec.CommandContext(ctx, "go", "version").Output(); err == nil {
+		m.goVersion = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.CommandContext(ctx, "nginx", "-v").CombinedOutput(); err == nil {
+		m.nginx = strings.TrimSpace(strings.TrimPrefix(string(out), "nginx version: "))
+	}
+	// wrk -v prints its version and exits 1.
+	if out, _ := exec.CommandContext(ctx, "wrk", "-v").CombinedOutput(); bytes.HasPrefix(out, []byte("wrk ")) {
+		m.wrk, _, _ = strings.Cut(strings.TrimSpace(string(out)), " [")
+	}
+	return m
+}
+
+// describeSource names the tree cmd/sluice was built from: its commit when
+// it is a git work tree (uncommitted changes are built too), else its path.
+func describeSource(ctx context.Context, dir string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "`" + dir + "`"
+	}
+	return "the work tree at commit " + strings.TrimSpace(string(out)) + " (with any uncommitted changes)"
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// us formats a duration in microseconds, or milliseconds past 10 ms.
+func us(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "–"
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// markdown is the report: the machine, the command, the tables, and each
+// issue-8 target with the figure measured here.
+func (r *results) markdown() string {
+	var b strings.Builder
+	o := r.o
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	mode := "full run"
+	if o.smoke {
+		mode = "smoke run: figures too short to mean anything"
+	}
+	p("# Sluice benchmark results (%s)\n\n", mode)
+	p("Written by `%s` on %s (took %s). All figures come from this one run on one machine;\n",
+		o.cmdline, r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
+	p("the load generator, every server and the department's API share its cores. The ratios are the\n")
+	p("meaningful part: absolute numbers move with whatever else the machine is doing.\n\n")
+	p("## Machine\n\n")
+	p("| | |\n| --- | --- |\n")
+	p("| CPUs (nproc) | %d × %s |\n", r.machine.cpus, r.machine.cpuModel)
+	p("| memory | %s |\n", r.machine.memory)
+	p("| kernel | %s |\n", r.machine.kernel)
+	p("| Go | %s |\n", r.machine.goVersion)
+	p("| nginx | %s |\n", r.machine.nginx)
+	p("| wrk | %s |\n", r.machine.wrk)
+	p("| OPA (sidecar) | %s, built from the module go.mod pins |\n", r.machine.opa)
+	p("| Sluice built from | %s |\n", r.machine.source)
+	p("| load average (1, 5, 15 min) | %s at start, %s at end |\n", r.machine.loadStart, r.machine.loadEnd)
+	for i, f := range r.fsync {
+		when := "start"
+		if i > 0 {
+			when = "end"
+		}
+		p("| fsync of a 4 KiB append, audit trail's disk (%s) | p50 %s, p99 %s, max %s (%d samples) |\n", when, us(f.p50), us(f.p99), us(f.max), f.samples)
+	}
+	p("\n")
+
+	p("## Workload\n\n")
+	p("`GET …/v1/health/visits?page_size=20` as the demo analyst: one page of 20 visit records. Each server runs in\n")
+	p("a process of its own; the department's API (package demo, in its own process) is the upstream of all.\n\n")
+	p("- (a) upstream direct: the department's API, with its credential.\n")
+	p("- (b) bare `httputil.ReverseProxy`: path prefix cut, the department's credential set; no logging.\n")
+	p("- (c) nginx `proxy_pass` with upstream keep-alive, the credential set by `proxy_set_header`; access log on.\n")
+	p("- (d) sidecar pattern: the same Go proxy first POSTs `{method, path, query, authorization}` to `opa run --server`\n")
+	p("  (policy: a no-op allow on GET /v1/… with a bearer token, so this is the pattern's floor) and proxies on `true`.\n")
+	p("  Its CPU is the proxy's plus OPA's.\n")
+	p("- (e) Sluice, `sluice serve` with the demo configuration and the shipped policies: EdDSA JWT verified, policy\n")
+	p("  decided, query rebuilt, records transformed (patient_id pseudonymised, name dropped, date to month), the\n")
+	p("  audit record fsync'd (group commit) before release; JSON request log on stderr (to a file).\n\n")
+	closedTool := "wrk (`wrk -t1 -c%d --latency`)"
+	if r.loadTool == "go" {
+		closedTool = "the built-in Go generator (%d connections)"
+	}
+	p("Closed loop: "+closedTool+", %s warm-up then %s measured, %d round(s) interleaved over the targets; the\n",
+		o.conns, o.warmup, o.duration, o.rounds)
+	p("round of median throughput is shown. CPU/request is the target's processes' utime+stime (from /proc/PID/stat,\n")
+	p("nginx's workers included) over the measured window, divided by the requests answered in it.\n\n")
+
+	b0 := median(r.closed["b"])
+	p("## Closed loop: maximum throughput\n\n")
+	p("| target | req/s | vs (b) | p50 | p99 | CPU/req | CPU vs (b) | upstream CPU/req | errors |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, t := range r.targets {
+		if t.skipped != "" {
+			p("| (%s) %s | skipped: %s | | | | | | | |\n", t.key, t.name, t.skipped)
+			continue
+		}
+		m := median(r.closed[t.key])
+		if m == nil {
+			continue
+		}
+		vs, cvs := "–", "–"
+		if b0 != nil {
+			vs = ratio(m.res.throughput(), b0.res.throughput())
+			cvs = ratio(float64(m.cpuPerRequest()), float64(b0.cpuPerRequest()))
+		}
+		p("| (%s) %s | %.0f | %s | %s | %s | %s | %s | %s | %d |\n", t.key, t.name, m.res.throughput(), vs,
+			us(m.res.p50), us(m.res.p99), us(m.cpuPerRequest()), cvs, us(m.upPerRequest()), m.res.errors)
+	}
+	if o.rounds > 1 {
+		p("\nEvery round's throughput (req/s), to show the spread:\n\n")
+		for _, t := range r.targets {
+			var xs []string
+			for _, m := range r.closed[t.key] {
+				xs = append(xs, fmt.Sprintf("%.0f", m.res.throughput()))
+			}
+			if len(xs) > 0 {
+				p("- (%s) %s\n", t.key, strings.Join(xs, ", "))
+			}
+		}
+	}
+
+	if len(r.fixed) > 0 {
+		p("\n## Fixed rates: latency at a given load\n\n")
+		p("The built-in open-loop generator sends on a fixed schedule and measures each latency from the request's\n")
+		p("intended send time (as wrk2 does), so queueing behind a slow answer is counted. Rates are fractions of\n")
+		p("Sluice's closed-loop throughput above. \"added p99\" is the target's p99 minus the bare proxy's at that rate.\n\n")
+		p("| rate | target | achieved req/s | p50 | p99 | added p99 vs (b) | CPU/req | errors |\n")
+		p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, fr := range r.fixed {
+			base := fr.runs["b"]
+			for _, t := range r.targets {
+				m := fr.runs[t.key]
+				if m == nil {
+					continue
+				}
+				added := "–"
+				if base != nil && t.key != "b" {
+					added = signedUS(m.res.p99 - base.res.p99)
+				}
+				over := ""
+				if m.res.overloaded {
+					over = " (overloaded)"
+				}
+				p("| %.0f/s (%.2f×) | (%s) %s | %.0f%s | %s | %s | %s | %s | %d |\n", fr.rate, fr.fraction, t.key, t.name,
+					m.res.throughput(), over, us(m.res.p50), us(m.res.p99), added, us(m.cpuPerRequest()), m.res.errors)
+			}
+		}
+	}
+
+	if s := r.stream; s != nil {
+		p("\n## Memory: one large answer\n\n")
+		p("A second `sluice serve` before a synthetic department that answers one page of %s of visit records, made on\n", mib(s.upstreamBytes))
+		p("the fly; the policy is the analyst's without `max_rows` (`bench/memory.go`), so every record is transformed.\n")
+		p("Resident memory from /proc/PID/status: VmRSS just before, VmHWM after, VmRSS sampled every 20 ms.\n\n")
+		p("| upstream bytes | released bytes | time | throughput | RSS before | peak RSS | growth (target < 64 MiB) |\n")
+		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("| %s | %s | %s | %.0f MiB/s | %s | %s | %s |\n", mib(s.upstreamBytes), mib(s.releasedBytes),
+			s.took.Round(time.Millisecond), s.mibPerSecond(), mib(s.before.rss), mib(max(s.after.hwm, s.sampledPeak)), mib(s.growth()))
+	}
+	if r.streamErr != nil {
+		p("\n## Memory: one large answer\n\nFailed: %v\n", r.streamErr)
+	}
+	if s := r.soak; s != nil {
+		p("\n## Memory: under a long load\n\n")
+		p("Sluice at %.0f req/s (open loop) for %s; VmRSS every %s. Slope by least squares after the first tenth.\n\n", s.rate, s.dur, s.every)
+		p("| answered | errors | p99 | RSS after first tenth | RSS at end | max RSS | slope |\n")
+		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		last := int64(0)
+		if n := len(s.samples); n > 0 {
+			last = s.samples[n-1].rss
+		}
+		p("| %d | %d | %s | %s | %s | %s | %.2f MiB/min |\n", s.load.requests, s.load.errors, us(s.load.p99),
+			mib(s.firstRSS), mib(last), mib(s.maxRSS), s.slope/(1<<20))
+	}
+
+	p("\n## Issue 8 targets, as measured in this run\n\n")
+	for _, line := range r.targetLines() {
+		p("- %s\n", line)
+	}
+	p("- Policy decision p99 ≤ 100 µs and transform ≥ 1.5× an encoding/json round trip: micro-benchmarks, not this\n")
+	p("  harness: `go test ./policy -run '^$' -bench DecideLatency` and `go test ./anonymize -run '^$' -bench 'Transform|EncodingJSON'`.\n")
+	p("\n## Where the time goes\n\n")
+	p("The harness measures from outside. To see inside the pipeline: `go test ./gateway -run '^$' -bench Pipeline`\n")
+	p("(full pipeline with the real audit trail against a bare ReverseProxy, in process; add `-cpuprofile cpu.out`),\n")
+	p("`go test ./policy -run '^$' -bench 'DecideLatency|DecideInputForms'`, and `go tool pprof` on the profiles.\n")
+	if len(r.notes) > 0 {
+		p("\n## Notes\n\n")
+		for _, n := range r.notes {
+			p("- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+func signedUS(d time.Duration) string {
+	if d < 0 {
+		return "−" + us(-d)
+	}
+	return "+" + us(d)
+}
+
+// targetLines states each issue-8 target the harness measures.
+func (r *results) targetLines() []string {
+	var out []string
+	b, d, e := median(r.closed["b"]), median(r.closed["d"]), median(r.closed["e"])
+	verdict := func(ok bool) string {
+		if ok {
+			return "**met**"
+		}
+		return "**not met**"
+	}
+	if e != nil && b != nil {
+		x := e.res.throughput() / b.res.throughput()
+		out = append(out, fmt.Sprintf("Sluice throughput ≥ 0.7× the bare Go proxy: %.2f× (%.0f vs %.0f req/s; by CPU per request %.2f×, %s vs %s) — %s.",
+			x, e.res.throughput(), b.res.throughput(), float64(b.cpuPerRequest())/float64(e.cpuPerRequest()),
+			us(e.cpuPerRequest()), us(b.cpuPerRequest()), verdict(x >= 0.7)))
+	}
+	if e != nil && d != nil {
+		x := e.res.throughput() / d.res.throughput()
+		out = append(out, fmt.Sprintf("Sluice throughput ≥ 1.5× the sidecar pattern: %.2f× (%.0f vs %.0f req/s; by CPU per request %.2f×, %s vs %s) — %s.",
+			x, e.res.throughput(), d.res.throughput(), float64(d.cpuPerRequest())/float64(e.cpuPerRequest()),
+			us(e.cpuPerRequest()), us(d.cpuPerRequest()), verdict(x >= 1.5)))
+	}
+	for _, fr := range r.fixed {
+		if fr.fraction != 0.5 {
+			continue
+		}
+		fb, fe := fr.runs["b"], fr.runs["e"]
+		if fb == nil || fe == nil {
+			continue
+		}
+		added := fe.res.p99 - fb.res.p99
+		out = append(out, fmt.Sprintf("Added p99 over the bare proxy ≤ 1 ms at half of Sluice's maximum throughput (%.0f req/s): %s (p99 %s vs %s) — %s.",
+			fr.rate, signedUS(added), us(fe.res.p99), us(fb.res.p99), verdict(added <= time.Millisecond && !fe.res.overloaded)))
+	}
+	if s := r.stream; s != nil {
+		out = append(out, fmt.Sprintf("A %s answer streams with under 64 MiB resident growth: %s — %s.",
+			mib(s.upstreamBytes), mib(s.growth()), verdict(s.growth() < 64<<20)))
+	}
+	if s := r.soak; s != nil {
+		// Flat: the fitted growth over the whole soak stays under 5% of
+		// the resident size (and under 16 MiB).
+		total := s.slope * s.dur.Minutes()
+		ok := total < 16<<20 && total < 0.05*float64(s.firstRSS)
+		out = append(out, fmt.Sprintf("Memory flat under a %s load: slope %.2f MiB/min, %s fitted over the run — %s.",
+			s.dur, s.slope/(1<<20), mib(int64(total)), verdict(ok)))
+	} else {
+		out = append(out, "Memory flat under a 10-minute load: not run here (`go run ./bench --soak 10m`).")
+	}
+	return out
+}
