@@ -251,3 +251,21 @@ func BenchmarkSearch(b *testing.B) {
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	})
 }
+
+// TestVerifyPassesAnIntactTrailOfOneHundredThousandRecords: a large signed
+// trail in ten segments, checkpointed and witnessed, verifies whole.
+func TestVerifyPassesAnIntactTrailOfOneHundredThousandRecords(t *testing.T) {
+	const records = 100_000
+	root := t.TempDir()
+	dir, wit := filepath.Join(root, "audit"), filepath.Join(root, "witness.json")
+	key := testKey("large")
+	writeBenchTrail(t, dir, records, records/10, 1000, key)
+	last := readCheckpoints(t, dir)
+	if err := NewFileWitness(wit).Put(context.Background(), last[len(last)-1]); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), dir, VerifyOptions{Keys: []ed25519.PublicKey{pubOf(key)}, Witness: NewFileWitness(wit)})
+	if err != nil || !rep.OK || rep.Records != records || rep.Covered != records || rep.Segments != 10 {
+		t.Fatalf("Verify = %+v, %v", rep, err)
+	}
+}

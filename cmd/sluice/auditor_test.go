@@ -161,7 +161,18 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		t.Error("the token is in the page URL")
 	}
 
-	// Keyboard: focus the newest event and open it with Enter.
+	// Filter to denials: only denied events remain.
+	run("filter to denials",
+		chromedp.SetValue(chromedp.CSS(`#filters select[name="decision"]`), "deny"),
+		chromedp.Click(chromedp.CSS(`#filters button[type="submit"]`)),
+	)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const r = [...document.querySelectorAll("#events tbody tr[tabindex]")];
+		return r.length >= 2 && r.every(tr => tr.children[5].textContent === "deny"); })()`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Errorf("the decision filter did not leave only denials (%d rows): %v", count("#events tbody tr[tabindex]"), err)
+	}
+
+	// Keyboard: focus the newest denial and open it with Enter.
 	run("open an event by keyboard",
 		chromedp.Focus(chromedp.CSS("#events tbody tr[tabindex]")),
 		chromedp.KeyEvent("\r"),
@@ -171,7 +182,13 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		t.Errorf("detail view: %q", detail)
 	}
 
-	if path := os.Getenv("SLUICE_SCREENSHOT"); path != "" {
+	// The screenshot is a build artefact: SLUICE_SCREENSHOT names where it
+	// goes (the README's docs/auditor-page.png), else the temp dir.
+	path := os.Getenv("SLUICE_SCREENSHOT")
+	if path == "" {
+		path = filepath.Join(os.TempDir(), "sluice-auditor-page.png")
+	}
+	{
 		run("close the detail", chromedp.Click(chromedp.CSS("#detail button")))
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -180,6 +197,7 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		if err := os.WriteFile(filepath.Clean(path), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("screenshot of the auditor page: %s", path)
 		run("reopen", chromedp.Focus(chromedp.CSS("#events tbody tr[tabindex]")), chromedp.KeyEvent("\r"),
 			chromedp.WaitVisible(chromedp.CSS("#detail")))
 	}
