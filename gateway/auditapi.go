@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -94,43 +93,15 @@ func auditSearchQuery(q map[string][]string) (audit.Query, *Error) {
 func (s *Server) auditorEndpoint(answer func(ctx context.Context, r *http.Request, dir string) (any, *Error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x := s.begin(w, r, "audit")
-		if e := s.authenticate(x, r); e != nil {
-			s.fail(w, r, x, e)
+		if !s.authorize(w, r, x, s.policies.Current(), "audit") {
 			return
 		}
-		set := s.policies.Current()
-		x.ev.PolicyRevision = set.Revision()
-		d := s.decide(r.Context(), x, set, s.input(x, r, "audit", nil))
-		x.ev.Reason = d.Reason
-		if !d.Allow {
-			x.ev.Decision = "deny"
-			s.fail(w, r, x, errForbidden(denyMessage(d)))
-			return
-		}
-		x.ev.Decision = "allow"
 		v, e := answer(r.Context(), r, s.cfg.Path(s.cfg.Audit.Dir))
 		if e != nil {
 			s.fail(w, r, x, e)
 			return
 		}
-		body, err := json.Marshal(v)
-		if err != nil {
-			s.fail(w, r, x, errInternal(err))
-			return
-		}
-		body = append(body, '\n')
-		x.ev.Status, x.ev.Bytes = http.StatusOK, int64(len(body))
-		if err := s.record(r.Context(), x); err != nil {
-			x.ev.Decision = ""
-			s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		h.Set("Cache-Control", "no-store")
-		w.Write(body)
-		s.logDone(x, nil)
+		s.answerJSON(w, r, x, v)
 	}
 }
 

@@ -2,13 +2,11 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -343,24 +341,14 @@ func releasedFields(ds *dataset, rules map[string]anonymize.Rule) []fieldEntry {
 // dept=&district=&purpose=&justification=. It is audited like any request.
 func (s *Server) explainHTTP(w http.ResponseWriter, r *http.Request) {
 	x := s.begin(w, r, "explain")
-	if e := s.authenticate(x, r); e != nil {
-		s.fail(w, r, x, e)
+	set := s.policies.Current()
+	if !s.authorize(w, r, x, set, "explain") {
 		return
 	}
-	set := s.policies.Current()
 	var shadow *policy.Set
 	if s.shadow != nil {
 		shadow = s.shadow.Current()
 	}
-	x.ev.PolicyRevision = set.Revision()
-	d := s.decide(r.Context(), x, set, s.input(x, r, "explain", nil))
-	x.ev.Reason = d.Reason
-	if !d.Allow {
-		x.ev.Decision = "deny"
-		s.fail(w, r, x, errForbidden(denyMessage(d)))
-		return
-	}
-	x.ev.Decision = "allow"
 	q := r.URL.Query()
 	req := ExplainRequest{
 		Token: r.Header.Get(ExplainTokenHeader), Method: q.Get("method"), Target: q.Get("path"),
@@ -386,24 +374,7 @@ func (s *Server) explainHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.ev.Reason += fmt.Sprintf("; explained %s %s for %s %v: status %d", ex.Method, s.auditPath(explainedPath(ex.Target)),
 		ex.Subject.ID, ex.Subject.Roles, ex.Status)
-	body, err := json.Marshal(ex)
-	if err != nil {
-		s.fail(w, r, x, errInternal(err))
-		return
-	}
-	body = append(body, '\n')
-	x.ev.Status, x.ev.Bytes = http.StatusOK, int64(len(body))
-	if err := s.record(r.Context(), x); err != nil {
-		x.ev.Decision = ""
-		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
-	w.Write(body)
-	s.logDone(x, nil)
+	s.answerJSON(w, r, x, ex)
 }
 
 // explainedPath is the path part of an explained target: its query values

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -180,6 +181,73 @@ func (s *Server) logDone(x *exchange, e *Error) {
 	s.log.Log(context.Background(), level, "request", attrs...)
 }
 
+// authorize authenticates the caller and asks set whether it may take
+// action, one not about a dataset (audit, explain, revoke). On a refusal
+// it audits and answers, and returns false.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, x *exchange, set *policy.Set, action string) bool {
+	if e := s.authenticate(x, r); e != nil {
+		s.fail(w, r, x, e)
+		return false
+	}
+	x.ev.PolicyRevision = set.Revision()
+	d := s.decide(r.Context(), x, set, s.input(x, r, action, nil))
+	x.ev.Reason = d.Reason
+	if !d.Allow {
+		x.ev.Decision = "deny"
+		s.fail(w, r, x, errForbidden(denyMessage(d)))
+		return false
+	}
+	x.ev.Decision = "allow"
+	return true
+}
+
+// answerJSON encodes v, makes the exchange's audit record durable, and
+// only then writes v: the release path of every answer the gateway builds
+// itself rather than proxies.
+func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, x *exchange, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.fail(w, r, x, errInternal(err))
+		return
+	}
+	body = append(body, '\n')
+	x.ev.Status, x.ev.Bytes = http.StatusOK, int64(len(body))
+	if err := s.record(r.Context(), x); err != nil {
+		x.ev.Decision = ""
+		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.Write(body)
+	s.logDone(x, nil)
+}
+
+// openDataset authenticates the caller of a dataset route, resolves the
+// dataset and applies its rate limit; on failure it audits and answers,
+// and returns false.
+func (s *Server) openDataset(w http.ResponseWriter, r *http.Request, x *exchange) (*dataset, bool) {
+	if e := s.authenticate(x, r); e != nil {
+		s.fail(w, r, x, e)
+		return nil, false
+	}
+	ds, e := s.lookupDataset(r)
+	if e != nil {
+		s.fail(w, r, x, e)
+		return nil, false
+	}
+	x.ds = ds
+	x.ev.Source, x.ev.Dataset = ds.src.cfg.Name, ds.cfg.Name
+	if e := s.limitDataset(x, ds); e != nil {
+		s.fail(w, r, x, e)
+		return nil, false
+	}
+	return ds, true
+}
+
 // lookupDataset resolves /v1/{source}/{dataset}.
 func (s *Server) lookupDataset(r *http.Request) (*dataset, *Error) {
 	src, ok := s.sources[r.PathValue("source")]
@@ -199,19 +267,8 @@ func (s *Server) lookupDataset(r *http.Request) (*dataset, *Error) {
 // and before the first byte leaves.
 func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	x := s.begin(w, r, "read")
-	if e := s.authenticate(x, r); e != nil {
-		s.fail(w, r, x, e)
-		return
-	}
-	ds, e := s.lookupDataset(r)
-	if e != nil {
-		s.fail(w, r, x, e)
-		return
-	}
-	x.ds = ds
-	x.ev.Source, x.ev.Dataset = ds.src.cfg.Name, ds.cfg.Name
-	if e := s.limitDataset(x, ds); e != nil {
-		s.fail(w, r, x, e)
+	ds, ok := s.openDataset(w, r, x)
+	if !ok {
 		return
 	}
 	set := s.policies.Current()

@@ -153,20 +153,9 @@ const maxRevocationBody = 4 << 10
 // id, which names a token, not a person.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	x := s.begin(w, r, "revoke")
-	if e := s.authenticate(x, r); e != nil {
-		s.fail(w, r, x, e)
+	if !s.authorize(w, r, x, s.policies.Current(), "revoke") {
 		return
 	}
-	set := s.policies.Current()
-	x.ev.PolicyRevision = set.Revision()
-	d := s.decide(r.Context(), x, set, s.input(x, r, "revoke", nil))
-	x.ev.Reason = d.Reason
-	if !d.Allow {
-		x.ev.Decision = "deny"
-		s.fail(w, r, x, errForbidden(denyMessage(d)))
-		return
-	}
-	x.ev.Decision = "allow"
 	req, e := readRevocation(r, s.now())
 	if e != nil {
 		s.fail(w, r, x, e)
@@ -186,21 +175,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("revocation stored but the local copy was not refreshed", "request_id", x.id, "error", err)
 	}
 	x.ev.Reason += fmt.Sprintf("; revoked token jti=%s until %s", strconv.Quote(req.JTI), req.ExpiresAt.UTC().Format(time.RFC3339))
-	body, _ := json.Marshal(map[string]any{"revoked": req.JTI, "expires_at": req.ExpiresAt.UTC()})
-	body = append(body, '\n')
-	x.ev.Status, x.ev.Bytes = http.StatusOK, int64(len(body))
-	if err := s.record(r.Context(), x); err != nil {
-		x.ev.Decision = ""
-		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.Write(body)
-	s.logDone(x, nil)
+	s.answerJSON(w, r, x, map[string]any{"revoked": req.JTI, "expires_at": req.ExpiresAt.UTC()})
 }
 
 // readRevocation reads and checks a revocation request's body.

@@ -330,19 +330,8 @@ func remaining(job *statsJob, b state.Balance) statsRemaining {
 // release. Nothing record-level ever leaves: only noisy aggregates.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	x := s.begin(w, r, "stats")
-	if e := s.authenticate(x, r); e != nil {
-		s.fail(w, r, x, e)
-		return
-	}
-	ds, e := s.lookupDataset(r)
-	if e != nil {
-		s.fail(w, r, x, e)
-		return
-	}
-	x.ds = ds
-	x.ev.Source, x.ev.Dataset = ds.src.cfg.Name, ds.cfg.Name
-	if e := s.limitDataset(x, ds); e != nil {
-		s.fail(w, r, x, e)
+	ds, ok := s.openDataset(w, r, x)
+	if !ok {
 		return
 	}
 	req, e := parseStatsQuery(r.URL.Query())
@@ -498,24 +487,8 @@ func (s *Server) answerStats(w http.ResponseWriter, r *http.Request, x *exchange
 		balance = &b
 	}
 	resp.Remaining = remaining(job, *balance)
-	body, err := json.Marshal(resp)
-	if err != nil {
-		s.fail(w, r, x, errInternal(err))
-		return
-	}
-	body = append(body, '\n')
-	x.ev.Status, x.ev.Rows, x.ev.Bytes = http.StatusOK, len(resp.Partitions), int64(len(body))
-	if err := s.record(r.Context(), x); err != nil {
-		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.Write(body)
-	s.logDone(x, nil)
+	x.ev.Rows = len(resp.Partitions)
+	s.answerJSON(w, r, x, resp)
 }
 
 // runStats reads the records and releases them.
