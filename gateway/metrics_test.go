@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -45,5 +46,46 @@ func TestMetricsCountRequestsAndStages(t *testing.T) {
 		if strings.Contains(body, leak) {
 			t.Errorf("/metrics mentions %q", leak)
 		}
+	}
+}
+
+// TestMetricsCountDecisionCacheHits: a repeated request is answered from
+// the policy set's decision cache, releases the same records, and the
+// gauges say so.
+func TestMetricsCountDecisionCacheHits(t *testing.T) {
+	a := &orderAudit{}
+	g := newTestGateway(t, a, serveItems)
+	reader := g.token(t, "reader")
+	var bodies []string
+	for range 3 {
+		w := g.do(t, a, "/v1/health/visits", reader)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		bodies = append(bodies, w.Body.String())
+	}
+	if bodies[0] != bodies[1] || bodies[1] != bodies[2] {
+		t.Errorf("a repeated request released something else:\n%s\n%s\n%s", bodies[0], bodies[1], bodies[2])
+	}
+	w := httptest.NewRecorder()
+	g.srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	value := func(name string) float64 {
+		for _, line := range strings.Split(w.Body.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, name+`{set="active"} `); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+		}
+		t.Fatalf("/metrics lacks %s", name)
+		return 0
+	}
+	hits, misses := value("sluice_policy_decision_cache_hits"), value("sluice_policy_decision_cache_misses")
+	// The policy may read input.time: a second boundary between requests
+	// costs one more miss, never a wrong answer.
+	if hits+misses != 3 || hits < 1 || misses < 1 {
+		t.Errorf("decision cache hits %v, misses %v; want 3 decisions, at least one from the cache", hits, misses)
 	}
 }

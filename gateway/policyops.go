@@ -59,12 +59,27 @@ func (s *Server) registerPolicyMetrics(reg prometheus.Registerer) {
 	})
 	reg.MustRegister(s.shadowDiffs)
 	for set, p := range map[string]Policies{"active": s.policies, "shadow": s.shadow} {
+		if p == nil {
+			continue
+		}
+		labels := prometheus.Labels{"set": set}
+		// Per policy set in force: a reload starts a fresh cache, so these
+		// are gauges that restart at zero, not counters.
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "sluice_policy_decision_cache_hits", ConstLabels: labels,
+				Help: "Decisions the policy set in force answered from its decision cache since it was put in force.",
+			}, func() float64 { h, _ := p.Current().CacheStats(); return float64(h) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "sluice_policy_decision_cache_misses", ConstLabels: labels,
+				Help: "Decisions the policy set in force evaluated because they were not in its cache since it was put in force.",
+			}, func() float64 { _, m := p.Current().CacheStats(); return float64(m) }),
+		)
 		rl, ok := p.(reloading)
 		if !ok {
 			continue
 		}
 		st := rl.Stats()
-		labels := prometheus.Labels{"set": set}
 		reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "sluice_policy_activations_total", ConstLabels: labels,

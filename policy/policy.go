@@ -217,6 +217,9 @@ type Set struct {
 	dir    string
 	source string
 	files  int
+	// cache holds the set's decisions by input; nil when its policies
+	// call a non-deterministic built-in.
+	cache *decisionCache
 }
 
 // Revision identifies the policy set: for a directory, a hash of every
@@ -312,8 +315,10 @@ func compileSnapshot(ctx context.Context, snap *snapshot) (*Set, error) {
 		rego.Store(inmem.NewFromObject(loaded.Documents)),
 		rego.SetRegoVersion(ast.RegoV1),
 	}
+	parsed := make([]*ast.Module, 0, len(loaded.Modules))
 	for _, m := range loaded.Modules {
 		opts = append(opts, rego.ParsedModule(m.Parsed))
+		parsed = append(parsed, m.Parsed)
 	}
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
@@ -323,7 +328,7 @@ func compileSnapshot(ctx context.Context, snap *snapshot) (*Set, error) {
 	if rev == "" {
 		rev = snap.digest
 	}
-	return &Set{query: pq, revision: rev, digest: snap.digest, files: snap.regoFiles}, nil
+	return &Set{query: pq, revision: rev, digest: snap.digest, files: snap.regoFiles, cache: newDecisionCache(parsed)}, nil
 }
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
@@ -414,10 +419,35 @@ func scan(dir string) (*snapshot, error) {
 // Decide evaluates the decision for in. It never returns an allowing
 // decision together with an error; on error the decision denies and says
 // why in general terms (the error carries the detail for the log).
+//
+// The same input may be answered with the same *Decision as before (see
+// cache.go): a decision is shared and must be treated as read-only.
 func (s *Set) Decide(ctx context.Context, in *Input) (*Decision, error) {
 	if s == nil {
 		return deny("no policy loaded"), errors.New("no policy set is loaded")
 	}
+	if s.cache == nil {
+		return s.evaluate(ctx, in)
+	}
+	bp := keyPool.Get().(*[]byte)
+	defer keyPool.Put(bp)
+	key, ok := in.key((*bp)[:0], s.cache.withTime)
+	*bp = key
+	if !ok {
+		return s.evaluate(ctx, in)
+	}
+	if d := s.cache.get(key); d != nil {
+		return d, nil
+	}
+	d, err := s.evaluate(ctx, in)
+	if err == nil {
+		s.cache.put(key, d)
+	}
+	return d, err
+}
+
+// evaluate runs the policy for in.
+func (s *Set) evaluate(ctx context.Context, in *Input) (*Decision, error) {
 	input, err := in.astValue()
 	if err != nil {
 		return deny("policy input is malformed"), fmt.Errorf("build input: %w", err)

@@ -1,0 +1,280 @@
+package policy
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// A Set's decisions are a pure function of the input document: its data
+// is fixed when it is compiled, and a set that calls a non-deterministic
+// built-in (time.now_ns, http.send, rand.intn, …) is never cached. So a
+// Set remembers the decisions it made, keyed by the exact input the policy
+// would read, and a repeated request (the same caller asking the same
+// thing, as a downstream app does all day) skips evaluation, parsing and
+// plan compilation. input.time is part of the key, at the second
+// resolution the policy sees it, unless no module reads input.time.
+//
+// The cache belongs to the Set, so a reload starts empty. It holds two
+// generations of at most decisionCacheSize entries each: when the newer
+// fills, the older is dropped, which bounds memory without tracking use.
+// Only decisions are cached, never evaluation errors.
+
+const decisionCacheSize = 1024
+
+type decisionCache struct {
+	mu       sync.Mutex
+	cur, old map[string]*Decision
+	// withTime is false when no module can read input.time.
+	withTime bool
+
+	hits, misses atomic.Int64
+}
+
+// newDecisionCache returns the cache for a set compiled from modules, or
+// nil when a decision may depend on more than its input.
+func newDecisionCache(modules []*ast.Module) *decisionCache {
+	readsTime := false
+	for _, m := range modules {
+		nondet, time := inspect(m)
+		if nondet {
+			return nil
+		}
+		readsTime = readsTime || time
+	}
+	return &decisionCache{cur: map[string]*Decision{}, withTime: readsTime}
+}
+
+// inspect reports whether m calls a non-deterministic built-in and whether
+// it may read input.time: any reference to input other than input.<key>
+// with a constant key other than "time" counts, so `x := input` or
+// input[k] are taken to read it.
+func inspect(m *ast.Module) (nondet, readsTime bool) {
+	isInput := func(t *ast.Term) bool {
+		v, ok := t.Value.(ast.Var)
+		return ok && v.Equal(ast.InputRootDocument.Value)
+	}
+	call := func(op ast.Ref) {
+		if b, ok := ast.BuiltinMap[op.String()]; ok && b.Nondeterministic {
+			nondet = true
+		}
+	}
+	var vis *ast.GenericVisitor
+	vis = ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Expr:
+			if x.IsCall() {
+				call(x.Operator())
+			}
+		case ast.Call:
+			if len(x) > 0 {
+				if op, ok := x[0].Value.(ast.Ref); ok {
+					call(op)
+				}
+			}
+		case ast.Ref:
+			if len(x) == 0 || !isInput(x[0]) {
+				return false
+			}
+			if len(x) < 2 {
+				readsTime = true // input used whole
+			} else if key, ok := x[1].Value.(ast.String); !ok || key == "time" {
+				readsTime = true
+			}
+			// Later terms may hold calls or other references.
+			for _, t := range x[1:] {
+				vis.Walk(t)
+			}
+			return true
+		case ast.Var:
+			if x.Equal(ast.InputRootDocument.Value) {
+				readsTime = true // input used whole
+			}
+		}
+		return false
+	})
+	vis.Walk(m)
+	return nondet, readsTime
+}
+
+// get returns the decision cached under key, or nil.
+func (c *decisionCache) get(key []byte) *Decision {
+	c.mu.Lock()
+	d := c.cur[string(key)]
+	if d == nil {
+		if d = c.old[string(key)]; d != nil {
+			c.putLocked(string(key), d)
+		}
+	}
+	c.mu.Unlock()
+	if d == nil {
+		c.misses.Add(1)
+	} else {
+		c.hits.Add(1)
+	}
+	return d
+}
+
+// put caches d under key.
+func (c *decisionCache) put(key []byte, d *Decision) {
+	c.mu.Lock()
+	c.putLocked(string(key), d)
+	c.mu.Unlock()
+}
+
+func (c *decisionCache) putLocked(key string, d *Decision) {
+	if len(c.cur) >= decisionCacheSize {
+		c.old, c.cur = c.cur, make(map[string]*Decision, decisionCacheSize)
+	}
+	c.cur[key] = d
+}
+
+// CacheStats counts the decisions a Set answered from its cache and those
+// it evaluated; both are 0 for a set that does not cache.
+func (s *Set) CacheStats() (hits, misses int64) {
+	if s == nil || s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.hits.Load(), s.cache.misses.Load()
+}
+
+var keyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// key appends the input's canonical encoding to dst: every part of the
+// document the policy reads, each length-prefixed, maps in key order. ok
+// is false when a claim holds a value the encoding does not know, and the
+// decision is then not cached.
+func (in *Input) key(dst []byte, withTime bool) (_ []byte, ok bool) {
+	str := func(s string) {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	num := func(n int) { dst = binary.AppendUvarint(dst, uint64(n)) }
+
+	str(in.Subject.ID)
+	num(len(in.Subject.Roles))
+	for _, r := range in.Subject.Roles {
+		str(r)
+	}
+	str(in.Subject.Dept)
+	str(in.Subject.District)
+	if dst, ok = appendAny(dst, in.Subject.Claims); !ok {
+		return dst, false
+	}
+	str(in.Purpose)
+	str(in.Justification)
+	str(in.Action)
+	if r := in.Resource; r != nil {
+		dst = append(dst, 1)
+		str(r.Source)
+		str(r.Dataset)
+		str(r.Classification)
+		num(len(r.Fields))
+		for _, name := range sortedMapKeys(r.Fields) {
+			f := r.Fields[name]
+			str(name)
+			str(f.Type)
+			str(f.Level)
+		}
+	} else {
+		dst = append(dst, 0)
+	}
+	str(in.Request.Method)
+	str(in.Request.Path)
+	num(len(in.Request.Params))
+	for _, k := range sortedMapKeys(in.Request.Params) {
+		str(k)
+		vs := in.Request.Params[k]
+		num(len(vs))
+		for _, v := range vs {
+			str(v)
+		}
+	}
+	if st := in.Stats; st != nil {
+		dst = append(dst, 1)
+		str(st.Metric)
+		for _, p := range []*string{st.Field, st.GroupBy} {
+			if p == nil {
+				dst = append(dst, 0)
+			} else {
+				dst = append(dst, 1)
+				str(*p)
+			}
+		}
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.Epsilon))
+	} else {
+		dst = append(dst, 0)
+	}
+	if withTime {
+		dst = in.Time.UTC().AppendFormat(dst, time.RFC3339)
+	}
+	return dst, true
+}
+
+// appendAny encodes a claim value: the types JSON decoding yields, and
+// string slices.
+func appendAny(dst []byte, v any) ([]byte, bool) {
+	str := func(s string) {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	switch v := v.(type) {
+	case nil:
+		dst = append(dst, 'z')
+	case bool:
+		if v {
+			dst = append(dst, 't')
+		} else {
+			dst = append(dst, 'f')
+		}
+	case string:
+		dst = append(dst, 's')
+		str(v)
+	case float64:
+		dst = append(dst, 'n')
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+	case []string:
+		dst = append(dst, 'a')
+		dst = binary.AppendUvarint(dst, uint64(len(v)))
+		for _, s := range v {
+			dst = append(dst, 's')
+			str(s)
+		}
+	case []any:
+		dst = append(dst, 'a')
+		dst = binary.AppendUvarint(dst, uint64(len(v)))
+		for _, e := range v {
+			var ok bool
+			if dst, ok = appendAny(dst, e); !ok {
+				return dst, false
+			}
+		}
+	case map[string]any:
+		dst = append(dst, 'o')
+		dst = binary.AppendUvarint(dst, uint64(len(v)))
+		for _, k := range sortedMapKeys(v) {
+			str(k)
+			var ok bool
+			if dst, ok = appendAny(dst, v[k]); !ok {
+				return dst, false
+			}
+		}
+	default:
+		return dst, false
+	}
+	return dst, true
+}
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,227 @@
+package policy
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// variants returns inputs that differ from analystRead in one part of the
+// document each.
+func variants() map[string]*Input {
+	field, group, other := "cost", "district", "hospital"
+	mod := func(f func(in *Input)) *Input { in := analystRead(); f(in); return in }
+	return map[string]*Input{
+		"base":              analystRead(),
+		"subject id":        mod(func(in *Input) { in.Subject.ID = "bob" }),
+		"second role":       mod(func(in *Input) { in.Subject.Roles = append(in.Subject.Roles, "public") }),
+		"role split":        mod(func(in *Input) { in.Subject.Roles = []string{"ana", "lyst"} }),
+		"dept":              mod(func(in *Input) { in.Subject.Dept = "civil" }),
+		"district":          mod(func(in *Input) { in.Subject.District = "朝阳区" }),
+		"claim":             mod(func(in *Input) { in.Subject.Claims = map[string]any{"level": 3.0} }),
+		"claim value":       mod(func(in *Input) { in.Subject.Claims = map[string]any{"level": 4.0} }),
+		"claim as string":   mod(func(in *Input) { in.Subject.Claims = map[string]any{"level": "3"} }),
+		"claim list":        mod(func(in *Input) { in.Subject.Claims = map[string]any{"g": []any{"a", "b"}} }),
+		"claim nested":      mod(func(in *Input) { in.Subject.Claims = map[string]any{"g": map[string]any{"a": "b"}} }),
+		"claim bool":        mod(func(in *Input) { in.Subject.Claims = map[string]any{"g": true} }),
+		"claim null":        mod(func(in *Input) { in.Subject.Claims = map[string]any{"g": nil} }),
+		"purpose":           mod(func(in *Input) { in.Purpose = "research" }),
+		"justification":     mod(func(in *Input) { in.Justification = "patient collapsed" }),
+		"action":            mod(func(in *Input) { in.Action = "lookup" }),
+		"no resource":       mod(func(in *Input) { in.Resource = nil }),
+		"source":            mod(func(in *Input) { in.Resource.Source = "civil" }),
+		"dataset":           mod(func(in *Input) { in.Resource.Dataset = "residents" }),
+		"classification":    mod(func(in *Input) { in.Resource.Classification = "L4" }),
+		"field level":       mod(func(in *Input) { in.Resource.Fields["patient_id"] = FieldInfo{Type: "id_cn", Level: "L3"} }),
+		"field type":        mod(func(in *Input) { in.Resource.Fields["patient_id"] = FieldInfo{Type: "string", Level: "L4"} }),
+		"extra field":       mod(func(in *Input) { in.Resource.Fields["cost"] = FieldInfo{Type: "integer"} }),
+		"method":            mod(func(in *Input) { in.Request.Method = "HEAD" }),
+		"path":              mod(func(in *Input) { in.Request.Path = "/v1/health/visits/V1" }),
+		"param value":       mod(func(in *Input) { in.Request.Params["page"] = []string{"3"} }),
+		"param repeated":    mod(func(in *Input) { in.Request.Params["page"] = []string{"2", "2"} }),
+		"param name":        mod(func(in *Input) { in.Request.Params = map[string][]string{"pag": {"e2"}} }),
+		"second param":      mod(func(in *Input) { in.Request.Params["district"] = []string{"朝阳区"} }),
+		"stats":             mod(func(in *Input) { in.Stats = &StatsQuery{Metric: "count", Epsilon: 1} }),
+		"stats metric":      mod(func(in *Input) { in.Stats = &StatsQuery{Metric: "sum", Epsilon: 1} }),
+		"stats epsilon":     mod(func(in *Input) { in.Stats = &StatsQuery{Metric: "count", Epsilon: 0.5} }),
+		"stats field":       mod(func(in *Input) { in.Stats = &StatsQuery{Metric: "count", Field: &field, Epsilon: 1} }),
+		"stats group":       mod(func(in *Input) { in.Stats = &StatsQuery{Metric: "count", GroupBy: &group, Epsilon: 1} }),
+		"stats other group": mod(func(in *Input) { in.Stats = &StatsQuery{Metric: "count", GroupBy: &other, Epsilon: 1} }),
+		"next second":       mod(func(in *Input) { in.Time = in.Time.Add(time.Second) }),
+	}
+}
+
+// TestCachedDecisionsAnswerOnlyTheirOwnInput: a set answering from its
+// cache gives every input the decision evaluation gives it. Each variant
+// changes one part of the input document; under a policy that echoes its
+// input, a decision served for the wrong input would show it.
+func TestCachedDecisionsAnswerOnlyTheirOwnInput(t *testing.T) {
+	set := loadPolicy(t, echoPolicy+"\nt := input.time\n")
+	if set.cache == nil || !set.cache.withTime {
+		t.Fatalf("an echo policy reading input.time must be cached with time; cache = %+v", set.cache)
+	}
+	ctx := context.Background()
+	ins := variants()
+	for round := range 3 { // the first evaluates, the others hit
+		for name, in := range ins {
+			got, err := set.Decide(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := set.evaluate(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Reason != want.Reason {
+				t.Fatalf("round %d, %s: cached decision is for\n%s\nwant\n%s", round, name, got.Reason, want.Reason)
+			}
+		}
+	}
+	hits, misses := set.CacheStats()
+	if misses != int64(len(ins)) || hits != 2*int64(len(ins)) {
+		t.Errorf("hits, misses = %d, %d; want %d, %d", hits, misses, 2*len(ins), len(ins))
+	}
+
+	// The same document built afresh, maps filled in another order, hits.
+	in := analystRead()
+	in.Resource.Fields = map[string]FieldInfo{"b": {Type: "x"}, "a": {Type: "y"}}
+	in.Subject.Claims = map[string]any{"z": 1.0, "y": []string{"p"}}
+	first, _ := set.Decide(ctx, in)
+	again := analystRead()
+	again.Resource.Fields = map[string]FieldInfo{"a": {Type: "y"}, "b": {Type: "x"}}
+	again.Subject.Claims = map[string]any{"y": []any{"p"}, "z": 1.0}
+	if second, _ := set.Decide(ctx, again); second != first {
+		t.Error("the same input document built afresh was evaluated again, not answered from the cache")
+	}
+}
+
+// TestInputKeysDifferWhenDocumentsDo: two inputs share a cache key only
+// when they give the policy the same document.
+func TestInputKeysDifferWhenDocumentsDo(t *testing.T) {
+	keys := map[string]string{}
+	for name, in := range variants() {
+		key, ok := in.key(nil, true)
+		if !ok {
+			t.Fatalf("%s: not cacheable", name)
+		}
+		if prev, dup := keys[string(key)]; dup {
+			t.Errorf("%s and %s share a cache key", name, prev)
+		}
+		keys[string(key)] = name
+	}
+	// Without time, the time is not part of the key, and nothing else is lost.
+	base, _ := analystRead().key(nil, false)
+	later := analystRead()
+	later.Time = later.Time.Add(time.Hour)
+	if k, _ := later.key(nil, false); string(k) != string(base) {
+		t.Error("a key without time changed with the time")
+	}
+	// The document's time is RFC 3339 seconds: within a second, the key is
+	// the same, as is the document.
+	sub := analystRead()
+	sub.Time = sub.Time.Add(999 * time.Millisecond)
+	a, _ := analystRead().key(nil, true)
+	b, _ := sub.key(nil, true)
+	av, _ := analystRead().astValue()
+	bv, _ := sub.astValue()
+	if string(a) != string(b) || av.Compare(bv) != 0 {
+		t.Error("inputs within the same second should have the same key and the same document")
+	}
+	// A claim of a type the key does not know is not cached.
+	odd := analystRead()
+	odd.Subject.Claims = map[string]any{"n": 3}
+	if _, ok := odd.key(nil, true); ok {
+		t.Error("an int claim (not a JSON-decoded type) was given a key")
+	}
+}
+
+// TestDecisionCacheFollowsTheTimeThePolicyReads: a time-of-day rule is
+// decided afresh when the second changes and answered from the cache
+// within one.
+func TestDecisionCacheFollowsTheTimeThePolicyReads(t *testing.T) {
+	set := loadPolicy(t, `package sluice
+even if (time.parse_rfc3339_ns(input.time) / 1000000000) % 2 == 0
+decision := {"allow": true, "fields": {}} if even
+decision := {"allow": false, "reason": "odd second"} if not even
+`)
+	ctx := context.Background()
+	in := analystRead() // at an even second
+	at := func(d time.Duration) *Decision {
+		t.Helper()
+		c := *in
+		c.Time = in.Time.Add(d)
+		dec, err := set.Decide(ctx, &c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dec
+	}
+	first := at(0)
+	if !first.Allow {
+		t.Fatalf("even second: %+v", first)
+	}
+	if d := at(500 * time.Millisecond); d != first {
+		t.Error("the same second was evaluated again")
+	}
+	if d := at(time.Second); d.Allow {
+		t.Error("the next (odd) second was answered with the even second's allow")
+	}
+	if d := at(2 * time.Second); !d.Allow || d == first {
+		t.Errorf("two seconds on: %+v (same object as the first: %v)", d, d == first)
+	}
+}
+
+// TestNonDeterministicPoliciesAreNotCached: a set whose decision may
+// depend on more than its input (the clock, the network, randomness)
+// evaluates every time.
+func TestNonDeterministicPoliciesAreNotCached(t *testing.T) {
+	for name, rego := range map[string]string{
+		"time.now_ns": `package sluice
+decision := {"allow": false, "reason": sprintf("%d", [time.now_ns()])}`,
+		"rand.intn in a function": `package sluice
+f(x) := rand.intn("k", x)
+decision := {"allow": false, "reason": sprintf("%d", [f(1000000)])}`,
+		"uuid.rfc4122 in a comprehension": `package sluice
+ids := [uuid.rfc4122(x) | some x in ["a"]]
+decision := {"allow": false, "reason": ids[0]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			set := loadPolicy(t, rego)
+			if set.cache != nil {
+				t.Fatal("a non-deterministic set got a decision cache")
+			}
+			in := analystRead()
+			a, err := set.Decide(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := set.Decide(context.Background(), in)
+			if a == b {
+				t.Error("the same decision object was returned twice")
+			}
+		})
+	}
+}
+
+// TestTimeIsLeftOutOfTheKeyOnlyWhenNoModuleCanReadIt.
+func TestTimeIsLeftOutOfTheKeyOnlyWhenNoModuleCanReadIt(t *testing.T) {
+	for rego, reads := range map[string]bool{
+		`allow if input.subject.id == "alice"`:            false,
+		`allow if input.request.params.page[0] == "2"`:    false,
+		`allow if input.time > "2026"`:                    true,
+		`allow if { x := input; x.time > "2026" }`:        true,
+		`allow if { some k; input[k] == "2026" }`:         true,
+		`allow if { k := "time"; input[k] > "2026" }`:     true,
+		`allow if walk(input, [_, "2026"])`:               true,
+		`allow if object.get(input, "time", "") > "2026"`: true,
+		`import input.time as t
+allow if t > "2026"`: true,
+	} {
+		m := ast.MustParseModuleWithOpts("package sluice\n"+rego, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if nondet, got := inspect(m); got != reads || nondet {
+			t.Errorf("%s: reads time = %v (non-deterministic %v), want %v", rego, got, nondet, reads)
+		}
+	}
+}
