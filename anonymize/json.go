@@ -1,6 +1,7 @@
 package anonymize
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -180,6 +181,19 @@ func scanString(b []byte, i int) (end int, plain bool, err error) {
 	plain = true
 	j := i + 1
 	for j < len(b) {
+		// Skip eight bytes at a time while they need no attention:
+		// printable ASCII (any byte from 0x80 once plain is already lost)
+		// without a quote or a backslash.
+		for j+8 <= len(b) {
+			v := binary.LittleEndian.Uint64(b[j:])
+			if hasByte(v, '"') || hasByte(v, '\\') || hasLess(v, 0x20) || (plain && v&swarHigh != 0) {
+				break
+			}
+			j += 8
+		}
+		if j >= len(b) {
+			break
+		}
 		c := b[j]
 		switch {
 		case c == '"':
@@ -215,6 +229,37 @@ func scanString(b []byte, i int) (end int, plain bool, err error) {
 		}
 	}
 	return j, false, synErr(j, "unterminated string")
+}
+
+// Word-at-a-time byte tests (Hacker's Delight 6-1): each is non-zero
+// exactly when some byte of v qualifies.
+const (
+	swarLow  = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// hasLess reports whether some byte of v is below n (n <= 128).
+func hasLess(v uint64, n byte) bool { return (v-swarLow*uint64(n))&^v&swarHigh != 0 }
+
+// hasByte reports whether some byte of v is c.
+func hasByte(v uint64, c byte) bool { return hasLess(v^(swarLow*uint64(c)), 1) }
+
+// skipStringBytes returns the index of the first quote or backslash in b,
+// or len(b).
+func skipStringBytes(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		if hasByte(v, '"') || hasByte(v, '\\') {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' {
+			break
+		}
+	}
+	return i
 }
 
 func isHex(c byte) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -218,4 +219,42 @@ func FuzzJSONAgreesWithEncodingJSON(f *testing.F) {
 			t.Fatalf("appendString(%q) = %q does not round-trip (%v)", b, out, err)
 		}
 	})
+}
+
+// TestWordAtATimeTestsMatchByteTests: the eight-bytes-at-a-time tests the
+// string scanners skip with agree with testing each byte, on random words
+// and on words built from the bytes that matter.
+func TestWordAtATimeTestsMatchByteTests(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	special := []byte{0, 0x1f, 0x20, 0x21, '"', '\\', 0x7f, 0x80, 0x81, 0xfe, 0xff, 'a'}
+	check := func(v uint64) {
+		var less20, quote, back bool
+		for k := range 8 {
+			c := byte(v >> (8 * k))
+			less20 = less20 || c < 0x20
+			quote = quote || c == '"'
+			back = back || c == '\\'
+		}
+		if hasLess(v, 0x20) != less20 || hasByte(v, '"') != quote || hasByte(v, '\\') != back {
+			t.Fatalf("%016x: hasLess %v (want %v), quote %v (want %v), backslash %v (want %v)",
+				v, hasLess(v, 0x20), less20, hasByte(v, '"'), quote, hasByte(v, '\\'), back)
+		}
+	}
+	for range 1_000_000 {
+		check(rng.Uint64())
+		var v uint64
+		for k := range 8 {
+			v |= uint64(special[rng.IntN(len(special))]) << (8 * k)
+		}
+		check(v)
+	}
+	for _, s := range []string{"", "abc", `abcdefgh"`, `abcdefghijklmno\`, "朝阳区朝阳区\"", strings.Repeat("x", 64)} {
+		want := strings.IndexAny(s, `"\`)
+		if want < 0 {
+			want = len(s)
+		}
+		if got := skipStringBytes([]byte(s)); got != want {
+			t.Errorf("skipStringBytes(%q) = %d, want %d", s, got, want)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"math"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -139,6 +140,29 @@ func (p Params) String(name, def string) (string, error) {
 // gateway's pseudonym key.
 type Keys struct {
 	pseudonym []byte
+
+	// scoped caches the keys derived per scope ("consumer:alice"), which
+	// every release would otherwise derive again; cleared when full.
+	mu     sync.Mutex
+	scoped map[string][]byte
+}
+
+// maxScopedKeys bounds Keys.scoped.
+const maxScopedKeys = 4096
+
+// scopeKey returns the pseudonym key of one scope.
+func (k *Keys) scopeKey(label string) []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if key, ok := k.scoped[label]; ok {
+		return key
+	}
+	if k.scoped == nil || len(k.scoped) >= maxScopedKeys {
+		k.scoped = make(map[string][]byte)
+	}
+	key := deriveKey(k.pseudonym, label)
+	k.scoped[label] = key
+	return key
 }
 
 // NewKeys returns keys for pseudonymisation derived from secret, which must
@@ -229,7 +253,7 @@ func (e *Env) mac(scope string) hash.Hash {
 	if e.macs == nil {
 		e.macs = make(map[string]scopedMAC, 1)
 	}
-	m := hmac.New(sha256.New, deriveKey(e.Keys.pseudonym, label+who))
+	m := hmac.New(sha256.New, e.Keys.scopeKey(label+who))
 	e.macs[scope] = scopedMAC{keys: e.Keys, who: who, hash: m}
 	return m
 }

@@ -143,6 +143,15 @@ func (s *stream) capture(dst []byte, max int) ([]byte, error) {
 				continue
 			}
 			if inStr {
+				if !esc {
+					// Most of a record is string bytes: skip eight at a
+					// time to the next quote or backslash.
+					i += skipStringBytes(s.buf[i:s.end])
+					if i == s.end {
+						break
+					}
+					c = s.buf[i]
+				}
 				switch {
 				case esc:
 					esc = false

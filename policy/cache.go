@@ -23,7 +23,10 @@ import (
 // The cache belongs to the Set, so a reload starts empty. It holds two
 // generations of at most decisionCacheSize entries each: when the newer
 // fills, the older is dropped, which bounds memory without tracking use.
-// Only decisions are cached, never evaluation errors.
+// When the key holds the time, a new second also starts a generation: no
+// later request can ask for an earlier second, so the cache keeps only the
+// current and the previous second's decisions rather than filling up with
+// dead ones. Only decisions are cached, never evaluation errors.
 
 const decisionCacheSize = 1024
 
@@ -32,6 +35,8 @@ type decisionCache struct {
 	cur, old map[string]*Decision
 	// withTime is false when no module can read input.time.
 	withTime bool
+	// second is the newest input second put in cur (withTime only).
+	second int64
 
 	hits, misses atomic.Int64
 }
@@ -120,16 +125,22 @@ func (c *decisionCache) get(key []byte) *Decision {
 	return d
 }
 
-// put caches d under key.
-func (c *decisionCache) put(key []byte, d *Decision) {
+// put caches d, decided for an input at the given Unix second, under key.
+func (c *decisionCache) put(key []byte, second int64, d *Decision) {
 	c.mu.Lock()
+	if c.withTime && second > c.second {
+		if c.second != 0 {
+			c.old, c.cur = c.cur, make(map[string]*Decision)
+		}
+		c.second = second
+	}
 	c.putLocked(string(key), d)
 	c.mu.Unlock()
 }
 
 func (c *decisionCache) putLocked(key string, d *Decision) {
 	if len(c.cur) >= decisionCacheSize {
-		c.old, c.cur = c.cur, make(map[string]*Decision, decisionCacheSize)
+		c.old, c.cur = c.cur, make(map[string]*Decision)
 	}
 	c.cur[key] = d
 }

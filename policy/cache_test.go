@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -223,5 +224,53 @@ allow if t > "2026"`: true,
 		if nondet, got := inspect(m); got != reads || nondet {
 			t.Errorf("%s: reads time = %v (non-deterministic %v), want %v", rego, got, nondet, reads)
 		}
+	}
+}
+
+// TestDecisionCacheHoldsABoundedNumberOfDecisions: a time-reading set
+// keeps only the current and previous second's decisions; any set keeps at
+// most two generations of decisionCacheSize.
+func TestDecisionCacheHoldsABoundedNumberOfDecisions(t *testing.T) {
+	ctx := context.Background()
+	size := func(s *Set) int {
+		s.cache.mu.Lock()
+		defer s.cache.mu.Unlock()
+		return len(s.cache.cur) + len(s.cache.old)
+	}
+	timed := loadPolicy(t, echoPolicy)
+	in := analystRead()
+	for sec := range 600 {
+		c := *in
+		c.Time = in.Time.Add(time.Duration(sec) * time.Second)
+		if _, err := timed.Decide(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := size(timed); n != 2 {
+		t.Errorf("after 600 seconds of one request each, the cache holds %d decisions, want 2", n)
+	}
+	last := *in
+	last.Time = in.Time.Add(599 * time.Second)
+	hits, _ := timed.CacheStats()
+	timed.Decide(ctx, &last)
+	if h, _ := timed.CacheStats(); h != hits+1 {
+		t.Error("the current second's decision was not kept")
+	}
+
+	untimed := loadPolicy(t, `package sluice
+decision := {"allow": false, "reason": input.request.path}`)
+	if untimed.cache.withTime {
+		t.Fatal("a set that never reads input.time keys by time")
+	}
+	for i := range 3 * decisionCacheSize {
+		c := *in
+		c.Request.Path = fmt.Sprintf("/v1/health/visits/%d", i)
+		d, err := untimed.Decide(ctx, &c)
+		if err != nil || d.Reason != c.Request.Path {
+			t.Fatalf("%d: %+v, %v", i, d, err)
+		}
+	}
+	if n := size(untimed); n > 2*decisionCacheSize {
+		t.Errorf("the cache holds %d decisions, more than two generations of %d", n, decisionCacheSize)
 	}
 }

@@ -441,7 +441,7 @@ func (s *Set) Decide(ctx context.Context, in *Input) (*Decision, error) {
 	}
 	d, err := s.evaluate(ctx, in)
 	if err == nil {
-		s.cache.put(key, d)
+		s.cache.put(key, in.Time.Unix(), d)
 	}
 	return d, err
 }
