@@ -105,19 +105,29 @@ func (o generalizeOp) Apply(dst []byte, v Value, env *Env) ([]byte, bool) {
 	if v.Kind != String {
 		return dst, false
 	}
-	s, _ := v.Text()
-	t, ok := parseDate(s)
+	t, ok := time.Time{}, false
+	if v.plain { // the common case, a calendar date, without a copy
+		t, ok = parseCalendarDate(v.Raw[1 : len(v.Raw)-1])
+	}
 	if !ok {
-		return dst, false
+		s, _ := v.Text()
+		if t, ok = parseDate(s); !ok {
+			return dst, false
+		}
 	}
 	var out string
 	switch o.to {
-	case "year":
-		out = t.Format("2006")
+	case "year", "month":
+		// Digits and a dash: nothing to escape.
+		layout := "2006"
+		if o.to == "month" {
+			layout = "2006-01"
+		}
+		dst = append(dst, '"')
+		dst = t.AppendFormat(dst, layout)
+		return append(dst, '"'), true
 	case "quarter":
 		out = fmt.Sprintf("%04d-Q%d", t.Year(), (int(t.Month())+2)/3)
-	case "month":
-		out = t.Format("2006-01")
 	case "age":
 		age, ok := ageOn(t, env.now())
 		if !ok {
@@ -177,6 +187,9 @@ func firstRunes(s string, n int) string {
 
 // parseDate accepts a calendar date or an RFC 3339 timestamp.
 func parseDate(s string) (time.Time, bool) {
+	if t, ok := parseCalendarDate(s); ok {
+		return t, true
+	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, true
 	}
@@ -291,4 +304,34 @@ func (o roundOp) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
 		s = "0"
 	}
 	return append(dst, s...), true
+}
+
+// parseCalendarDate is time.Parse(time.DateOnly, s) for the strings it
+// accepts that are exactly YYYY-MM-DD, without its cost; false means "not
+// in this form", and parseDate then asks time.Parse.
+func parseCalendarDate[S string | []byte](s S) (time.Time, bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return time.Time{}, false
+	}
+	num := func(b S) (int, bool) {
+		n := 0
+		for i := 0; i < len(b); i++ {
+			if b[i] < '0' || b[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int(b[i]-'0')
+		}
+		return n, true
+	}
+	y, ok1 := num(s[:4])
+	m, ok2 := num(s[5:7])
+	d, ok3 := num(s[8:])
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if t.Day() != d { // past the month's end: time.Date normalised it
+		return time.Time{}, false
+	}
+	return t, true
 }

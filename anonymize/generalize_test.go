@@ -2,6 +2,8 @@ package anonymize
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +228,29 @@ func TestCompileErrorsNameTheUnknownParameter(t *testing.T) {
 		_, err := Compile(Spec{Fields: map[string]Rule{"f": {Op: op, Params: Params{"kep_first": 1}}}})
 		if err == nil || !strings.Contains(err.Error(), `"kep_first"`) || !strings.Contains(err.Error(), "fields.f: "+op) {
 			t.Errorf("%s with an unknown parameter: error %v, want one naming fields.f, %s and \"kep_first\"", op, err, op)
+		}
+	}
+}
+
+// TestCalendarDatesParseAsTimeParseDoes: the fast calendar-date parser
+// accepts exactly what time.Parse(time.DateOnly) accepts among ten-byte
+// strings, with the same result.
+func TestCalendarDatesParseAsTimeParseDoes(t *testing.T) {
+	cases := []string{"2025-01-01", "2024-02-29", "2025-02-29", "2025-02-28", "2025-04-31", "2025-12-31",
+		"2025-13-01", "2025-00-10", "2025-01-00", "0000-01-01", "9999-12-31", "2025/01/01", "2025-1-011",
+		"20a5-01-01", "2025-01-0x", "+025-01-01", "2025-01-32", "1900-02-29", "2000-02-29"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		cases = append(cases, fmt.Sprintf("%04d-%02d-%02d", rng.IntN(10000), rng.IntN(14), rng.IntN(33)))
+	}
+	for _, s := range cases {
+		want, err := time.Parse(time.DateOnly, s)
+		got, ok := parseCalendarDate(s)
+		if ok != (err == nil) || (ok && !got.Equal(want)) {
+			t.Errorf("%q: fast parse %v %v, time.Parse %v %v", s, got, ok, want, err)
+		}
+		if gotB, okB := parseCalendarDate([]byte(s)); okB != ok || !gotB.Equal(got) {
+			t.Errorf("%q: the []byte form disagrees", s)
 		}
 	}
 }

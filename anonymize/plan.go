@@ -116,10 +116,11 @@ type node struct {
 	rule     string   // operator name, for reporting
 	op       Operator // nil for containers
 	children map[string]*node
-	index    map[string]int // child name → position, for duplicate detection
-	elem     *node          // array elements
-	conds    []int          // row conditions on this (top-level) field
-	count    bool           // the (top-level) count field of suppression
+	pos      int    // position among its parent's children, for duplicate detection
+	member   []byte // the name as a JSON string and a colon, as released
+	elem     *node  // array elements
+	conds    []int  // row conditions on this (top-level) field
+	count    bool   // the (top-level) count field of suppression
 }
 
 // Compile checks a spec and builds its plan. Unknown operators, bad
@@ -220,10 +221,8 @@ func (n *node) child(name string) *node {
 	}
 	if n.children == nil {
 		n.children = map[string]*node{}
-		n.index = map[string]int{}
 	}
-	c := &node{name: name}
-	n.index[name] = len(n.children)
+	c := &node{name: name, pos: len(n.children), member: append(appendString(nil, name), ':')}
 	n.children[name] = c
 	return c
 }

@@ -382,11 +382,10 @@ func (t *transformer) object(dst, b []byte, i int, n *node, depth int, top bool)
 			return dst, i, err
 		}
 		if child != nil {
-			idx := n.index[child.name]
-			if seen[idx] {
+			if seen[child.pos] {
 				return dst, i, shapeErr("record %d repeats %q", t.stats.Records, child.name)
 			}
-			seen[idx] = true
+			seen[child.pos] = true
 			v := Value{Raw: b[vstart:i], Kind: kindOf(b[vstart]), plain: vplain}
 			if top {
 				for _, ci := range child.conds {
@@ -401,8 +400,7 @@ func (t *transformer) object(dst, b []byte, i int, n *node, depth int, top bool)
 					dst = append(dst, ',')
 				}
 				first = false
-				dst = appendString(dst, child.name)
-				dst = append(dst, ':')
+				dst = append(dst, child.member...)
 				if dst, err = t.value(dst, v, child, depth); err != nil {
 					return dst, i, err
 				}
