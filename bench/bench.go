@@ -19,6 +19,9 @@ type measurement struct {
 	res     *loadResult
 	tierCPU time.Duration
 	upCPU   time.Duration
+	// stages is Sluice's account of the run (warm-up included), nil for
+	// other targets.
+	stages *stages
 }
 
 // cpuPerRequest is the target's CPU time per answered request.
@@ -192,6 +195,9 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 			}
 			l.logf("round %d (%s) %-48s %8.0f req/s  p50 %-9s p99 %-9s cpu %s/req  errors %d",
 				round, t.key, t.name, m.res.throughput(), m.res.p50, m.res.p99, m.cpuPerRequest(), m.res.errors)
+			if m.stages != nil {
+				l.logf("    stages: %s", m.stages)
+			}
 			r.closed[t.key] = append(r.closed[t.key], m)
 		}
 	}
@@ -220,6 +226,9 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 				}
 				l.logf("rate %6.0f (%s) %-48s %8.0f req/s  p50 %-9s p99 %-9s cpu %s/req  errors %d overloaded %v",
 					fr.rate, t.key, t.name, m.res.throughput(), m.res.p50, m.res.p99, m.cpuPerRequest(), m.res.errors, m.res.overloaded)
+				if m.stages != nil {
+					l.logf("    stages: %s", m.stages)
+				}
 				fr.runs[t.key] = m
 			}
 			r.fixed = append(r.fixed, fr)
@@ -280,10 +289,25 @@ func measure(ctx context.Context, t *target, up *child, load func(window) (*load
 		}
 		tier = append(tier, c.pid())
 	}
+	var before histograms
+	if t.metrics != "" {
+		var err error
+		if before, err = scrape(ctx, t.metrics); err != nil {
+			return nil, err
+		}
+	}
 	win := &cpuWindow{tier: tier, up: up.pid()}
 	res, err := load(win)
 	if err != nil {
 		return nil, err
+	}
+	var st *stages
+	if t.metrics != "" {
+		after, err := scrape(ctx, t.metrics)
+		if err != nil {
+			return nil, err
+		}
+		st = after.since(before)
 	}
 	if win.err != nil {
 		return nil, win.err
@@ -293,7 +317,7 @@ func measure(ctx context.Context, t *target, up *child, load func(window) (*load
 			return nil, err
 		}
 	}
-	return &measurement{res: res, tierCPU: win.tierCPU, upCPU: win.upCPU}, nil
+	return &measurement{res: res, tierCPU: win.tierCPU, upCPU: win.upCPU, stages: st}, nil
 }
 
 // verdict fails a run in which some target answered nothing, or answered

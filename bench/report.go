@@ -250,6 +250,26 @@ func (r *results) markdown() string {
 	p("- Policy decision p99 ≤ 100 µs and transform ≥ 1.5× an encoding/json round trip: micro-benchmarks, not this\n")
 	p("  harness: `go test ./policy -run '^$' -bench DecideLatency` and `go test ./anonymize -run '^$' -bench 'Transform|EncodingJSON'`.\n")
 	p("\n## Where the time goes\n\n")
+	var stageRows []string
+	if m := median(r.closed["e"]); m != nil && m.stages != nil {
+		stageRows = append(stageRows, stageRow("closed loop", m.stages))
+	}
+	for _, fr := range r.fixed {
+		if m := fr.runs["e"]; m != nil && m.stages != nil {
+			stageRows = append(stageRows, stageRow(fmt.Sprintf("%.0f/s (%.2f×)", fr.rate, fr.fraction), m.stages))
+		}
+	}
+	if len(stageRows) > 0 {
+		p("Sluice's own account of each run (its `/metrics`, scraped before and after; warm-up included): the mean\n")
+		p("time of each pipeline stage, and of the audit trail's group commits (one write and one fsync each).\n")
+		p("\"audit\" is the wait for the request's record to be durable.\n\n")
+		p("| run | auth | policy | upstream | transform | audit | fsync | records per fsync |\n")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, row := range stageRows {
+			p("%s\n", row)
+		}
+		p("\n")
+	}
 	p("The harness measures from outside. To see inside the pipeline: `go test ./gateway -run '^$' -bench Pipeline`\n")
 	p("(full pipeline with the real audit trail against a bare ReverseProxy, in process; add `-cpuprofile cpu.out`),\n")
 	p("`go test ./policy -run '^$' -bench 'DecideLatency|DecideInputForms'`, and `go tool pprof` on the profiles.\n")
@@ -318,4 +338,13 @@ func (r *results) targetLines() []string {
 		out = append(out, "Memory flat under a 10-minute load: not run here (`go run ./bench --soak 10m`).")
 	}
 	return out
+}
+
+func stageRow(run string, s *stages) string {
+	cells := []string{run}
+	for _, st := range stageOrder {
+		cells = append(cells, us(s.mean[st]))
+	}
+	cells = append(cells, us(s.fsync), fmt.Sprintf("%.1f", s.perCommit))
+	return "| " + strings.Join(cells, " | ") + " |"
 }

@@ -24,6 +24,9 @@ type target struct {
 	tier      []*child // the processes whose CPU the target costs
 	check     func(body []byte) error
 	skipped   string // why the target did not run, if it did not
+	// metrics is Sluice's /metrics URL, scraped around each run to say
+	// where the time went; "" for the other targets.
+	metrics string
 }
 
 // lab is everything the runs share: the working directory, the built
@@ -278,7 +281,8 @@ func (l *lab) targets(ctx context.Context) ([]*target, error) {
 			return nil, err
 		}
 		ts = append(ts, &target{key: "e", name: "Sluice (JWT, policy, transform, durable audit)",
-			w: workload{url: base + "/v1/health/visits?page_size=20", auth: bearer}, tier: []*child{c}, check: checkRecords(true)})
+			w: workload{url: base + "/v1/health/visits?page_size=20", auth: bearer}, tier: []*child{c}, check: checkRecords(true),
+			metrics: base + "/metrics"})
 	}
 	for _, t := range ts {
 		if t.skipped != "" {
