@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -426,6 +427,45 @@ func checkRelease(t *testing.T, body, out []byte, st Stats) {
 			if !explained {
 				t.Fatalf("output value %q leaks %q", s, x)
 			}
+		}
+	})
+}
+
+// FuzzReadBoundariesDoNotMatter: a body transforms to the same release,
+// the same stats and the same error whether it arrives whole (records are
+// transformed in place, in the read buffer) or a byte at a time (each is
+// captured first), and with a record limit that cuts records short.
+func FuzzReadBoundariesDoNotMatter(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add([]byte(s), uint16(0))
+	}
+	p, err := Compile(fuzzSpec)
+	if err != nil {
+		f.Fatal(err)
+	}
+	keys, err := NewKeys(bytes.Repeat([]byte("f"), 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, limit uint16) {
+		lim := Limits{MaxRecordBytes: int(limit)}
+		run := func(r io.Reader) (string, Stats, string) {
+			var out bytes.Buffer
+			env := &Env{Keys: keys, Consumer: "alice", Dataset: "health/visits"}
+			st, err := p.Transform(&out, r, fuzzShape, env, lim)
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			return out.String(), st, msg
+		}
+		wholeOut, wholeSt, wholeErr := run(bytes.NewReader(body))
+		byteOut, byteSt, byteErr := run(iotest.OneByteReader(bytes.NewReader(body)))
+		if wholeErr != byteErr {
+			t.Fatalf("error whole %q, byte by byte %q", wholeErr, byteErr)
+		}
+		if wholeErr == "" && (wholeOut != byteOut || wholeSt != byteSt) {
+			t.Fatalf("whole:\n%s %+v\nbyte by byte:\n%s %+v", wholeOut, wholeSt, byteOut, byteSt)
 		}
 	})
 }

@@ -47,17 +47,19 @@ const OutputRecords = "items"
 
 // transformer holds one transform's scratch space; pooled.
 type transformer struct {
-	plan  *Plan
-	env   *Env
-	in    stream
-	rec   []byte
-	out   []byte
-	dst   io.Writer
-	seen  [][]bool
-	met   []bool
-	large bool // the record's count passes suppression
-	stats Stats
-	werr  error
+	plan *Plan
+	env  *Env
+	in   stream
+	rec  []byte
+	// recEnd is where the record record last transformed ended.
+	recEnd int
+	out    []byte
+	dst    io.Writer
+	seen   [][]bool
+	met    []bool
+	large  bool // the record's count passes suppression
+	stats  Stats
+	werr   error
 }
 
 var transformers = sync.Pool{New: func() any { return new(transformer) }}
@@ -230,12 +232,17 @@ func (t *transformer) records(lim Limits) error {
 		return nil
 	}
 	for {
-		var err error
-		if t.rec, err = t.in.capture(t.rec[:0], lim.MaxRecordBytes); err != nil {
+		done, err := t.recordInPlace(lim)
+		if err != nil {
 			return err
 		}
-		if err := t.record(); err != nil {
-			return err
+		if !done {
+			if t.rec, err = t.in.capture(t.rec[:0], lim.MaxRecordBytes); err != nil {
+				return err
+			}
+			if err := t.record(t.rec, true); err != nil {
+				return err
+			}
 		}
 		c, err := t.in.expect(",]", "',' or ']'")
 		if err != nil {
@@ -265,12 +272,41 @@ func (t *transformer) wrongKind(what, want string, lim Limits) error {
 	return shapeErr("%s: want %s, got %s", what, want, kindOf(t.rec[0]))
 }
 
-// record validates and transforms t.rec, appending it to the output when it
-// meets the row conditions and the row cap allows.
-func (t *transformer) record() error {
+// recordInPlace transforms the next record straight from the read buffer
+// when it is an object held there whole, which spares capturing it first.
+// It reports false, having changed nothing, when the record is not (or not
+// yet) all in the buffer or is not well-formed: the caller then captures it
+// and record reports what is wrong with it.
+func (t *transformer) recordInPlace(lim Limits) (bool, error) {
+	if c, ok := t.in.peek(); !ok || c != '{' {
+		return false, nil
+	}
+	b := t.in.buf[t.in.pos:t.in.end]
+	if len(b) > lim.MaxRecordBytes {
+		b = b[:lim.MaxRecordBytes] // a longer record fails here, and capture refuses it
+	}
+	mark, stats := len(t.out), t.stats
+	t.recEnd = -1
+	err := t.record(b, false)
+	if t.werr != nil { // released, and writing it failed
+		return false, t.werr
+	}
+	if err != nil || t.recEnd < 0 {
+		t.out, t.stats = t.out[:mark], stats
+		return false, nil
+	}
+	t.in.pos += t.recEnd
+	return true, nil
+}
+
+// record validates and transforms the record at the start of rec,
+// appending it to the output when it meets the row conditions and the row
+// cap allows. When whole, rec must be exactly the record; otherwise the
+// record may be followed by more, and t.recEnd is set to where it ends.
+func (t *transformer) record(rec []byte, whole bool) error {
 	t.stats.Records++
-	if t.rec[0] != '{' {
-		if _, err := scanValue(t.rec, 0, 0); err != nil {
+	if rec[0] != '{' {
+		if _, err := scanValue(rec, 0, 0); err != nil {
 			return err
 		}
 		return shapeErr("record %d is not an object", t.stats.Records)
@@ -283,13 +319,14 @@ func (t *transformer) record() error {
 	if t.stats.Released > 0 {
 		t.out = append(t.out, ',')
 	}
-	out, end, err := t.object(t.out, t.rec, 0, t.plan.root, 1, true)
+	out, end, err := t.object(t.out, rec, 0, t.plan.root, 1, true)
 	if err != nil {
 		return err
 	}
-	if end != len(t.rec) {
+	if whole && end != len(rec) {
 		return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed record"}
 	}
+	t.recEnd = end
 	// A record that is not released takes its fallbacks with it: Stats
 	// describe what the caller receives.
 	for _, ok := range t.met {
