@@ -71,7 +71,7 @@ func TestSlopeIsBytesPerMinute(t *testing.T) {
 		xs = append(xs, memSample{at: time.Duration(i) * 30 * time.Second, rss: 100<<20 + int64(i)<<20})
 	}
 	// 1 MiB every 30 s is 2 MiB a minute.
-	if got, want := slope(xs), float64(2<<20); math.Abs(got-want) > 1 {
+	if got, want := slope(xs, func(x memSample) int64 { return x.rss }), float64(2<<20); math.Abs(got-want) > 1 {
 		t.Errorf("slope = %.0f, want %.0f", got, want)
 	}
 }

@@ -173,6 +173,9 @@ type soakResult struct {
 	samples  []memSample
 	load     *loadResult
 	slope    float64 // bytes per minute, least squares over the samples after the first tenth
+	// heapSlope and stackSlope are the same fit of the Go heap in use and
+	// of goroutine stacks.
+	heapSlope, stackSlope float64
 	growth   int64   // last sample over the first one after the first tenth
 	maxRSS   int64
 	firstRSS int64
@@ -181,6 +184,10 @@ type soakResult struct {
 type memSample struct {
 	at  time.Duration
 	rss int64
+	// heap and stacks are the Go heap in use and goroutine stacks, from
+	// Sluice's /metrics: growth in them is the program's, growth in RSS
+	// alone is the runtime's or the kernel's accounting.
+	heap, stacks int64
 }
 
 // soakRun loads Sluice at a fixed rate for dur and samples its resident
@@ -200,7 +207,13 @@ func (l *lab) soakRun(ctx context.Context, t *target, rate float64, dur, every t
 		defer tk.Stop()
 		for {
 			if m, err := readMem(pid); err == nil {
-				res.samples = append(res.samples, memSample{at: time.Since(start), rss: m.rss})
+				x := memSample{at: time.Since(start), rss: m.rss}
+				if t.metrics != "" {
+					if g, err := gauges(ctx, t.metrics, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"); err == nil {
+						x.heap, x.stacks = int64(g["go_memstats_heap_inuse_bytes"]), int64(g["go_memstats_stack_inuse_bytes"])
+					}
+				}
+				res.samples = append(res.samples, x)
 			}
 			select {
 			case <-stop:
@@ -235,18 +248,20 @@ func (s *soakResult) analyse() {
 	for _, x := range s.samples {
 		s.maxRSS = max(s.maxRSS, x.rss)
 	}
-	s.slope = slope(xs)
+	s.slope = slope(xs, func(x memSample) int64 { return x.rss })
+	s.heapSlope = slope(xs, func(x memSample) int64 { return x.heap })
+	s.stackSlope = slope(xs, func(x memSample) int64 { return x.stacks })
 }
 
-// slope is the least-squares slope of rss over time, in bytes per minute.
-func slope(xs []memSample) float64 {
+// slope is the least-squares slope of y over time, in bytes per minute.
+func slope(xs []memSample, y func(memSample) int64) float64 {
 	if len(xs) < 2 {
 		return 0
 	}
 	var sx, sy, sxx, sxy float64
 	for _, x := range xs {
 		t := x.at.Minutes()
-		y := float64(x.rss)
+		y := float64(y(x))
 		sx, sy, sxx, sxy = sx+t, sy+y, sxx+t*t, sxy+t*y
 	}
 	n := float64(len(xs))

@@ -233,14 +233,23 @@ func (r *results) markdown() string {
 	if s := r.soak; s != nil {
 		p("\n## Memory: under a long load\n\n")
 		p("Sluice at %.0f req/s (open loop) for %s; VmRSS every %s. Slope by least squares after the first tenth.\n\n", s.rate, s.dur, s.every)
-		p("| answered | errors | p99 | RSS after first tenth | RSS at end | max RSS | slope |\n")
-		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("The Go heap in use and goroutine stacks come from Sluice's /metrics at the same moments.\n\n")
+		p("| answered | errors | p99 | RSS after first tenth | RSS at end | max RSS | RSS slope | Go heap slope | stacks slope |\n")
+		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		last := int64(0)
 		if n := len(s.samples); n > 0 {
 			last = s.samples[n-1].rss
 		}
-		p("| %d | %d | %s | %s | %s | %s | %.2f MiB/min |\n", s.load.requests, s.load.errors, us(s.load.p99),
-			mib(s.firstRSS), mib(last), mib(s.maxRSS), s.slope/(1<<20))
+		p("| %d | %d | %s | %s | %s | %s | %.2f MiB/min | %.2f MiB/min | %.3f MiB/min |\n", s.load.requests, s.load.errors, us(s.load.p99),
+			mib(s.firstRSS), mib(last), mib(s.maxRSS), s.slope/(1<<20), s.heapSlope/(1<<20), s.stackSlope/(1<<20))
+		p("\nRSS / Go heap in use / stacks (MiB), one sample per tenth of the run:\n\n")
+		for i := range 11 {
+			if len(s.samples) == 0 {
+				break
+			}
+			x := s.samples[min(i*(len(s.samples)-1)/10, len(s.samples)-1)]
+			p("- %s: %.1f / %.1f / %.1f\n", x.at.Round(time.Second), float64(x.rss)/(1<<20), float64(x.heap)/(1<<20), float64(x.stacks)/(1<<20))
+		}
 	}
 
 	p("\n## Issue 8 targets, as measured in this run\n\n")

@@ -102,3 +102,30 @@ func (s *stages) String() string {
 	fmt.Fprintf(&b, "fsync %s for %.1f records", us(s.fsync), s.perCommit)
 	return b.String()
 }
+
+// gauges reads the named gauges of a /metrics page.
+func gauges(ctx context.Context, url string, names ...string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, name := range names {
+		if f := fams[name]; f != nil && len(f.GetMetric()) > 0 {
+			out[name] = f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return out, nil
+}
