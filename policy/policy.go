@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing/fstest"
 	"time"
 
@@ -56,12 +57,31 @@ type Subject struct {
 	Claims   map[string]any `json:"claims,omitempty"`
 }
 
-// Resource is the dataset asked for, as configured.
+// Resource is the dataset asked for, as configured. A Resource must not
+// change once a decision was asked for it: its OPA form is built once.
 type Resource struct {
 	Source         string               `json:"source"`
 	Dataset        string               `json:"dataset"`
 	Classification string               `json:"classification,omitempty"`
 	Fields         map[string]FieldInfo `json:"fields,omitempty"`
+
+	once sync.Once
+	term *ast.Term
+}
+
+// astTerm is the resource as an OPA value, built on first use.
+func (r *Resource) astTerm() *ast.Term {
+	r.once.Do(func() {
+		str := ast.StringTerm
+		kv := func(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{str(k), v} }
+		fields := ast.NewObject()
+		for name, f := range r.Fields {
+			fields.Insert(str(name), ast.ObjectTerm(kv("type", str(f.Type)), kv("level", str(f.Level))))
+		}
+		r.term = ast.ObjectTerm(kv("source", str(r.Source)), kv("dataset", str(r.Dataset)),
+			kv("classification", str(r.Classification)), kv("fields", ast.NewTerm(fields)))
+	})
+	return r.term
 }
 
 // FieldInfo is a field's declared type and sensitivity level.
@@ -186,12 +206,7 @@ func (in *Input) astValue() (ast.Value, error) {
 		obj.Insert(str("justification"), str(in.Justification))
 	}
 	if r := in.Resource; r != nil {
-		fields := ast.NewObject()
-		for name, f := range r.Fields {
-			fields.Insert(str(name), ast.ObjectTerm(kv("type", str(f.Type)), kv("level", str(f.Level))))
-		}
-		obj.Insert(str("resource"), ast.ObjectTerm(kv("source", str(r.Source)), kv("dataset", str(r.Dataset)),
-			kv("classification", str(r.Classification)), kv("fields", ast.NewTerm(fields))))
+		obj.Insert(str("resource"), r.astTerm())
 	}
 	if st := in.Stats; st != nil {
 		field, group := ast.NullTerm(), ast.NullTerm()
