@@ -188,6 +188,10 @@ type memSample struct {
 	// Sluice's /metrics: growth in them is the program's, growth in RSS
 	// alone is the runtime's or the kernel's accounting.
 	heap, stacks int64
+	// fds counts Sluice's open files: connections from the load generator
+	// and to the department, which an open-loop load opens more of after
+	// every stall and keeps.
+	fds int
 }
 
 // soakRun loads Sluice at a fixed rate for dur and samples its resident
@@ -207,7 +211,7 @@ func (l *lab) soakRun(ctx context.Context, t *target, rate float64, dur, every t
 		defer tk.Stop()
 		for {
 			if m, err := readMem(pid); err == nil {
-				x := memSample{at: time.Since(start), rss: m.rss}
+				x := memSample{at: time.Since(start), rss: m.rss, fds: openFiles(pid)}
 				if t.metrics != "" {
 					if g, err := gauges(ctx, t.metrics, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"); err == nil {
 						x.heap, x.stacks = int64(g["go_memstats_heap_inuse_bytes"]), int64(g["go_memstats_stack_inuse_bytes"])

@@ -242,13 +242,13 @@ func (r *results) markdown() string {
 		}
 		p("| %d | %d | %s | %s | %s | %s | %.2f MiB/min | %.2f MiB/min | %.3f MiB/min |\n", s.load.requests, s.load.errors, us(s.load.p99),
 			mib(s.firstRSS), mib(last), mib(s.maxRSS), s.slope/(1<<20), s.heapSlope/(1<<20), s.stackSlope/(1<<20))
-		p("\nRSS / Go heap in use / stacks (MiB), one sample per tenth of the run:\n\n")
+		p("\nRSS / Go heap in use / stacks (MiB) and open files (connections, mostly), one sample per tenth of the run:\n\n")
 		for i := range 11 {
 			if len(s.samples) == 0 {
 				break
 			}
 			x := s.samples[min(i*(len(s.samples)-1)/10, len(s.samples)-1)]
-			p("- %s: %.1f / %.1f / %.1f\n", x.at.Round(time.Second), float64(x.rss)/(1<<20), float64(x.heap)/(1<<20), float64(x.stacks)/(1<<20))
+			p("- %s: %.1f / %.1f / %.1f MiB, %d files\n", x.at.Round(time.Second), float64(x.rss)/(1<<20), float64(x.heap)/(1<<20), float64(x.stacks)/(1<<20), x.fds)
 		}
 	}
 
@@ -341,8 +341,8 @@ func (r *results) targetLines() []string {
 		// the resident size (and under 16 MiB).
 		total := s.slope * s.dur.Minutes()
 		ok := total < 16<<20 && total < 0.05*float64(s.firstRSS)
-		out = append(out, fmt.Sprintf("Memory flat under a %s load: slope %.2f MiB/min, %s fitted over the run — %s.",
-			s.dur, s.slope/(1<<20), mib(int64(total)), verdict(ok)))
+		out = append(out, fmt.Sprintf("Memory flat under a %s load: RSS slope %.2f MiB/min, %s fitted over the run (Go heap %.2f MiB/min) — %s.",
+			s.dur, s.slope/(1<<20), mib(int64(total)), s.heapSlope/(1<<20), verdict(ok)))
 	} else {
 		out = append(out, "Memory flat under a 10-minute load: not run here (`go run ./bench --soak 10m`).")
 	}

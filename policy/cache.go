@@ -46,11 +46,11 @@ type decisionCache struct {
 func newDecisionCache(modules []*ast.Module) *decisionCache {
 	readsTime := false
 	for _, m := range modules {
-		nondet, time := inspect(m)
+		nondet, reads := inspect(m)
 		if nondet {
 			return nil
 		}
-		readsTime = readsTime || time
+		readsTime = readsTime || reads
 	}
 	return &decisionCache{cur: map[string]*Decision{}, withTime: readsTime}
 }
