@@ -167,18 +167,18 @@ func fetchCounting(ctx context.Context, url, auth string) (int64, error) {
 
 // soakResult is the resident memory of Sluice sampled under a long load.
 type soakResult struct {
-	rate     float64
-	dur      time.Duration
-	every    time.Duration
-	samples  []memSample
-	load     *loadResult
-	slope    float64 // bytes per minute, least squares over the samples after the first tenth
+	rate    float64
+	dur     time.Duration
+	every   time.Duration
+	samples []memSample
+	load    *loadResult
+	slope   float64 // bytes per minute, least squares over the samples after the first tenth
 	// heapSlope and stackSlope are the same fit of the Go heap in use and
 	// of goroutine stacks.
 	heapSlope, stackSlope float64
-	growth   int64   // last sample over the first one after the first tenth
-	maxRSS   int64
-	firstRSS int64
+	growth                int64 // last sample over the first one after the first tenth
+	maxRSS                int64
+	firstRSS              int64
 }
 
 type memSample struct {
