@@ -75,10 +75,7 @@ func FuzzTransformNeverLeaks(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add([]byte(s))
 	}
-	p, err := Compile(fuzzSpec)
-	if err != nil {
-		f.Fatal(err)
-	}
+	p := mustCompile(f, fuzzSpec)
 	keys, err := NewKeys(bytes.Repeat([]byte("f"), 32))
 	if err != nil {
 		f.Fatal(err)
@@ -439,14 +436,7 @@ func FuzzReadBoundariesDoNotMatter(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add([]byte(s), uint16(0))
 	}
-	p, err := Compile(fuzzSpec)
-	if err != nil {
-		f.Fatal(err)
-	}
-	keys, err := NewKeys(bytes.Repeat([]byte("f"), 32))
-	if err != nil {
-		f.Fatal(err)
-	}
+	p, keys := mustCompile(f, fuzzSpec), testKeys(f)
 	f.Fuzz(func(t *testing.T, body []byte, limit uint16) {
 		lim := Limits{MaxRecordBytes: int(limit)}
 		run := func(r io.Reader) (string, Stats, string) {

@@ -26,7 +26,8 @@ type stages struct {
 // "family" or "family/stage".
 type histograms map[string][2]float64
 
-func scrape(ctx context.Context, url string) (histograms, error) {
+// metricFamilies fetches and parses a Prometheus /metrics page.
+func metricFamilies(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -45,6 +46,15 @@ func scrape(ctx context.Context, url string) (histograms, error) {
 	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", url, err)
+	}
+	return fams, nil
+}
+
+// scrape reads the histograms of Sluice's /metrics.
+func scrape(ctx context.Context, url string) (histograms, error) {
+	fams, err := metricFamilies(ctx, url)
+	if err != nil {
+		return nil, err
 	}
 	h := histograms{}
 	for name, f := range fams {
@@ -105,19 +115,7 @@ func (s *stages) String() string {
 
 // gauges reads the named gauges of a /metrics page.
 func gauges(ctx context.Context, url string, names ...string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := metricFamilies(ctx, url)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/binary"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -161,10 +162,7 @@ var keyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // is false when a claim holds a value the encoding does not know, and the
 // decision is then not cached.
 func (in *Input) key(dst []byte, withTime bool) (_ []byte, ok bool) {
-	str := func(s string) {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
-	}
+	str := func(s string) { dst = appendStr(dst, s) }
 	num := func(n int) { dst = binary.AppendUvarint(dst, uint64(n)) }
 
 	str(in.Subject.ID)
@@ -182,23 +180,14 @@ func (in *Input) key(dst []byte, withTime bool) (_ []byte, ok bool) {
 	str(in.Action)
 	if r := in.Resource; r != nil {
 		dst = append(dst, 1)
-		str(r.Source)
-		str(r.Dataset)
-		str(r.Classification)
-		num(len(r.Fields))
-		for _, name := range sortedMapKeys(r.Fields) {
-			f := r.Fields[name]
-			str(name)
-			str(f.Type)
-			str(f.Level)
-		}
+		dst = append(dst, r.prepare().key...)
 	} else {
 		dst = append(dst, 0)
 	}
 	str(in.Request.Method)
 	str(in.Request.Path)
 	num(len(in.Request.Params))
-	for _, k := range sortedMapKeys(in.Request.Params) {
+	for _, k := range slices.Sorted(maps.Keys(in.Request.Params)) {
 		str(k)
 		vs := in.Request.Params[k]
 		num(len(vs))
@@ -230,10 +219,7 @@ func (in *Input) key(dst []byte, withTime bool) (_ []byte, ok bool) {
 // appendAny encodes a claim value: the types JSON decoding yields, and
 // string slices.
 func appendAny(dst []byte, v any) ([]byte, bool) {
-	str := func(s string) {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
-	}
+	str := func(s string) { dst = appendStr(dst, s) }
 	switch v := v.(type) {
 	case nil:
 		dst = append(dst, 'z')
@@ -268,7 +254,7 @@ func appendAny(dst []byte, v any) ([]byte, bool) {
 	case map[string]any:
 		dst = append(dst, 'o')
 		dst = binary.AppendUvarint(dst, uint64(len(v)))
-		for _, k := range sortedMapKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			str(k)
 			var ok bool
 			if dst, ok = appendAny(dst, v[k]); !ok {
@@ -281,11 +267,21 @@ func appendAny(dst []byte, v any) ([]byte, bool) {
 	return dst, true
 }
 
-func sortedMapKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// appendStr appends s, length-prefixed.
+func appendStr(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// resourceKey is the resource's part of an input's cache key.
+func resourceKey(r *Resource) []byte {
+	dst := appendStr(nil, r.Source)
+	dst = appendStr(dst, r.Dataset)
+	dst = appendStr(dst, r.Classification)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Fields)))
+	for _, name := range slices.Sorted(maps.Keys(r.Fields)) {
+		f := r.Fields[name]
+		dst = appendStr(appendStr(appendStr(dst, name), f.Type), f.Level)
 	}
-	slices.Sort(keys)
-	return keys
+	return dst
 }

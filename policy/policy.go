@@ -58,7 +58,8 @@ type Subject struct {
 }
 
 // Resource is the dataset asked for, as configured. A Resource must not
-// change once a decision was asked for it: its OPA form is built once.
+// change once a decision was asked for it: what decisions need of it is
+// prepared once.
 type Resource struct {
 	Source         string               `json:"source"`
 	Dataset        string               `json:"dataset"`
@@ -66,11 +67,17 @@ type Resource struct {
 	Fields         map[string]FieldInfo `json:"fields,omitempty"`
 
 	once sync.Once
-	term *ast.Term
+	prep preparedResource
 }
 
-// astTerm is the resource as an OPA value, built on first use.
-func (r *Resource) astTerm() *ast.Term {
+// preparedResource is a resource as every decision about it reads it.
+type preparedResource struct {
+	term *ast.Term // the input's resource member, as an OPA value
+	key  []byte    // its part of the decision cache key (cache.go)
+}
+
+// prepare builds the resource's prepared forms on first use.
+func (r *Resource) prepare() *preparedResource {
 	r.once.Do(func() {
 		str := ast.StringTerm
 		kv := func(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{str(k), v} }
@@ -78,10 +85,11 @@ func (r *Resource) astTerm() *ast.Term {
 		for name, f := range r.Fields {
 			fields.Insert(str(name), ast.ObjectTerm(kv("type", str(f.Type)), kv("level", str(f.Level))))
 		}
-		r.term = ast.ObjectTerm(kv("source", str(r.Source)), kv("dataset", str(r.Dataset)),
+		r.prep.term = ast.ObjectTerm(kv("source", str(r.Source)), kv("dataset", str(r.Dataset)),
 			kv("classification", str(r.Classification)), kv("fields", ast.NewTerm(fields)))
+		r.prep.key = resourceKey(r)
 	})
-	return r.term
+	return &r.prep
 }
 
 // FieldInfo is a field's declared type and sensitivity level.
@@ -206,7 +214,7 @@ func (in *Input) astValue() (ast.Value, error) {
 		obj.Insert(str("justification"), str(in.Justification))
 	}
 	if r := in.Resource; r != nil {
-		obj.Insert(str("resource"), r.astTerm())
+		obj.Insert(str("resource"), r.prepare().term)
 	}
 	if st := in.Stats; st != nil {
 		field, group := ast.NullTerm(), ast.NullTerm()
