@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -93,13 +92,6 @@ func newPipelineFixture(b *testing.B) *pipelineFixture {
 	up := httptest.NewServer(h)
 	b.Cleanup(up.Close)
 
-	dir := b.TempDir()
-	write := func(name string, data []byte) {
-		b.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			b.Fatal(err)
-		}
-	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		b.Fatal(err)
@@ -108,27 +100,25 @@ func newPipelineFixture(b *testing.B) *pipelineFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	write("token-verify.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}))
-	hk := make([]byte, 32)
-	rand.Read(hk)
-	write("hmac.key", []byte(fmt.Sprintf("%x\n", hk)))
-	write("upstream.header", []byte("Bearer "+credential+"\n"))
 	policies, err := filepath.Abs("../policies")
 	if err != nil {
 		b.Fatal(err)
 	}
-	write("sluice.yaml", []byte(`listen: 127.0.0.1:0
+	cfg, set := loadFixture(b, map[string][]byte{
+		"token-verify.pem": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}),
+		"upstream.header":  []byte("Bearer " + credential + "\n"),
+		"sluice.yaml": []byte(`listen: 127.0.0.1:0
 hmac_key_file: hmac.key
 auth:
   issuer: sluice-demo
   audience: sluice
   keys:
     - {id: demo-ed25519, algorithms: [EdDSA], public_key_file: token-verify.pem}
-policy: {dir: `+policies+`}
+policy: {dir: ` + policies + `}
 audit: {dir: audit}
 sources:
   - name: health
-    upstream: `+up.URL+`
+    upstream: ` + up.URL + `
     timeout: 10s
     credentials: {header: Authorization, value_file: upstream.header}
     datasets:
@@ -150,16 +140,8 @@ sources:
           diagnosis: {type: icd10, level: L3}
           visit_date: {type: date, level: L3}
           cost: {type: integer, level: L2}
-`))
-	cfg, err := LoadConfig(filepath.Join(dir, "sluice.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	set, err := policy.Load(context.Background(), policies)
-	if err != nil {
-		b.Fatal(err)
-	}
-	trail, err := audit.Open(filepath.Join(dir, "audit"), audit.Options{Logger: slog.New(slog.DiscardHandler)})
+`)})
+	trail, err := audit.Open(cfg.Path(cfg.Audit.Dir), audit.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -65,31 +63,9 @@ func newTestGateway(t *testing.T, log AuditLog, upstream http.HandlerFunc) *test
 	}))
 	t.Cleanup(up.Close)
 
-	dir := t.TempDir()
-	write := func(name string, b []byte) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("hs.key", g.secret)
-	hk := make([]byte, 32)
-	rand.Read(hk)
-	write("hmac.key", hk)
-	os.Mkdir(filepath.Join(dir, "policies"), 0o700)
-	write("policies/sluice.rego", []byte(testPolicy))
-	write("sluice.yaml", []byte(`listen: 127.0.0.1:0
-hmac_key_file: hmac.key
-auth:
-  issuer: test-idp
-  audience: sluice
-  keys:
-    - {id: hs, algorithms: [HS256], secret_file: hs.key}
-policy: {dir: policies}
-audit: {dir: audit}
-sources:
-  - name: health
-    upstream: `+up.URL+`
+	cfg, set := loadFixture(t, map[string][]byte{"hs.key": g.secret, "policies/sluice.rego": []byte(testPolicy),
+		"sluice.yaml": []byte(hsConfig + `  - name: health
+    upstream: ` + up.URL + `
     timeout: 5s
     datasets:
       - name: visits
@@ -104,15 +80,8 @@ sources:
           patient_id: {type: id_cn, level: L4}
           patient_name: {type: name_cn, level: L4}
           district: {type: string, level: L1}
-`))
-	cfg, err := LoadConfig(filepath.Join(dir, "sluice.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(context.Background(), filepath.Join(dir, "policies"))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)})
+	var err error
 	g.srv, err = New(context.Background(), cfg, Deps{Audit: log, Policies: policy.NewEngine(set), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -124,26 +124,8 @@ func newScaleGateway(t *testing.T, extra string) *scaleGateway {
 		serveItems(w, r)
 	}))
 	t.Cleanup(up.Close)
-	dir := t.TempDir()
-	hk := make([]byte, 32)
-	rand.Read(hk)
-	for name, b := range map[string][]byte{"hs.key": g.secret, "hmac.key": hk, "policies/sluice.rego": []byte(scalePolicy)} {
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700)
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfgYAML := `listen: 127.0.0.1:0
-hmac_key_file: hmac.key
-auth:
-  issuer: test-idp
-  audience: sluice
-  keys:
-    - {id: hs, algorithms: [HS256], secret_file: hs.key}
-policy: {dir: policies}
-audit: {dir: audit}
-sources:
-  - name: health
+	cfg, set := loadFixture(t, map[string][]byte{"hs.key": g.secret, "policies/sluice.rego": []byte(scalePolicy),
+		"sluice.yaml": []byte(hsConfig + `  - name: health
     upstream: ` + up.URL + `
     timeout: 5s
     datasets:
@@ -154,18 +136,8 @@ sources:
           visit_id: {type: string, level: L2}
           patient_id: {type: id_cn, level: L4}
           district: {type: string, level: L1}
-` + extra
-	if err := os.WriteFile(filepath.Join(dir, "sluice.yaml"), []byte(cfgYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(filepath.Join(dir, "sluice.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(context.Background(), filepath.Join(dir, "policies"))
-	if err != nil {
-		t.Fatal(err)
-	}
+` + extra)})
+	var err error
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	g.srv, err = New(ctx, cfg, Deps{Audit: g.audit, Policies: policy.NewEngine(set), Logger: slog.New(slog.DiscardHandler),

@@ -9,8 +9,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -132,33 +130,11 @@ func newStatsGateway(t *testing.T, withState bool) *statsGateway {
 	up := httptest.NewServer(mux)
 	t.Cleanup(up.Close)
 
-	dir := t.TempDir()
-	write := func(name string, b []byte) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("hs.key", g.secret)
-	hk := make([]byte, 32)
-	rand.Read(hk)
-	write("hmac.key", hk)
-	os.Mkdir(filepath.Join(dir, "policies"), 0o700)
-	write("policies/sluice.rego", []byte(statsPolicy))
 	fields := `{visit_id: {type: string}, patient_id: {type: id_cn, level: L4}, district: {type: string},
           diagnosis: {type: string}, cost: {type: integer}, note: {type: string}}`
-	write("sluice.yaml", []byte(`listen: 127.0.0.1:0
-hmac_key_file: hmac.key
-auth:
-  issuer: test-idp
-  audience: sluice
-  keys:
-    - {id: hs, algorithms: [HS256], secret_file: hs.key}
-policy: {dir: policies}
-audit: {dir: audit}
-sources:
-  - name: health
-    upstream: `+up.URL+`
+	cfg, set := loadFixture(t, map[string][]byte{"hs.key": g.secret, "policies/sluice.rego": []byte(statsPolicy),
+		"sluice.yaml": []byte(hsConfig + `  - name: health
+    upstream: ` + up.URL + `
     timeout: 5s
     datasets:
       - name: visits
@@ -168,33 +144,26 @@ sources:
         stats_page_size: 50
         max_records: 1000
         domains: {district: [朝阳区, 海淀区, 东城区]}
-        fields: `+fields+`
+        fields: ` + fields + `
       - name: big
         path: /visits
         privacy_unit: patient_id
         max_records: 100
-        fields: `+fields+`
+        fields: ` + fields + `
       - name: anonymous
         path: /visits
-        fields: `+fields+`
+        fields: ` + fields + `
       - name: byarea
         path: /agg
         domains: {district: [朝阳区, 海淀区, 东城区]}
         noise: {sensitivity: {visits: 1}}
         fields: {district: {type: string}, visits: {type: integer}}
-`))
-	cfg, err := LoadConfig(filepath.Join(dir, "sluice.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(context.Background(), filepath.Join(dir, "policies"))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)})
 	deps := Deps{Audit: g.audit, Policies: policy.NewEngine(set), Logger: slog.New(slog.DiscardHandler)}
 	if withState {
 		deps.Ledger, deps.Answers = g.ledger, g.ledger
 	}
+	var err error
 	if g.srv, err = New(context.Background(), cfg, deps); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sluicegw/sluice/policy"
+)
+
+// hsConfig is the head of a test gateway's configuration: HS256 tokens
+// from test-idp with the secret in hs.key, the policies in policies/ and
+// the trail in audit/. The fixture appends its sources.
+const hsConfig = `listen: 127.0.0.1:0
+hmac_key_file: hmac.key
+auth:
+  issuer: test-idp
+  audience: sluice
+  keys:
+    - {id: hs, algorithms: [HS256], secret_file: hs.key}
+policy: {dir: policies}
+audit: {dir: audit}
+sources:
+`
+
+// loadFixture writes files (slash-separated path → content) and a fresh
+// hmac.key into a new directory, then loads its sluice.yaml and the policy
+// set the configuration names.
+func loadFixture(t testing.TB, files map[string][]byte) (*Config, *policy.Set) {
+	t.Helper()
+	dir := t.TempDir()
+	hk := make([]byte, 32)
+	rand.Read(hk)
+	files["hmac.key"] = hk
+	for name, b := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := LoadConfig(filepath.Join(dir, "sluice.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.Load(context.Background(), cfg.Path(cfg.Policy.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, set
+}
