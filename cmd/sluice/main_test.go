@@ -108,6 +108,23 @@ func waitFor(t *testing.T, p *proc, cond func() bool) {
 	}
 }
 
+// listening waits until the gateway p logs that it listens and returns
+// its URL.
+func listening(t *testing.T, p *proc) string {
+	t.Helper()
+	var url string
+	waitFor(t, p, func() bool {
+		m := listeningLine.FindStringSubmatch(p.stderr.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	})
+	return url
+}
+
+var listeningLine = regexp.MustCompile(`"msg":"gateway listening","url":"([^"]+)"`)
+
 func waitReady(t *testing.T, p *proc, base string) {
 	t.Helper()
 	waitFor(t, p, func() bool {

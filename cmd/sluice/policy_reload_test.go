@@ -280,16 +280,7 @@ func serveDerived(t *testing.T, d *demoRun, name string, edit func(cfg string) s
 		t.Fatal(err)
 	}
 	p := start(t, "serve", "--config", path)
-	listening := regexp.MustCompile(`"msg":"gateway listening","url":"([^"]+)"`)
-	var url string
-	waitFor(t, p, func() bool {
-		m := listening.FindStringSubmatch(p.stderr.String())
-		if m != nil {
-			url = m[1]
-		}
-		return m != nil
-	})
-	return p, url, filepath.Join(d.dir, "audit-"+name)
+	return p, listening(t, p), filepath.Join(d.dir, "audit-"+name)
 }
 
 // setPolicy replaces the policy block of a configuration.

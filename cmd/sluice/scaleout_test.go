@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,16 +140,8 @@ sources:
 		p := start(t, "serve", "--config", path)
 		rs.procs = append(rs.procs, p)
 	}
-	listening := regexp.MustCompile(`"msg":"gateway listening","url":"([^"]+)"`)
 	for _, p := range rs.procs {
-		var url string
-		waitFor(t, p, func() bool {
-			m := listening.FindStringSubmatch(p.stderr.String())
-			if m != nil {
-				url = m[1]
-			}
-			return m != nil
-		})
+		url := listening(t, p)
 		waitReady(t, p, url)
 		rs.urls = append(rs.urls, url)
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,14 +194,7 @@ sources:
 %s`, up.URL, ds.String()))
 	p := start(t, "serve", "--config", filepath.Join(dir, "sluice.yaml"))
 	g := &testGateway{proc: p, dir: dir, key: priv, up: up, cred: cred}
-	listening := regexp.MustCompile(`"msg":"gateway listening","url":"([^"]+)"`)
-	waitFor(t, p, func() bool {
-		m := listening.FindStringSubmatch(p.stderr.String())
-		if m != nil {
-			g.url = m[1]
-		}
-		return m != nil
-	})
+	g.url = listening(t, p)
 	waitReady(t, p, g.url)
 	return g
 }
