@@ -57,15 +57,7 @@ func BenchmarkVerify(b *testing.B) {
 // its key and a file witness.
 func BenchmarkVerifyWithCheckpoints(b *testing.B) {
 	const records = 100_000
-	root := b.TempDir()
-	dir, wit := filepath.Join(root, "audit"), filepath.Join(root, "witness.json")
-	key := testKey("bench")
-	writeBenchTrail(b, dir, records, records/10, 1000, key)
-	last := readCheckpoints(b, dir)
-	if err := NewFileWitness(wit).Put(context.Background(), last[len(last)-1]); err != nil {
-		b.Fatal(err)
-	}
-	opts := VerifyOptions{Keys: []ed25519.PublicKey{pubOf(key)}, Witness: NewFileWitness(wit)}
+	dir, opts := witnessedTrail(b, records, testKey("bench"))
 	b.ReportAllocs()
 	for b.Loop() {
 		rep, err := Verify(context.Background(), dir, opts)
@@ -256,16 +248,24 @@ func BenchmarkSearch(b *testing.B) {
 // trail in ten segments, checkpointed and witnessed, verifies whole.
 func TestVerifyPassesAnIntactTrailOfOneHundredThousandRecords(t *testing.T) {
 	const records = 100_000
-	root := t.TempDir()
-	dir, wit := filepath.Join(root, "audit"), filepath.Join(root, "witness.json")
-	key := testKey("large")
-	writeBenchTrail(t, dir, records, records/10, 1000, key)
-	last := readCheckpoints(t, dir)
-	if err := NewFileWitness(wit).Put(context.Background(), last[len(last)-1]); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(context.Background(), dir, VerifyOptions{Keys: []ed25519.PublicKey{pubOf(key)}, Witness: NewFileWitness(wit)})
+	dir, opts := witnessedTrail(t, records, testKey("large"))
+	rep, err := Verify(context.Background(), dir, opts)
 	if err != nil || !rep.OK || rep.Records != records || rep.Covered != records || rep.Segments != 10 {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
+}
+
+// witnessedTrail writes a signed trail of n records in ten segments with a
+// checkpoint every 1000, puts its last checkpoint in a file witness, and
+// returns the trail's directory and the options that verify it.
+func witnessedTrail(tb testing.TB, n int, key ed25519.PrivateKey) (string, VerifyOptions) {
+	tb.Helper()
+	root := tb.TempDir()
+	dir, wit := filepath.Join(root, "audit"), filepath.Join(root, "witness.json")
+	writeBenchTrail(tb, dir, n, n/10, 1000, key)
+	last := readCheckpoints(tb, dir)
+	if err := NewFileWitness(wit).Put(context.Background(), last[len(last)-1]); err != nil {
+		tb.Fatal(err)
+	}
+	return dir, VerifyOptions{Keys: []ed25519.PublicKey{pubOf(key)}, Witness: NewFileWitness(wit)}
 }
