@@ -62,6 +62,18 @@ func (l *lab) start(ctx context.Context, name string, cmd *exec.Cmd, wantReady b
 	return c, nil
 }
 
+// startServing starts a server and waits until url answers status.
+func (l *lab) startServing(ctx context.Context, name string, cmd *exec.Cmd, url string, status int) (*child, error) {
+	c, err := l.start(ctx, name, cmd, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, c, url, status); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // repoRoot is the module root of the current directory.
 func repoRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
@@ -114,11 +126,8 @@ func (l *lab) setUp(ctx context.Context) error {
 	// as `sluice serve` before departments in a process of their own.
 	demoCmd := exec.CommandContext(ctx, l.sluice, "demo", "--dir", l.demoDir, "--addr", addr,
 		"--policies", filepath.Join(l.root, "policies"))
-	dc, err := l.start(ctx, "sluice-demo", demoCmd, false, nil)
+	dc, err := l.startServing(ctx, "sluice-demo", demoCmd, "http://"+addr+"/readyz", http.StatusOK)
 	if err != nil {
-		return err
-	}
-	if err := waitHTTP(ctx, dc, "http://"+addr+"/readyz", http.StatusOK); err != nil {
 		return err
 	}
 	var manifest struct {
@@ -196,12 +205,9 @@ func (l *lab) serveSluice(ctx context.Context, name string, edit func(string) (s
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, "", err
 	}
-	c, err := l.start(ctx, name, exec.CommandContext(ctx, l.sluice, "serve", "--config", path), false, nil)
-	if err != nil {
-		return nil, "", err
-	}
 	base := "http://" + addr
-	if err := waitHTTP(ctx, c, base+"/readyz", http.StatusOK); err != nil {
+	c, err := l.startServing(ctx, name, exec.CommandContext(ctx, l.sluice, "serve", "--config", path), base+"/readyz", http.StatusOK)
+	if err != nil {
 		return nil, "", err
 	}
 	return c, base, nil
@@ -395,13 +401,10 @@ func (l *lab) startNginx(ctx context.Context, credential string) (*child, string
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, "", err
 	}
-	c, err := l.start(ctx, "nginx", exec.CommandContext(ctx, "nginx", "-p", dir, "-c", conf), false, nil)
-	if err != nil {
-		return nil, "", err
-	}
 	base := "http://" + addr
 	// Any answer will do: nginx answers 404 outside /v1/health/.
-	if err := waitHTTP(ctx, c, base+"/", http.StatusNotFound); err != nil {
+	c, err := l.startServing(ctx, "nginx", exec.CommandContext(ctx, "nginx", "-p", dir, "-c", conf), base+"/", http.StatusNotFound)
+	if err != nil {
 		return nil, "", err
 	}
 	return c, base, nil
@@ -421,13 +424,10 @@ func (l *lab) startOPA(ctx context.Context, opa string) (*child, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := l.start(ctx, "opa", exec.CommandContext(ctx, opa, "run", "--server", "--addr", addr,
-		"--log-level", "error", "--skip-version-check", pol), false, nil)
-	if err != nil {
-		return nil, "", err
-	}
 	base := "http://" + addr
-	if err := waitHTTP(ctx, c, base+"/health", http.StatusOK); err != nil {
+	c, err := l.startServing(ctx, "opa", exec.CommandContext(ctx, opa, "run", "--server", "--addr", addr,
+		"--log-level", "error", "--skip-version-check", pol), base+"/health", http.StatusOK)
+	if err != nil {
 		return nil, "", err
 	}
 	return c, base, nil
