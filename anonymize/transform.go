@@ -47,19 +47,17 @@ const OutputRecords = "items"
 
 // transformer holds one transform's scratch space; pooled.
 type transformer struct {
-	plan *Plan
-	env  *Env
-	in   stream
-	rec  []byte
-	// recEnd is where the record record last transformed ended.
-	recEnd int
-	out    []byte
-	dst    io.Writer
-	seen   [][]bool
-	met    []bool
-	large  bool // the record's count passes suppression
-	stats  Stats
-	werr   error
+	plan  *Plan
+	env   *Env
+	in    stream
+	rec   []byte
+	out   []byte
+	dst   io.Writer
+	seen  [][]bool
+	met   []bool
+	large bool // the record's count passes suppression
+	stats Stats
+	werr  error
 }
 
 var transformers = sync.Pool{New: func() any { return new(transformer) }}
@@ -240,7 +238,7 @@ func (t *transformer) records(lim Limits) error {
 			if t.rec, err = t.in.capture(t.rec[:0], lim.MaxRecordBytes); err != nil {
 				return err
 			}
-			if err := t.record(t.rec, true); err != nil {
+			if _, err := t.record(t.rec, true); err != nil {
 				return err
 			}
 		}
@@ -286,30 +284,29 @@ func (t *transformer) recordInPlace(lim Limits) (bool, error) {
 		b = b[:lim.MaxRecordBytes] // a longer record fails here, and capture refuses it
 	}
 	mark, stats := len(t.out), t.stats
-	t.recEnd = -1
-	err := t.record(b, false)
+	end, err := t.record(b, false)
 	if t.werr != nil { // released, and writing it failed
 		return false, t.werr
 	}
-	if err != nil || t.recEnd < 0 {
+	if err != nil {
 		t.out, t.stats = t.out[:mark], stats
 		return false, nil
 	}
-	t.in.pos += t.recEnd
+	t.in.pos += end
 	return true, nil
 }
 
 // record validates and transforms the record at the start of rec,
 // appending it to the output when it meets the row conditions and the row
 // cap allows. When whole, rec must be exactly the record; otherwise the
-// record may be followed by more, and t.recEnd is set to where it ends.
-func (t *transformer) record(rec []byte, whole bool) error {
+// record may be followed by more. It returns where the record ends.
+func (t *transformer) record(rec []byte, whole bool) (int, error) {
 	t.stats.Records++
 	if rec[0] != '{' {
 		if _, err := scanValue(rec, 0, 0); err != nil {
-			return err
+			return 0, err
 		}
-		return shapeErr("record %d is not an object", t.stats.Records)
+		return 0, shapeErr("record %d is not an object", t.stats.Records)
 	}
 	for i := range t.met {
 		t.met[i] = false
@@ -321,37 +318,36 @@ func (t *transformer) record(rec []byte, whole bool) error {
 	}
 	out, end, err := t.object(t.out, rec, 0, t.plan.root, 1, true)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if whole && end != len(rec) {
-		return &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed record"}
+		return 0, &SyntaxError{Offset: t.in.off + int64(t.in.pos), Msg: "malformed record"}
 	}
-	t.recEnd = end
 	// A record that is not released takes its fallbacks with it: Stats
 	// describe what the caller receives.
 	for _, ok := range t.met {
 		if !ok {
 			t.out, t.stats.Fallbacks = out[:mark], fallbacks
 			t.stats.Filtered++
-			return nil
+			return end, nil
 		}
 	}
 	if t.plan.suppress != nil && !t.large {
 		t.out, t.stats.Fallbacks = out[:mark], fallbacks
 		t.stats.Suppressed++
-		return nil
+		return end, nil
 	}
 	if t.plan.maxRows > 0 && t.stats.Released >= t.plan.maxRows {
 		t.out, t.stats.Fallbacks = out[:mark], fallbacks
 		t.stats.Truncated = true
-		return nil
+		return end, nil
 	}
 	t.out = out
 	t.stats.Released++
 	if len(t.out) >= 32<<10 {
 		t.flush()
 	}
-	return t.werr
+	return end, t.werr
 }
 
 func (t *transformer) flush() {
