@@ -10,10 +10,12 @@ import (
 	"github.com/sluicegw/sluice/policy"
 )
 
-// hsConfig is the head of a test gateway's configuration: HS256 tokens
-// from test-idp with the secret in hs.key, the policies in policies/ and
-// the trail in audit/. The fixture appends its sources.
-const hsConfig = `listen: 127.0.0.1:0
+// hsHealth is the head of a test gateway's configuration: HS256 tokens
+// from test-idp with the secret in hs.key, the policies in policies/, the
+// trail in audit/, and the health source at upstream. The fixture appends
+// the source's datasets.
+func hsHealth(upstream string) string {
+	return `listen: 127.0.0.1:0
 hmac_key_file: hmac.key
 auth:
   issuer: test-idp
@@ -23,7 +25,12 @@ auth:
 policy: {dir: policies}
 audit: {dir: audit}
 sources:
+  - name: health
+    upstream: ` + upstream + `
+    timeout: 5s
+    datasets:
 `
+}
 
 // loadFixture writes files (slash-separated path → content) and a fresh
 // hmac.key into a new directory, then loads its sluice.yaml and the policy

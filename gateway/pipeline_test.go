@@ -64,11 +64,7 @@ func newTestGateway(t *testing.T, log AuditLog, upstream http.HandlerFunc) *test
 	t.Cleanup(up.Close)
 
 	cfg, set := loadFixture(t, map[string][]byte{"hs.key": g.secret, "policies/sluice.rego": []byte(testPolicy),
-		"sluice.yaml": []byte(hsConfig + `  - name: health
-    upstream: ` + up.URL + `
-    timeout: 5s
-    datasets:
-      - name: visits
+		"sluice.yaml": []byte(hsHealth(up.URL) + `      - name: visits
         path: /visits
         records: items
         id_field: visit_id

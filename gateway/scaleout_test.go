@@ -125,11 +125,7 @@ func newScaleGateway(t *testing.T, extra string) *scaleGateway {
 	}))
 	t.Cleanup(up.Close)
 	cfg, set := loadFixture(t, map[string][]byte{"hs.key": g.secret, "policies/sluice.rego": []byte(scalePolicy),
-		"sluice.yaml": []byte(hsConfig + `  - name: health
-    upstream: ` + up.URL + `
-    timeout: 5s
-    datasets:
-      - name: visits
+		"sluice.yaml": []byte(hsHealth(up.URL) + `      - name: visits
         path: /visits
         privacy_unit: patient_id
         fields:

@@ -133,11 +133,7 @@ func newStatsGateway(t *testing.T, withState bool) *statsGateway {
 	fields := `{visit_id: {type: string}, patient_id: {type: id_cn, level: L4}, district: {type: string},
           diagnosis: {type: string}, cost: {type: integer}, note: {type: string}}`
 	cfg, set := loadFixture(t, map[string][]byte{"hs.key": g.secret, "policies/sluice.rego": []byte(statsPolicy),
-		"sluice.yaml": []byte(hsConfig + `  - name: health
-    upstream: ` + up.URL + `
-    timeout: 5s
-    datasets:
-      - name: visits
+		"sluice.yaml": []byte(hsHealth(up.URL) + `      - name: visits
         path: /visits
         privacy_unit: patient_id
         filters: {district: district}
