@@ -27,7 +27,11 @@ const (
 	defaultSegmentMaxBytes    = 128 << 20
 	defaultCheckpointEvery    = 1000
 	defaultCheckpointInterval = time.Minute
+	defaultPreallocate        = 256 << 10
 )
+
+// zeros is what a Log writes ahead of its records (Options.Preallocate).
+var zeros [64 << 10]byte
 
 // witnessTimeout bounds one call to the witness, which may be remote.
 const witnessTimeout = 5 * time.Second
@@ -58,6 +62,15 @@ type Options struct {
 	// RotateDaily starts a new segment with the first batch written on a
 	// new UTC day, by Now.
 	RotateDaily bool
+	// Preallocate is how many bytes of zeros the Log writes ahead of the
+	// records of the segment it is writing, so that a group commit
+	// overwrites blocks the file already holds: its sync then flushes data
+	// alone, without a filesystem journal commit, which halves the cost
+	// of a commit on ext4. The segment being written therefore ends in NUL
+	// padding, which every reader of the trail skips and which rotation
+	// and Close cut off. Defaults to 256 KiB; negative writes none, for a
+	// live segment that tools which follow a growing file can read.
+	Preallocate int64
 
 	// CheckpointKey signs checkpoints (see [Checkpoint]). Without it the
 	// Log makes none.
@@ -97,6 +110,7 @@ type Log struct {
 	logger    *slog.Logger
 	lock      *os.File // the locked trail directory, also used to fsync it
 	maxBytes  int64    // rotate before a segment grows past this; <= 0 never
+	pad       int64    // zeros written ahead of the records; <= 0 none
 	daily     bool
 	key       ed25519.PrivateKey // nil: no checkpoints
 	every     uint64             // checkpoint after this many records; 0 never
@@ -123,6 +137,7 @@ type Log struct {
 	name  string   // file name of the segment being written
 	num   int      // its number
 	size  int64    // bytes of f known to be durable
+	alloc int64    // bytes f holds: size, then NUL padding
 	day   int64    // UTC day (since the epoch) of the segment's last write
 	seq   uint64   // chain head: last durable record's seq and hash
 	hash  [sha256.Size]byte
@@ -221,6 +236,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		maxBatch:  opts.MaxBatch,
 		logger:    opts.Logger,
 		maxBytes:  opts.SegmentMaxBytes,
+		pad:       opts.Preallocate,
 		daily:     opts.RotateDaily,
 		key:       opts.CheckpointKey,
 		interval:  opts.CheckpointInterval,
@@ -240,6 +256,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	if l.maxBytes == 0 {
 		l.maxBytes = defaultSegmentMaxBytes
+	}
+	if l.pad == 0 {
+		l.pad = defaultPreallocate
 	}
 	switch {
 	case opts.CheckpointEvery == 0:
@@ -464,7 +483,7 @@ func (l *Log) run() {
 }
 
 // commit chains batch onto the head, writes it with one write and makes it
-// durable with one fsync, in a new segment when the current one is full or
+// durable with one sync, in a new segment when the current one is full or
 // from another day. On failure it cuts the segment back to its last durable
 // size and closes it, so that no record of the batch stays behind and the
 // next batch starts from a re-read tail.
@@ -486,8 +505,11 @@ func (l *Log) commit(batch []*request) error {
 	now := l.now()
 	err := l.rotateIfDue(len(buf), now)
 	if err == nil {
-		if _, err = l.f.Write(buf); err == nil {
-			err = l.f.Sync()
+		if err = l.reserve(int64(len(buf))); err == nil {
+			_, err = l.f.WriteAt(buf, l.size)
+		}
+		if err == nil {
+			err = datasync(l.f)
 			l.syncs.Add(1)
 		}
 		if err != nil {
@@ -523,6 +545,43 @@ func (l *Log) commit(batch []*request) error {
 	return nil
 }
 
+// reserve makes room for n bytes after the records in the segment's
+// padding, writing zeros ahead when there is too little. The zeros become
+// durable with the batch's sync, which then also commits the file's new
+// size; the batches after it overwrite blocks the file already holds.
+func (l *Log) reserve(n int64) error {
+	if l.pad <= 0 || l.size+n <= l.alloc {
+		return nil
+	}
+	end := l.size + n + l.pad
+	if l.maxBytes > 0 {
+		end = max(l.size+n, min(end, l.maxBytes)) // rotation cuts the rest off
+	}
+	for off := max(l.alloc, l.size); off < end; {
+		k := min(int64(len(zeros)), end-off)
+		if _, err := l.f.WriteAt(zeros[:k], off); err != nil {
+			return err
+		}
+		off += k
+	}
+	l.alloc = end
+	return nil
+}
+
+// unpad cuts the segment's padding off, leaving its records alone, and
+// makes that durable: a segment the Log no longer writes ends with its last
+// record.
+func (l *Log) unpad() error {
+	if l.alloc == l.size {
+		return nil
+	}
+	if err := l.f.Truncate(l.size); err != nil {
+		return err
+	}
+	l.alloc = l.size
+	return l.f.Sync()
+}
+
 // rotateIfDue starts a new segment when writing n more bytes would grow a
 // non-empty segment past the limit, or when it was last written on another
 // UTC day than now. A checkpoint seals the old segment first, so that its
@@ -537,9 +596,12 @@ func (l *Log) rotateIfDue(n int, now time.Time) error {
 		return nil
 	}
 	l.checkpoint()
+	if err := l.unpad(); err != nil {
+		return fmt.Errorf("audit: rotate: cut the padding off %s: %w", l.name, err)
+	}
 	name := segmentName(l.num + 1)
 	path := filepath.Join(l.dir, name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: rotate to a new segment: %w", err)
 	}
@@ -553,11 +615,12 @@ func (l *Log) rotateIfDue(n int, now time.Time) error {
 	if err := l.f.Close(); err != nil {
 		l.logger.Warn("audit: close rotated segment", "segment", l.name, "err", err)
 	}
-	l.f, l.name, l.num, l.size = f, name, l.num+1, 0
+	l.f, l.name, l.num, l.size, l.alloc = f, name, l.num+1, 0, 0
 	return nil
 }
 
-// cutBack truncates the segment to its last durable size and closes it.
+// cutBack truncates the segment to its last durable size, padding
+// included, and closes it.
 func (l *Log) cutBack() {
 	err := l.f.Truncate(l.size)
 	if err == nil {
@@ -568,7 +631,7 @@ func (l *Log) cutBack() {
 		l.logger.Error("audit: cannot cut back failed batch", "segment", l.name, "err", err)
 	}
 	l.f.Close()
-	l.f = nil
+	l.f, l.alloc = nil, l.size
 }
 
 // reopen opens the segment again after a failed batch and checks that its
@@ -640,7 +703,10 @@ func (l *Log) shutdown() error {
 	l.checkpoint()
 	var err error
 	if l.f != nil {
-		if serr := l.f.Sync(); serr != nil {
+		if perr := l.unpad(); perr != nil {
+			err = fmt.Errorf("audit: cut the padding off %s: %w", l.name, perr)
+		}
+		if serr := l.f.Sync(); serr != nil && err == nil {
 			err = fmt.Errorf("audit: sync %s: %w", l.name, serr)
 		}
 		if cerr := l.f.Close(); cerr != nil && err == nil {
@@ -672,7 +738,7 @@ func (l *Log) openSegment() error {
 	l.day = utcDay(l.now())
 	if len(segs) == 0 {
 		name := segmentName(1)
-		f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+		f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 		if err != nil {
 			return fmt.Errorf("audit: create segment: %w", err)
 		}
@@ -681,17 +747,22 @@ func (l *Log) openSegment() error {
 			f.Close()
 			return fmt.Errorf("audit: sync %s: %w", l.dir, err)
 		}
-		l.f, l.name, l.num, l.size, l.seq, l.hash = f, name, 1, 0, 0, [sha256.Size]byte{}
+		l.f, l.name, l.num, l.size, l.alloc, l.seq, l.hash = f, name, 1, 0, 0, 0, [sha256.Size]byte{}
 		l.headSeg, l.headSize = "", 0
 		return nil
 	}
 
 	last := segs[len(segs)-1]
-	f, size, err := openSegmentFile(l.dir, last.name, os.O_RDWR|os.O_APPEND)
+	f, size, err := openSegmentFile(l.dir, last.name, os.O_RDWR)
 	if err != nil {
 		return err
 	}
-	size, rec, ok, err := readTail(f, last.name, size, true, l.logger)
+	size, err = l.cutPadding(f, last.name, size)
+	var rec record
+	var ok bool
+	if err == nil {
+		size, rec, ok, err = readTail(f, last.name, size, true, l.logger)
+	}
 	headSeg, headSize := last.name, size
 	// A freshly rotated segment is empty: the head is in an earlier one.
 	for i := len(segs) - 2; err == nil && !ok && i >= 0; i-- {
@@ -711,12 +782,65 @@ func (l *Log) openSegment() error {
 	if !ok {
 		headSeg, headSize = "", 0
 	}
-	l.f, l.name, l.num, l.size, l.seq, l.hash = f, last.name, last.num, size, rec.seq, rec.hash
+	l.f, l.name, l.num, l.size, l.alloc, l.seq, l.hash = f, last.name, last.num, size, size, rec.seq, rec.hash
 	l.headSeg, l.headSize = headSeg, headSize
 	return nil
 }
 
-// openSegmentFile opens a segment, refusing anything but a regular file.
+// cutPadding readies the last segment, whose records end at end, for
+// writing. When it ends in padding, the Log that wrote it stopped without
+// Close, and a batch it never made durable may have left parts of its
+// records in the padding, in any order the disk kept them. The durable
+// records end at the segment's first NUL byte, since every batch before it
+// was synced whole and records hold no NUL. cutPadding cuts everything from
+// there off, logs what was not padding, and returns where the records end.
+func (l *Log) cutPadding(f *os.File, name string, end int64) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("audit: stat %s: %w", name, err)
+	}
+	if fi.Size() == end {
+		return end, nil
+	}
+	nul, err := firstNUL(f, end)
+	if err != nil {
+		return 0, fmt.Errorf("audit: read %s: %w", name, err)
+	}
+	if err := f.Truncate(nul); err != nil {
+		return 0, fmt.Errorf("audit: cut the padding off %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("audit: sync %s: %w", name, err)
+	}
+	if nul < end {
+		l.logger.Warn("audit: cut off parts of a batch that was never durable", "segment", name, "offset", nul, "bytes", end-nul)
+	}
+	return nul, nil
+}
+
+// firstNUL returns the offset of the first NUL byte among the first end
+// bytes of f, or end when there is none.
+func firstNUL(f *os.File, end int64) (int64, error) {
+	buf := make([]byte, 1<<20)
+	r := io.NewSectionReader(f, 0, end)
+	for off := int64(0); ; {
+		n, err := io.ReadFull(r, buf)
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			return off + int64(i), nil
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return end, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// openSegmentFile opens a segment, refusing anything but a regular file,
+// and returns where its records end: before the padding of a segment a Log
+// is writing (or was, when it stopped without Close).
 func openSegmentFile(dir, name string, flag int) (*os.File, int64, error) {
 	f, err := os.OpenFile(filepath.Join(dir, name), flag|oNoFollow, 0)
 	if err != nil {
@@ -731,7 +855,46 @@ func openSegmentFile(dir, name string, flag int) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, fmt.Errorf("audit: segment %s in %s is not a regular file", name, dir)
 	}
-	return f, fi.Size(), nil
+	end, err := recordsEnd(f)
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("audit: read segment %s: %w", name, err)
+	}
+	return f, end, nil
+}
+
+// recordsEnd returns where the records of segment f end: before the NUL
+// bytes that pad it (Options.Preallocate). A Log cuts the padding off when
+// it rotates or closes, so f may shrink under it: then it reads again.
+func recordsEnd(f *os.File) (int64, error) {
+	buf := make([]byte, 4<<10) // a closed segment ends in its last record
+	for {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		end, err := trimPadding(f, fi.Size(), &buf)
+		if err != io.EOF {
+			return end, err
+		}
+	}
+}
+
+func trimPadding(f *os.File, size int64, buf *[]byte) (int64, error) {
+	for size > 0 {
+		b := (*buf)[:min(int64(len(*buf)), size)]
+		if _, err := f.ReadAt(b, size-int64(len(b))); err != nil {
+			return 0, err
+		}
+		if t := bytes.TrimRight(b, "\x00"); len(t) > 0 {
+			return size - int64(len(b)) + int64(len(t)), nil
+		}
+		size -= int64(len(b))
+		if len(*buf) < 64<<10 {
+			*buf = make([]byte, 64<<10)
+		}
+	}
+	return 0, nil
 }
 
 // earlierTail returns the size and last record of a segment before the

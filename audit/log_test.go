@@ -113,13 +113,15 @@ func writeTrail(t testing.TB, dir string, n int) {
 
 func segPath(dir string, n int) string { return filepath.Join(dir, segmentName(n)) }
 
-// readLines returns the lines of a file that ends with '\n', without it.
+// readLines returns the lines of a segment that ends with '\n', without
+// it, and without the padding of a segment a Log is writing.
 func readLines(t testing.TB, path string) [][]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	b = bytes.TrimRight(b, "\x00")
 	if len(b) == 0 {
 		return nil
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -230,10 +229,13 @@ func (v *verifier) segment(ctx context.Context, dir, name string, last bool) (*P
 	defer f.Close()
 	// A buffer no larger than the segment: verifying many small trails
 	// should not allocate a large buffer each time.
+	// The reader stops where the records end: a segment a Log is writing
+	// ends in padding.
+	r := io.NewSectionReader(f, 0, size)
 	if want := int(min(max(size+1, 4<<10), 256<<10)); v.r == nil || v.r.Size() < want {
-		v.r = bufio.NewReaderSize(f, want)
+		v.r = bufio.NewReaderSize(r, want)
 	} else {
-		v.r.Reset(f)
+		v.r.Reset(r)
 	}
 	v.seg, v.lines, v.off = name, 0, 0
 	for {
@@ -251,7 +253,10 @@ func (v *verifier) segment(ctx context.Context, dir, name string, last bool) (*P
 				return nil, ctx.Err()
 			case <-time.After(tornWait):
 			}
-			v.r.Reset(io.NewSectionReader(f, v.off, math.MaxInt64-v.off))
+			if size, err = recordsEnd(f); err != nil {
+				return nil, fmt.Errorf("audit: read %s: %w", name, err)
+			}
+			v.r.Reset(io.NewSectionReader(f, v.off, max(size-v.off, 0)))
 			continue
 		}
 		v.lines++

@@ -51,6 +51,12 @@ func auditOptions(cfg *gateway.Config, logger *slog.Logger) (audit.Options, erro
 		CheckpointEvery:    a.CheckpointEvery,
 		CheckpointInterval: time.Duration(a.CheckpointInterval),
 	}
+	if p := a.Preallocate; p != nil {
+		opts.Preallocate = int64(*p)
+		if *p == 0 {
+			opts.Preallocate = -1 // none; the Log's zero is its default
+		}
+	}
 	if a.CheckpointKeyFile == "" {
 		logger.Warn("audit: no audit.checkpoint_key_file: the trail gets no signed checkpoints, and records cut off its end would go unnoticed")
 		return opts, nil

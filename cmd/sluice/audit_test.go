@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,15 +21,20 @@ func TestUnwritableAuditTrailReleasesNothing(t *testing.T) {
 		t.Fatalf("before: %d %s", r.status, r.body)
 	}
 	seg := filepath.Join(g.dir, "audit", "trail-00000001.jsonl")
-	st, err := os.Stat(seg)
-	if err != nil {
-		t.Fatal(err)
+	records := func() []byte {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimRight(b, "\x00") // the live segment's padding
 	}
+	before := records()
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
 		t.Fatal(err)
 	}
-	limit := syscall.Rlimit{Cur: uint64(st.Size()), Max: old.Max}
+	// No byte may be written past the records, padding or not.
+	limit := syscall.Rlimit{Cur: uint64(len(before)), Max: old.Max}
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +61,8 @@ func TestUnwritableAuditTrailReleasesNothing(t *testing.T) {
 	if r := get(t, g.url+"/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Errorf("readyz while the trail is down: %d %s", r.status, r.body)
 	}
-	if after, _ := os.Stat(seg); after.Size() != st.Size() {
-		t.Errorf("segment grew from %d to %d bytes while writes failed", st.Size(), after.Size())
+	if after := records(); !bytes.Equal(after, before) {
+		t.Errorf("segment's records changed from %d to %d bytes while writes failed", len(before), len(after))
 	}
 
 	restore()

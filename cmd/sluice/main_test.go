@@ -256,7 +256,8 @@ func exitCode(err error) int {
 	return 2
 }
 
-// trailBytes returns the whole audit trail under dir.
+// trailBytes returns the records of the whole audit trail under dir,
+// without the padding of a live segment.
 func trailBytes(t *testing.T, dir string) string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "trail-*.jsonl"))
@@ -269,7 +270,7 @@ func trailBytes(t *testing.T, dir string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.Write(data)
+		b.Write(bytes.TrimRight(data, "\x00"))
 	}
 	return b.String()
 }

@@ -1,0 +1,156 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+)
+
+// segmentBytes reads a segment file as it is on disk, padding included.
+func segmentBytes(t *testing.T, dir string, n int) []byte {
+	t.Helper()
+	b, err := os.ReadFile(segPath(dir, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// records splits b into its records and its padding, failing unless the
+// records are whole lines holding no NUL and the padding is NUL alone.
+func records(t *testing.T, b []byte) (recs, pad []byte) {
+	t.Helper()
+	recs = bytes.TrimRight(b, "\x00")
+	pad = b[len(recs):]
+	if bytes.IndexByte(recs, 0) >= 0 {
+		t.Fatalf("a NUL byte among the records: %q", recs)
+	}
+	if len(recs) > 0 && recs[len(recs)-1] != '\n' {
+		t.Fatalf("the records do not end in a newline: …%q", recs[max(0, len(recs)-40):])
+	}
+	return recs, pad
+}
+
+func TestLiveSegmentIsPaddedAndOnlyItsRecordsRemainOnceDone(t *testing.T) {
+	dir := t.TempDir()
+	const pad = 8 << 10
+	l := openLog(t, dir, Options{Preallocate: pad, SegmentMaxBytes: 64 << 10})
+	appendN(t, l, 1)
+	recs, zeros := records(t, segmentBytes(t, dir, 1))
+	if len(zeros) < pad {
+		t.Fatalf("live segment has %d bytes of padding after its records, want at least %d", len(zeros), pad)
+	}
+	// Commits that fit in the padding overwrite it: the file's size, and so
+	// its metadata, does not change, which is what makes their sync cheap.
+	size := len(recs) + len(zeros)
+	appendN(t, l, 3)
+	b := segmentBytes(t, dir, 1)
+	if more, _ := records(t, b); len(b) != size || len(more) <= len(recs) {
+		t.Fatalf("after 3 more records in the padding: file %d bytes (was %d), records %d bytes (were %d)", len(b), size, len(more), len(recs))
+	}
+
+	// Rotation leaves the old segment ending with its last record.
+	n := 4
+	for ; len(listed(t, dir)) < 2; n++ {
+		appendN(t, l, 1)
+	}
+	if _, zeros := records(t, segmentBytes(t, dir, 1)); len(zeros) != 0 {
+		t.Errorf("rotated segment kept %d bytes of padding", len(zeros))
+	}
+	if _, zeros := records(t, segmentBytes(t, dir, 2)); len(zeros) == 0 {
+		t.Error("the new live segment is not padded")
+	}
+	// Readers see the records of the live trail and nothing of the padding.
+	verifyOK(t, dir, uint64(n))
+	page, err := Search(context.Background(), dir, Query{Newest: true, Limit: 2})
+	if err != nil || len(page.Records) != 2 || page.Records[0].Seq != uint64(n) {
+		t.Fatalf("newest-first search of the live trail: %v, %+v", err, page)
+	}
+
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, zeros := records(t, segmentBytes(t, dir, 2)); len(zeros) != 0 {
+		t.Errorf("closed segment kept %d bytes of padding", len(zeros))
+	}
+	verifyOK(t, dir, uint64(n))
+}
+
+func listed(t *testing.T, dir string) []segment {
+	t.Helper()
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segs
+}
+
+func TestPreallocateNegativeWritesNoPadding(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{Preallocate: -1})
+	for i := 0; i < 3; i++ {
+		appendN(t, l, 1)
+		if _, zeros := records(t, segmentBytes(t, dir, 1)); len(zeros) != 0 {
+			t.Fatalf("%d bytes of padding with Preallocate -1", len(zeros))
+		}
+	}
+}
+
+// A Log that stops without Close leaves its padding, and a batch it was
+// writing when it stopped may have reached the disk in part, in any order
+// of its pages. Open keeps the records before the first NUL byte, cuts the
+// rest off and writes on from there.
+func TestOpenCutsAnUnfinishedBatchFromTheFirstNUL(t *testing.T) {
+	tests := []struct {
+		name string
+		// after builds what follows the three durable records from the
+		// lines of records 4 and 5, which were never made durable.
+		after func(r4, r5 []byte) []byte
+		warn  string
+	}{
+		{"padding only", func(r4, r5 []byte) []byte { return make([]byte, 4096) }, ""},
+		{"a torn record", func(r4, r5 []byte) []byte {
+			return append(r4[:20:20], make([]byte, 4096)...)
+		}, "torn final record"},
+		{"a hole, then a whole record", func(r4, r5 []byte) []byte {
+			b := append(make([]byte, len(r4)), r5...)
+			return append(b, make([]byte, 4096)...)
+		}, "never durable"},
+		{"a torn record, a hole, a whole record", func(r4, r5 []byte) []byte {
+			b := append(r4[:len(r4)/2:len(r4)/2], make([]byte, len(r4)-len(r4)/2)...)
+			return append(append(b, r5...), make([]byte, 100)...)
+		}, "never durable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTrail(t, dir, 5)
+			lines := readLines(t, segPath(dir, 1))
+			durable := joinLines(lines[:3])
+			seg := append(durable, tt.after(append(lines[3], '\n'), append(lines[4], '\n'))...)
+			if err := os.WriteFile(segPath(dir, 1), seg, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			var logged strings.Builder
+			l := openLog(t, dir, Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+			if seq, _ := l.Head(); seq != 3 {
+				t.Fatalf("head after the cut: seq %d, want 3", seq)
+			}
+			if tt.warn != "" && !strings.Contains(logged.String(), tt.warn) {
+				t.Errorf("log %q does not say %q", logged.String(), tt.warn)
+			}
+			if recs, _ := records(t, segmentBytes(t, dir, 1)); !bytes.Equal(recs, durable) {
+				t.Fatalf("records after the cut:\n%s\nwant the durable three:\n%s", recs, durable)
+			}
+			evs := appendN(t, l, 2)
+			if evs[0].Seq != 4 {
+				t.Fatalf("next record got seq %d, want 4", evs[0].Seq)
+			}
+			verifyOK(t, dir, 5)
+		})
+	}
+}
