@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -162,35 +161,27 @@ type Log struct {
 // abandoned by a cancelled context is left to the garbage collector, since
 // the writer may still hold it.
 type request struct {
-	ev   Event
-	buf  bytes.Buffer
-	enc  *json.Encoder
-	rest []byte    // ev's JSON after zeroPrefix
+	buf  []byte
+	rest []byte    // the event's JSON after zeroPrefix
 	time time.Time // the event's Time, for the checkpoints' time spans
 	seq  uint64    // set by the writer before done is sent
 	prev [sha256.Size]byte
 	done chan error
 }
 
-var requests = sync.Pool{New: func() any {
-	r := &request{done: make(chan error, 1)}
-	r.enc = json.NewEncoder(&r.buf)
-	return r
-}}
+var requests = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
 
 // encode encodes e with Seq and Prev zeroed, leaving the bytes the writer
 // needs in r.rest.
 func (r *request) encode(e *Event) error {
-	r.ev = *e
-	r.ev.Seq, r.ev.Prev = 0, ""
+	ev := *e
+	ev.Seq, ev.Prev = 0, ""
 	r.time = e.Time
-	r.buf.Reset()
-	err := r.enc.Encode(&r.ev)
-	r.ev = Event{} // keep no references to the caller's maps and slices
+	b, err := appendEvent(r.buf[:0], &ev)
+	r.buf = b
 	if err != nil {
 		return fmt.Errorf("audit: encode event: %w", err)
 	}
-	b := bytes.TrimSuffix(r.buf.Bytes(), []byte("\n"))
 	rest, ok := bytes.CutPrefix(b, []byte(zeroPrefix))
 	if !ok || !bytes.HasSuffix(rest, []byte("}")) {
 		return errors.New("audit: encode event: unexpected encoding")
@@ -204,7 +195,7 @@ func (r *request) encode(e *Event) error {
 }
 
 func putRequest(r *request) {
-	if r.buf.Cap() > 64<<10 {
+	if cap(r.buf) > 64<<10 {
 		return // do not pin a rare huge event's buffer
 	}
 	r.rest = nil

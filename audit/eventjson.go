@@ -1,0 +1,479 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// appendEvent appends the JSON encoding of e to dst, byte for byte what
+// json.Marshal(e) produces (HTML escaping on, no trailing newline; what the
+// Log's json.Encoder writes less its newline), without reflection and
+// without allocating beyond growing dst. Exceptions: a map with more than
+// mapKeysOnStack entries costs one allocation to sort them, and the error
+// paths use reflect to build the error values encoding/json returns.
+//
+// It fails where json.Marshal fails, with an error whose message is the same:
+// a Time whose year is outside [0,9999] or whose zone offset is 24 hours or
+// more, and a NaN or infinite float that is encoded (one that omitempty
+// leaves out is never looked at, as in encoding/json). On error it returns
+// dst as it was given, with nothing appended.
+//
+// It must be kept in step with the fields and tags of Event, Obligations and
+// ShadowDiff; TestAppendEventCoversEveryField fails when a field is added that
+// it does not encode.
+func appendEvent(dst []byte, e *Event) ([]byte, error) {
+	n0 := len(dst)
+	var err error
+
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendUint(dst, e.Seq, 10)
+	dst = append(dst, `,"prev":`...)
+	dst = appendJSONString(dst, e.Prev)
+	dst = append(dst, `,"time":`...)
+	if dst, err = appendJSONTime(dst, e.Time); err != nil {
+		return dst[:n0], err
+	}
+	dst = append(dst, `,"request_id":`...)
+	dst = appendJSONString(dst, e.RequestID)
+	if e.Subject != "" {
+		dst = append(dst, `,"subject":`...)
+		dst = appendJSONString(dst, e.Subject)
+	}
+	if len(e.Roles) != 0 {
+		dst = append(dst, `,"roles":`...)
+		dst = appendJSONStrings(dst, e.Roles)
+	}
+	if e.Purpose != "" {
+		dst = append(dst, `,"purpose":`...)
+		dst = appendJSONString(dst, e.Purpose)
+	}
+	if e.Client != "" {
+		dst = append(dst, `,"client":`...)
+		dst = appendJSONString(dst, e.Client)
+	}
+	dst = append(dst, `,"action":`...)
+	dst = appendJSONString(dst, e.Action)
+	if e.Source != "" {
+		dst = append(dst, `,"source":`...)
+		dst = appendJSONString(dst, e.Source)
+	}
+	if e.Dataset != "" {
+		dst = append(dst, `,"dataset":`...)
+		dst = appendJSONString(dst, e.Dataset)
+	}
+	dst = append(dst, `,"method":`...)
+	dst = appendJSONString(dst, e.Method)
+	dst = append(dst, `,"path":`...)
+	dst = appendJSONString(dst, e.Path)
+	if len(e.Query) != 0 {
+		dst = append(dst, `,"query":`...)
+		dst = appendJSONQuery(dst, e.Query)
+	}
+	dst = append(dst, `,"decision":`...)
+	dst = appendJSONString(dst, e.Decision)
+	if e.Reason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = appendJSONString(dst, e.Reason)
+	}
+	if e.Obligations != nil {
+		dst = append(dst, `,"obligations":`...)
+		if dst, err = appendJSONObligations(dst, e.Obligations); err != nil {
+			return dst[:n0], err
+		}
+	}
+	dst = append(dst, `,"rows":`...)
+	dst = strconv.AppendInt(dst, int64(e.Rows), 10)
+	dst = append(dst, `,"status":`...)
+	dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	if e.Code != "" {
+		dst = append(dst, `,"code":`...)
+		dst = appendJSONString(dst, e.Code)
+	}
+	dst = append(dst, `,"bytes":`...)
+	dst = strconv.AppendInt(dst, e.Bytes, 10)
+	dst = append(dst, `,"duration_ms":`...)
+	if dst, err = appendJSONFloat(dst, e.DurationMS); err != nil {
+		return dst[:n0], err
+	}
+	if e.PolicyRevision != "" {
+		dst = append(dst, `,"policy_revision":`...)
+		dst = appendJSONString(dst, e.PolicyRevision)
+	}
+	if e.EpsilonRequested != 0 {
+		dst = append(dst, `,"epsilon_requested":`...)
+		if dst, err = appendJSONFloat(dst, e.EpsilonRequested); err != nil {
+			return dst[:n0], err
+		}
+	}
+	if len(e.Flags) != 0 {
+		dst = append(dst, `,"flags":`...)
+		dst = appendJSONStrings(dst, e.Flags)
+	}
+	if e.Shadow != nil {
+		dst = append(dst, `,"shadow":{"revision":`...)
+		dst = appendJSONString(dst, e.Shadow.Revision)
+		dst = append(dst, `,"differences":`...)
+		dst = appendJSONStrings(dst, e.Shadow.Differences)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), nil
+}
+
+// appendJSONObligations appends o as encoding/json does; every field of
+// Obligations is omitempty, so an Obligations with none set is {}.
+func appendJSONObligations(dst []byte, o *Obligations) ([]byte, error) {
+	// sep is the byte before the next field's name: '{' for the first
+	// field, ',' after.
+	sep := byte('{')
+	if len(o.Fields) != 0 {
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, `"fields":`...)
+		dst = appendJSONFields(dst, o.Fields)
+	}
+	if len(o.Dropped) != 0 {
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, `"dropped":`...)
+		dst = appendJSONStrings(dst, o.Dropped)
+	}
+	if len(o.Rows) != 0 {
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, `"rows":`...)
+		dst = appendJSONStrings(dst, o.Rows)
+	}
+	if len(o.Params) != 0 {
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, `"params":`...)
+		dst = appendJSONStrings(dst, o.Params)
+	}
+	if o.MaxRows != 0 {
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, `"max_rows":`...)
+		dst = strconv.AppendInt(dst, int64(o.MaxRows), 10)
+	}
+	if o.Fallbacks != 0 {
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, `"fallbacks":`...)
+		dst = strconv.AppendInt(dst, int64(o.Fallbacks), 10)
+	}
+	if o.Suppressed != 0 {
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, `"suppressed":`...)
+		dst = strconv.AppendInt(dst, int64(o.Suppressed), 10)
+	}
+	var err error
+	for _, f := range [...]struct {
+		key string
+		v   float64
+	}{
+		{`"epsilon_spent":`, o.EpsilonSpent},
+		{`"delta_spent":`, o.DeltaSpent},
+		{`"consumer_budget":`, o.ConsumerBudget},
+		{`"dataset_budget":`, o.DatasetBudget},
+	} {
+		if f.v == 0 { // omitempty: true for -0 too
+			continue
+		}
+		dst = append(dst, sep)
+		sep = ','
+		dst = append(dst, f.key...)
+		if dst, err = appendJSONFloat(dst, f.v); err != nil {
+			return dst, err
+		}
+	}
+	if sep == '{' {
+		return append(dst, '{', '}'), nil
+	}
+	return append(dst, '}'), nil
+}
+
+// appendJSONStrings appends ss as a JSON array, null when ss is nil.
+func appendJSONStrings(dst []byte, ss []string) []byte {
+	if ss == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, s)
+	}
+	return append(dst, ']')
+}
+
+// mapKeysOnStack is how many entries a map may have for them to be sorted
+// without allocating.
+const mapKeysOnStack = 32
+
+// queryEntry and fieldsEntry are map entries, gathered to be sorted by key.
+type (
+	queryEntry struct {
+		k string
+		v []string
+	}
+	fieldsEntry struct{ k, v string }
+)
+
+// appendJSONQuery appends q as a JSON object with its keys sorted bytewise,
+// as encoding/json sorts them; q must not be nil.
+func appendJSONQuery(dst []byte, q map[string][]string) []byte {
+	var buf [mapKeysOnStack]queryEntry
+	es := buf[:0]
+	for k, v := range q {
+		es = append(es, queryEntry{k, v})
+	}
+	sortQueryEntries(es)
+	dst = append(dst, '{')
+	for i := range es {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, es[i].k)
+		dst = append(dst, ':')
+		dst = appendJSONStrings(dst, es[i].v)
+	}
+	return append(dst, '}')
+}
+
+// appendJSONFields is appendJSONQuery for Obligations.Fields.
+func appendJSONFields(dst []byte, m map[string]string) []byte {
+	var buf [mapKeysOnStack]fieldsEntry
+	es := buf[:0]
+	for k, v := range m {
+		es = append(es, fieldsEntry{k, v})
+	}
+	sortFieldsEntries(es)
+	dst = append(dst, '{')
+	for i := range es {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, es[i].k)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, es[i].v)
+	}
+	return append(dst, '}')
+}
+
+// sortQueryEntries sorts es by key; the keys are distinct. Insertion sort
+// is quickest for the few entries a record usually has.
+func sortQueryEntries(es []queryEntry) {
+	if len(es) > 12 {
+		slices.SortFunc(es, func(a, b queryEntry) int { return strings.Compare(a.k, b.k) })
+		return
+	}
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].k < es[j-1].k; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+// sortFieldsEntries is sortQueryEntries for Obligations.Fields.
+func sortFieldsEntries(es []fieldsEntry) {
+	if len(es) > 12 {
+		slices.SortFunc(es, func(a, b fieldsEntry) int { return strings.Compare(a.k, b.k) })
+		return
+	}
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].k < es[j-1].k; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// appendJSONTime appends t as time.Time.MarshalJSON does, failing where it
+// fails, with the error json.Marshal wraps it in.
+func appendJSONTime(dst []byte, t time.Time) ([]byte, error) {
+	n0 := len(dst)
+	dst = append(dst, '"')
+	dst = t.AppendFormat(dst, time.RFC3339Nano)
+	// The checks of time.Time.appendStrictRFC3339: not every Time has an
+	// RFC 3339 form.
+	b := dst[n0+1:]
+	bad := false
+	switch {
+	case b[len("9999")] != '-': // year must be exactly 4 digits wide
+		bad = true
+	case b[len(b)-1] != 'Z':
+		c := b[len(b)-len("Z07:00")]
+		h := b[len(b)-len("07:00"):]
+		bad = '0' <= c && c <= '9' || 10*(h[0]-'0')+(h[1]-'0') >= 24
+	}
+	if bad {
+		// Rare: let MarshalJSON say what is wrong, in its words.
+		_, err := t.MarshalJSON()
+		if err == nil {
+			err = errors.New("Time.MarshalJSON: no RFC 3339 form")
+		}
+		return dst[:n0], &json.MarshalerError{Type: timeType, Err: err}
+	}
+	return append(dst, '"'), nil
+}
+
+// appendJSONFloat appends f as encoding/json encodes a float64: like
+// JavaScript's Number.prototype.toString, 'f' format unless the magnitude
+// is below 1e-6 or at least 1e21, then 'e' with the exponent unpadded.
+// Adapted from floatEncoder.encode in Go's encoding/json (BSD licence).
+func appendJSONFloat(dst []byte, f float64) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return dst, &json.UnsupportedValueError{Value: reflect.ValueOf(f), Str: strconv.FormatFloat(f, 'g', -1, 64)}
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// Clean up e-09 to e-9. An 'e' float is at least 5 bytes long.
+		n := len(dst)
+		if dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst, nil
+}
+
+// jsonSafe is true for the bytes that encoding/json copies into a string
+// unchanged with HTML escaping on: printable ASCII and DEL except '"', '\\',
+// '<', '>' and '&' (its htmlSafeSet). Bytes from 0x80 up are false: they
+// take the UTF-8 path.
+var jsonSafe = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		switch b {
+		case '"', '\\', '<', '>', '&':
+		default:
+			t[b] = true
+		}
+	}
+	return t
+}()
+
+const lowerHex = "0123456789abcdef"
+
+// Words of 8 equal bytes for safe8.
+const (
+	ones8  = 0x0101010101010101
+	highs8 = 0x8080808080808080
+)
+
+// load8 reads the first 8 bytes of s as a little-endian word; the compiler
+// makes it one load.
+func load8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// safe8 reports whether all 8 bytes of the word x are jsonSafe, testing them
+// at once with a trick of "Bit Twiddling Hacks": for a word v of bytes below
+// 0x80, (v-n*ones8)&highs8 is nonzero if and only if some byte of v is below
+// n (a borrow into a byte comes only from a byte below n beneath it). A byte
+// from 0x80 up sets its own high bit in x.
+func safe8(x uint64) bool {
+	// '"' (0x22) and '&' (0x26) differ in bit 0x04 only, as do '<' (0x3c)
+	// and '>' (0x3e) in bit 0x02: x with that bit masked off is the one.
+	quoteAmp := (x ^ 0x22*ones8) &^ (0x04 * ones8)
+	angle := (x ^ 0x3c*ones8) &^ (0x02 * ones8)
+	backslash := x ^ 0x5c*ones8
+	bad := x | // from 0x80
+		(x - 0x20*ones8) | // control characters
+		(quoteAmp - ones8) | (angle - ones8) | (backslash - ones8) // zero bytes
+	return bad&highs8 == 0
+}
+
+// appendJSONString appends s as a JSON string exactly as encoding/json does
+// with HTML escaping on: '"' and '\\' escaped, \b \f \n \r \t short, other
+// control characters and '<', '>', '&' as \u00XX, each byte of invalid UTF-8
+// as \ufffd, and U+2028 and U+2029 as \u2028 and \u2029. Everything else,
+// including DEL, is copied, in runs. Adapted from appendString in Go's
+// encoding/json (BSD licence), with safe bytes skipped 8 at a time.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0 // s[start:i] is safe and not yet copied
+	for i := 0; i < len(s); {
+		// Skip safe bytes 8 at a time; for a tail shorter than 8, the last
+		// 8 bytes of s (overlapping some already seen) stand in. Else take
+		// bytes one at a time up to end, the end of this word.
+		var end int
+		if i+8 <= len(s) {
+			if safe8(load8(s[i:])) {
+				i += 8
+				continue
+			}
+			end = i + 8
+		} else {
+			if len(s) >= 8 && safe8(load8(s[len(s)-8:])) {
+				break
+			}
+			end = len(s)
+		}
+		for i < end {
+			b := s[i]
+			if jsonSafe[b] {
+				i++
+				continue
+			}
+			if b < utf8.RuneSelf {
+				dst = append(dst, s[start:i]...)
+				switch b {
+				case '\\', '"':
+					dst = append(dst, '\\', b)
+				case '\b':
+					dst = append(dst, '\\', 'b')
+				case '\f':
+					dst = append(dst, '\\', 'f')
+				case '\n':
+					dst = append(dst, '\\', 'n')
+				case '\r':
+					dst = append(dst, '\\', 'r')
+				case '\t':
+					dst = append(dst, '\\', 't')
+				default:
+					// Other control characters, and <, > and &.
+					dst = append(dst, '\\', 'u', '0', '0', lowerHex[b>>4], lowerHex[b&0xF])
+				}
+				i++
+				start = i
+				continue
+			}
+			// A multi-byte sequence, which may run past end.
+			c, size := utf8.DecodeRuneInString(s[i:])
+			if c == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			if c == '\u2028' || c == '\u2029' {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, '\\', 'u', '2', '0', '2', lowerHex[c&0xF])
+				i += size
+				start = i
+				continue
+			}
+			i += size
+		}
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
