@@ -194,6 +194,7 @@ type Env struct {
 	Now func() time.Time
 
 	macs map[string]scopedMAC
+	sum  []byte // a pseudonym's MAC, reused across values
 	// today is the time a transform started, read from Now.
 	today time.Time
 }

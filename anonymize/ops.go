@@ -209,17 +209,28 @@ func newPseudonymize(p Params) (Operator, error) {
 // "42" share a pseudonym, so a department sending IDs either way still
 // joins.
 func (o pseudonymizeOp) Apply(dst []byte, v Value, env *Env) ([]byte, bool) {
-	s, ok := v.Text()
 	// Without keys there is no pseudonym to give: redact rather than fail
 	// (or panic) half-way through a release.
-	if !ok || env == nil || env.Keys == nil {
+	if env == nil || env.Keys == nil {
 		return dst, false
 	}
+	var text []byte
+	switch {
+	case v.Kind == String && v.plain:
+		text = v.Raw[1 : len(v.Raw)-1] // the text itself: no escapes to decode
+	case v.Kind == Number:
+		text = v.Raw
+	default:
+		s, ok := v.Text()
+		if !ok {
+			return dst, false
+		}
+		text = []byte(s)
+	}
 	m := env.mac(o.scope)
-	m.Write([]byte(s))
-	var sum [32]byte
-	m.Sum(sum[:0])
+	m.Write(text)
+	env.sum = m.Sum(env.sum[:0])
 	dst = append(dst, '"')
-	dst = hex.AppendEncode(dst, sum[:16])
+	dst = hex.AppendEncode(dst, env.sum[:16])
 	return append(dst, '"'), true
 }

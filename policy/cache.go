@@ -187,7 +187,8 @@ func (in *Input) key(dst []byte, withTime bool) (_ []byte, ok bool) {
 	str(in.Request.Method)
 	str(in.Request.Path)
 	num(len(in.Request.Params))
-	for _, k := range slices.Sorted(maps.Keys(in.Request.Params)) {
+	var keys [16]string
+	for _, k := range sortedKeys(in.Request.Params, keys[:0]) {
 		str(k)
 		vs := in.Request.Params[k]
 		num(len(vs))
@@ -254,7 +255,8 @@ func appendAny(dst []byte, v any) ([]byte, bool) {
 	case map[string]any:
 		dst = append(dst, 'o')
 		dst = binary.AppendUvarint(dst, uint64(len(v)))
-		for _, k := range slices.Sorted(maps.Keys(v)) {
+		var keys [16]string
+		for _, k := range sortedKeys(v, keys[:0]) {
 			str(k)
 			var ok bool
 			if dst, ok = appendAny(dst, v[k]); !ok {
@@ -265,6 +267,17 @@ func appendAny(dst []byte, v any) ([]byte, bool) {
 		return dst, false
 	}
 	return dst, true
+}
+
+// sortedKeys appends m's keys to buf and sorts them: on a small map, with
+// a buf on the caller's stack, without allocating, as a key is built for
+// every decision.
+func sortedKeys[V any](m map[string]V, buf []string) []string {
+	for k := range m {
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf
 }
 
 // appendStr appends s, length-prefixed.
