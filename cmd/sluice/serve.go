@@ -44,9 +44,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	logger, flush := bufferedLogger(stderr)
+	defer flush()
 	return serveGateway(ctx, cfg, logger, func(addr string) {
 		logger.Info("gateway listening", "url", "http://"+addr)
+		flush()
 	})
 }
 
