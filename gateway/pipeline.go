@@ -473,7 +473,7 @@ func (s *Server) release(resp *http.Response) error {
 	x.ev.Rows, x.ev.Bytes, x.ev.Status = st.Released, sp.Len(), http.StatusOK
 	x.ev.Obligations.Fallbacks, x.ev.Obligations.Suppressed = st.Fallbacks, st.Suppressed
 	s.metrics.fallbacks.Add(float64(st.Fallbacks))
-	s.metrics.released.WithLabelValues(x.ev.Source, x.ev.Dataset).Add(float64(st.Released))
+	x.ds.released.Add(float64(st.Released))
 	if err := s.record(resp.Request.Context(), x); err != nil {
 		sp.Close()
 		return errUnavailable("the audit trail is unavailable", err)

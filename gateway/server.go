@@ -121,9 +121,10 @@ type source struct {
 }
 
 type dataset struct {
-	src  *source
-	cfg  *DatasetConfig
-	info *policy.Resource
+	src      *source
+	cfg      *DatasetConfig
+	info     *policy.Resource
+	released prometheus.Counter // records released from it
 }
 
 // New builds the gateway from a validated configuration. It reads the key
@@ -206,7 +207,8 @@ func (s *Server) newSource(sc *SourceConfig) (*source, error) {
 		for name, f := range dc.Fields {
 			info.Fields[name] = policy.FieldInfo{Type: f.Type, Level: f.Level}
 		}
-		src.datasets[dc.Name] = &dataset{src: src, cfg: dc, info: info}
+		src.datasets[dc.Name] = &dataset{src: src, cfg: dc, info: info,
+			released: s.metrics.released.WithLabelValues(sc.Name, dc.Name)}
 	}
 	transport := &http.Transport{
 		Proxy:                 nil, // the upstream is reached directly, never through an environment proxy
