@@ -47,12 +47,23 @@ type exchange struct {
 	lookup    bool // a /{id} request
 	shadow    *shadowState
 	shape     anonymize.Shape
+	query     url.Values // the request's query, parsed once by params
 	// simulated marks the exchange an explanation works through: it
 	// takes nothing from the caller's rate limit allowance.
 	simulated bool
 }
 
 type exchangeKey struct{}
+
+// params returns the query of r, the request the exchange is about,
+// parsing it on the first call only: the audit record, the policy input and
+// the upstream query all read it. Nobody may modify it.
+func (x *exchange) params(r *http.Request) url.Values {
+	if x.query == nil {
+		x.query = r.URL.Query()
+	}
+	return x.query
+}
 
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string) *exchange {
 	x := &exchange{id: newRequestID(), route: action, start: s.now()}
@@ -65,7 +76,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string) *e
 		Action:    action,
 		Method:    r.Method,
 		Path:      s.auditPath(r.URL.Path),
-		Query:     s.auditQuery(r.URL.Query()),
+		Query:     s.auditQuery(x.params(r)),
 	}
 	return x
 }
@@ -103,7 +114,7 @@ func (s *Server) input(x *exchange, r *http.Request, action string, ds *dataset)
 		Purpose:       x.purpose,
 		Justification: justification(r),
 		Action:        action,
-		Request:       policy.Request{Method: r.Method, Path: r.URL.Path, Params: r.URL.Query()},
+		Request:       policy.Request{Method: r.Method, Path: r.URL.Path, Params: x.params(r)},
 		Time:          x.start,
 	}
 	if ds != nil {
@@ -285,7 +296,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.ev.Decision = "allow"
-	q, countsOK, e := upstreamQuery(r.URL.Query(), ds, d)
+	q, countsOK, e := upstreamQuery(x.params(r), ds, d)
 	treatments := d.Plan.Treatments()
 	x.ev.Obligations = &audit.Obligations{
 		Fields: treatments, Dropped: dropped(ds, treatments), Rows: d.Plan.RowFilters(),
