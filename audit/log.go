@@ -797,7 +797,10 @@ func (l *Log) openSegment() error {
 // records in the padding, in any order the disk kept them. The durable
 // records end at the segment's first NUL byte, since every batch before it
 // was synced whole and records hold no NUL. cutPadding cuts everything from
-// there off, logs what was not padding, and returns where the records end.
+// there off and returns where the records end. Bytes other than padding
+// are first set aside in a file beside the segment and logged: they are
+// most likely that batch, but a NUL where no crash put one would be damage,
+// and what follows it is kept for an auditor.
 func (l *Log) cutPadding(f *os.File, name string, end int64) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -810,16 +813,47 @@ func (l *Log) cutPadding(f *os.File, name string, end int64) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("audit: read %s: %w", name, err)
 	}
+	if nul < end {
+		aside, err := l.setAside(f, name, nul, end)
+		if err != nil {
+			return 0, fmt.Errorf("audit: set aside the end of %s: %w", name, err)
+		}
+		l.logger.Warn("audit: set aside the bytes after the first NUL of the last segment, most likely a batch that was never durable",
+			"segment", name, "offset", nul, "bytes", end-nul, "file", aside)
+	}
 	if err := f.Truncate(nul); err != nil {
 		return 0, fmt.Errorf("audit: cut the padding off %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
 		return 0, fmt.Errorf("audit: sync %s: %w", name, err)
 	}
-	if nul < end {
-		l.logger.Warn("audit: cut off parts of a batch that was never durable", "segment", name, "offset", nul, "bytes", end-nul)
-	}
 	return nul, nil
+}
+
+// setAside copies bytes from to to of segment f, called name, into a new
+// file beside it, which is not a segment, and returns the file's name.
+func (l *Log) setAside(f *os.File, name string, from, to int64) (string, error) {
+	aside := fmt.Sprintf("%s.unfinished-%d", name, l.now().UnixNano())
+	path := filepath.Join(l.dir, aside)
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(f, from, to-from))
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = l.lock.Sync() // its name, before the segment is cut
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return aside, nil
 }
 
 // firstNUL returns the offset of the first NUL byte among the first end

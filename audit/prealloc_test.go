@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -101,8 +102,9 @@ func TestPreallocateNegativeWritesNoPadding(t *testing.T) {
 
 // A Log that stops without Close leaves its padding, and a batch it was
 // writing when it stopped may have reached the disk in part, in any order
-// of its pages. Open keeps the records before the first NUL byte, cuts the
-// rest off and writes on from there.
+// of its pages. Open keeps the records before the first NUL byte, sets
+// aside any other bytes after it in a file that is not a segment, cuts the
+// segment there and writes on from there.
 func TestOpenCutsAnUnfinishedBatchFromTheFirstNUL(t *testing.T) {
 	tests := []struct {
 		name string
@@ -110,19 +112,22 @@ func TestOpenCutsAnUnfinishedBatchFromTheFirstNUL(t *testing.T) {
 		// lines of records 4 and 5, which were never made durable.
 		after func(r4, r5 []byte) []byte
 		warn  string
+		// aside is what is set aside, from the first NUL to the last
+		// byte that is not padding; "" for nothing.
+		aside func(r4, r5 []byte) []byte
 	}{
-		{"padding only", func(r4, r5 []byte) []byte { return make([]byte, 4096) }, ""},
+		{"padding only", func(r4, r5 []byte) []byte { return make([]byte, 4096) }, "", nil},
 		{"a torn record", func(r4, r5 []byte) []byte {
 			return append(r4[:20:20], make([]byte, 4096)...)
-		}, "torn final record"},
+		}, "torn final record", nil},
 		{"a hole, then a whole record", func(r4, r5 []byte) []byte {
 			b := append(make([]byte, len(r4)), r5...)
 			return append(b, make([]byte, 4096)...)
-		}, "never durable"},
+		}, "never durable", func(r4, r5 []byte) []byte { return append(make([]byte, len(r4)), r5...) }},
 		{"a torn record, a hole, a whole record", func(r4, r5 []byte) []byte {
 			b := append(r4[:len(r4)/2:len(r4)/2], make([]byte, len(r4)-len(r4)/2)...)
 			return append(append(b, r5...), make([]byte, 100)...)
-		}, "never durable"},
+		}, "never durable", func(r4, r5 []byte) []byte { return append(make([]byte, len(r4)-len(r4)/2), r5...) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,7 +135,8 @@ func TestOpenCutsAnUnfinishedBatchFromTheFirstNUL(t *testing.T) {
 			writeTrail(t, dir, 5)
 			lines := readLines(t, segPath(dir, 1))
 			durable := joinLines(lines[:3])
-			seg := append(durable, tt.after(append(lines[3], '\n'), append(lines[4], '\n'))...)
+			r4, r5 := append(lines[3], '\n'), append(lines[4], '\n')
+			seg := append(durable, tt.after(r4, r5)...)
 			if err := os.WriteFile(segPath(dir, 1), seg, 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -145,6 +151,21 @@ func TestOpenCutsAnUnfinishedBatchFromTheFirstNUL(t *testing.T) {
 			}
 			if recs, _ := records(t, segmentBytes(t, dir, 1)); !bytes.Equal(recs, durable) {
 				t.Fatalf("records after the cut:\n%s\nwant the durable three:\n%s", recs, durable)
+			}
+			aside, _ := filepath.Glob(segPath(dir, 1) + ".unfinished-*")
+			switch {
+			case tt.aside == nil && len(aside) != 0:
+				t.Errorf("set aside %q with nothing but padding or a torn record to cut", aside)
+			case tt.aside != nil && len(aside) != 1:
+				t.Errorf("set aside %q, want one file", aside)
+			case tt.aside != nil:
+				b, err := os.ReadFile(aside[0])
+				if want := tt.aside(r4, r5); err != nil || !bytes.Equal(b, want) {
+					t.Errorf("set aside %q (%v), want %q", b, err, want)
+				}
+				if !strings.Contains(logged.String(), filepath.Base(aside[0])) {
+					t.Errorf("log %q does not name %s", logged.String(), aside[0])
+				}
 			}
 			evs := appendN(t, l, 2)
 			if evs[0].Seq != 4 {
