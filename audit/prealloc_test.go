@@ -1,12 +1,17 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -173,5 +178,88 @@ func TestOpenCutsAnUnfinishedBatchFromTheFirstNUL(t *testing.T) {
 			}
 			verifyOK(t, dir, 5)
 		})
+	}
+}
+
+// crashChildEnv makes the test binary a child that appends to the trail in
+// the named directory until it is killed, printing each seq once durable.
+const crashChildEnv = "SLUICE_AUDIT_CRASH_CHILD_DIR"
+
+func appendUntilKilled(dir string) {
+	l, err := Open(dir, Options{Logger: slog.New(slog.DiscardHandler), Preallocate: 64 << 10, SegmentMaxBytes: 256 << 10})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var mu sync.Mutex
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; ; i++ {
+				e := sampleEvent(i)
+				if err := l.Append(context.Background(), e); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+				mu.Lock()
+				fmt.Println(e.Seq)
+				mu.Unlock()
+			}
+		}()
+	}
+	select {}
+}
+
+// A gateway killed mid-load leaves its last segment padded and records in
+// flight. Every record it acknowledged is still in the trail after the
+// restart, which verifies and writes on.
+func TestKilledLogLosesNoAcknowledgedRecord(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked uint64
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		seq, err := strconv.ParseUint(sc.Text(), 10, 64)
+		if err != nil {
+			t.Fatalf("child printed %q", sc.Text())
+		}
+		acked = max(acked, seq)
+		if acked >= 3000 { // several rotations in
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if acked < 3000 {
+		t.Fatalf("child stopped after %d records: %s", acked, stderr.String())
+	}
+	segs := listed(t, dir)
+	if _, pad := records(t, segmentBytes(t, dir, segs[len(segs)-1].num)); len(pad) == 0 {
+		t.Log("the killed child's last segment had no padding left (killed just after a rotation)")
+	}
+
+	l := openLog(t, dir, Options{})
+	seq, _ := l.Head()
+	if seq < acked {
+		t.Fatalf("head after the restart is seq %d, but seq %d was acknowledged", seq, acked)
+	}
+	appendN(t, l, 1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, dir, seq+1)
+	for _, s := range listed(t, dir) {
+		if _, pad := records(t, segmentBytes(t, dir, s.num)); len(pad) != 0 {
+			t.Errorf("%s kept %d bytes of padding after Close", s.name, len(pad))
+		}
 	}
 }
