@@ -145,7 +145,8 @@ func (r *results) markdown() string {
 	p("  Its CPU is the proxy's plus OPA's.\n")
 	p("- (e) Sluice, `sluice serve` with the demo configuration and the shipped policies: EdDSA JWT verified, policy\n")
 	p("  decided, query rebuilt, records transformed (patient_id pseudonymised, name dropped, date to month), the\n")
-	p("  audit record fsync'd (group commit) before release; JSON request log on stderr (to a file).\n\n")
+	p("  audit record durable before release (group commit: one write into the segment's preallocated space and one\n")
+	p("  fdatasync per batch); JSON request log on stderr (to a file; lines gathered into one write per 100 ms).\n\n")
 	closedTool := "wrk (`wrk -t1 -c%d --latency`)"
 	if r.loadTool == "go" {
 		closedTool = "the built-in Go generator (%d connections)"
@@ -270,7 +271,7 @@ func (r *results) markdown() string {
 	}
 	if len(stageRows) > 0 {
 		p("Sluice's own account of each run (its `/metrics`, scraped before and after; warm-up included): the mean\n")
-		p("time of each pipeline stage, and of the audit trail's group commits (one write and one fsync each).\n")
+		p("time of each pipeline stage, and of the audit trail's group commits (one write and one fdatasync each).\n")
 		p("\"audit\" is the wait for the request's record to be durable.\n\n")
 		p("| run | auth | policy | upstream | transform | audit | fsync | records per fsync |\n")
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
