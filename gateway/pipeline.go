@@ -508,6 +508,10 @@ func (s *Server) release(resp *http.Response) error {
 
 // checkJSON accepts application/json (or a +json type) in UTF-8.
 func checkJSON(ct string) error {
+	switch ct {
+	case "application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8":
+		return nil // what nearly every upstream sends: no need to parse it
+	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return fmt.Errorf("content type %q: %w", ct, err)

@@ -347,3 +347,26 @@ func decision(t *testing.T, doc string) *policy.Decision {
 	}
 	return d
 }
+
+func TestCheckJSONAcceptsJSONInUTF8Only(t *testing.T) {
+	for ct, ok := range map[string]bool{
+		"application/json":                  true,
+		"application/json; charset=utf-8":   true,
+		"application/json; charset=UTF-8":   true,
+		"application/json;charset=utf-8":    true,
+		"Application/JSON":                  true,
+		"application/problem+json":          true,
+		"application/json; charset=latin1":  false,
+		"application/json; charset=utf-16":  false,
+		"application/jsonx":                 false,
+		"text/html":                         false,
+		"text/json":                         false,
+		"":                                  false,
+		"application/json; charset":         false,
+		"application/json; charset=\"utf-8": false,
+	} {
+		if err := checkJSON(ct); (err == nil) != ok {
+			t.Errorf("checkJSON(%q) = %v, want accepted %v", ct, err, ok)
+		}
+	}
+}
