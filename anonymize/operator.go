@@ -144,25 +144,34 @@ type Keys struct {
 	// scoped caches the keys derived per scope ("consumer:alice"), which
 	// every release would otherwise derive again; cleared when full.
 	mu     sync.Mutex
-	scoped map[string][]byte
+	scoped map[string]*scopedKey
+}
+
+// scopedKey is one scope's pseudonym key and keyed hashes ready to use
+// with it: keying an HMAC hashes the key twice and allocates, which every
+// release would otherwise do again.
+type scopedKey struct {
+	key  []byte
+	macs sync.Pool // of hash.Hash
 }
 
 // maxScopedKeys bounds Keys.scoped.
 const maxScopedKeys = 4096
 
-// scopeKey returns the pseudonym key of one scope.
-func (k *Keys) scopeKey(label string) []byte {
+// scope returns the pseudonym key of one scope.
+func (k *Keys) scope(label string) *scopedKey {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if key, ok := k.scoped[label]; ok {
-		return key
+	if sk, ok := k.scoped[label]; ok {
+		return sk
 	}
 	if k.scoped == nil || len(k.scoped) >= maxScopedKeys {
-		k.scoped = make(map[string][]byte)
+		k.scoped = make(map[string]*scopedKey)
 	}
-	key := deriveKey(k.pseudonym, label)
-	k.scoped[label] = key
-	return key
+	sk := &scopedKey{key: deriveKey(k.pseudonym, label)}
+	sk.macs.New = func() any { return hmac.New(sha256.New, sk.key) }
+	k.scoped[label] = sk
+	return sk
 }
 
 // NewKeys returns keys for pseudonymisation derived from secret, which must
@@ -225,12 +234,13 @@ func (e *Env) now() time.Time {
 	return e.today
 }
 
-// scopedMAC is a cached keyed hash and the keys and dataset or consumer it
-// was derived for.
+// scopedMAC is a keyed hash the Env holds, the keys and dataset or
+// consumer it was derived for, and the scope it goes back to.
 type scopedMAC struct {
-	keys *Keys
-	who  string
-	hash hash.Hash
+	keys  *Keys
+	who   string
+	hash  hash.Hash
+	scope *scopedKey
 }
 
 // mac returns the keyed hash for a pseudonym scope, ready for use.
@@ -253,8 +263,23 @@ func (e *Env) mac(scope string) hash.Hash {
 	}
 	if e.macs == nil {
 		e.macs = make(map[string]scopedMAC, 1)
+	} else if m, ok := e.macs[scope]; ok {
+		m.scope.macs.Put(m.hash)
 	}
-	m := hmac.New(sha256.New, e.Keys.scopeKey(label+who))
-	e.macs[scope] = scopedMAC{keys: e.Keys, who: who, hash: m}
+	sk := e.Keys.scope(label + who)
+	m := sk.macs.Get().(hash.Hash)
+	m.Reset()
+	e.macs[scope] = scopedMAC{keys: e.Keys, who: who, hash: m, scope: sk}
 	return m
+}
+
+// finish gives the keyed hashes the Env took back to their scopes.
+func (e *Env) finish() {
+	if e == nil {
+		return
+	}
+	for scope, m := range e.macs {
+		m.scope.macs.Put(m.hash)
+		delete(e.macs, scope)
+	}
 }

@@ -86,6 +86,7 @@ func (p *Plan) Transform(w io.Writer, r io.Reader, shape Shape, env *Env, lim Li
 	}
 	t.met = t.met[:len(p.conds)]
 	env.start()
+	defer env.finish()
 	err := t.body(shape, lim)
 	t.stats.BytesIn = t.in.off + int64(t.in.pos)
 	if err == nil {
