@@ -219,7 +219,7 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 					continue
 				}
 				m, err := measure(ctx, t, l.upstream, func(win window) (*loadResult, error) {
-					return openLoop(ctx, t.w, fr.rate, o.warmup, o.duration, win)
+					return openLoop(ctx, t.w, fr.rate, maxInFlight, o.warmup, o.duration, win)
 				})
 				if err != nil {
 					return fmt.Errorf("(%s) %s, %.0f req/s: %w", t.key, t.name, fr.rate, err)

@@ -175,17 +175,18 @@ func sleepUntil(ctx context.Context, t time.Time) {
 	}
 }
 
-// maxInFlight bounds the open-loop generator's connections; a server
+// maxInFlight bounds the connections of the fixed-rate runs; a server
 // slower than the rate queues requests behind them, and that queueing is
 // counted in their latency.
 const maxInFlight = 256
 
 // openLoop sends rate requests per second on a fixed schedule, whatever
-// the server does, and measures each latency from the request's intended
-// send time (as wrk2 does), so that a stalled server cannot hide the
-// requests it delayed (coordinated omission).
-func openLoop(ctx context.Context, w workload, rate float64, warmup, dur time.Duration, win window) (*loadResult, error) {
-	client := newClient(maxInFlight)
+// the server does, over at most conns connections, and measures each
+// latency from the request's intended send time (as wrk2 does), so that a
+// stalled server cannot hide the requests it delayed (coordinated
+// omission).
+func openLoop(ctx context.Context, w workload, rate float64, conns int, warmup, dur time.Duration, win window) (*loadResult, error) {
+	client := newClient(conns)
 	defer client.CloseIdleConnections()
 	start := time.Now().Add(10 * time.Millisecond)
 	t := &tally{res: &loadResult{tool: "go", elapsed: dur, rate: rate}, from: start.Add(warmup), to: start.Add(warmup + dur)}
@@ -193,14 +194,14 @@ func openLoop(ctx context.Context, w workload, rate float64, warmup, dur time.Du
 	// in it, and the generator waits a while for them.
 	total := int(rate * (warmup + dur).Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
-	due := make(chan time.Time, maxInFlight)
+	due := make(chan time.Time, conns)
 	grace := max(2*time.Second, dur/2)
 	rctx, cancel := context.WithDeadline(ctx, start.Add(warmup+dur+grace))
 	defer cancel()
 	var mu sync.Mutex
 	var late []time.Duration
 	var wg sync.WaitGroup
-	for range maxInFlight {
+	for range conns {
 		wg.Go(func() {
 			for intended := range due {
 				err := w.once(rctx, client)

@@ -194,8 +194,15 @@ type memSample struct {
 	fds int
 }
 
-// soakRun loads Sluice at a fixed rate for dur and samples its resident
-// memory every interval.
+// soakConns bounds the soak's connections. After a stall of the shared
+// machine, an unbounded open-loop generator opens connections to keep its
+// schedule and keeps them, and Sluice's resident memory follows their
+// count (each holds buffers and a goroutine, here and upstream), which
+// would hide or fake a leak; the soak holds the load's concurrency fixed.
+const soakConns = 64
+
+// soakRun loads Sluice at a fixed rate for dur over at most soakConns
+// connections and samples its resident memory every interval.
 func (l *lab) soakRun(ctx context.Context, t *target, rate float64, dur, every time.Duration) (*soakResult, error) {
 	if t == nil || len(t.tier) == 0 {
 		return nil, fmt.Errorf("no Sluice target")
@@ -226,7 +233,7 @@ func (l *lab) soakRun(ctx context.Context, t *target, rate float64, dur, every t
 			}
 		}
 	})
-	lr, err := openLoop(ctx, t.w, rate, 0, dur, nil)
+	lr, err := openLoop(ctx, t.w, rate, soakConns, 0, dur, nil)
 	close(stop)
 	wg.Wait()
 	if err != nil {

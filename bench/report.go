@@ -233,7 +233,9 @@ func (r *results) markdown() string {
 	}
 	if s := r.soak; s != nil {
 		p("\n## Memory: under a long load\n\n")
-		p("Sluice at %.0f req/s (open loop) for %s; VmRSS every %s. Slope by least squares after the first tenth.\n\n", s.rate, s.dur, s.every)
+		p("Sluice at %.0f req/s (open loop, at most %d connections, so that resident memory does not follow how many\n", s.rate, soakConns)
+		p("connections a stall of the machine made the generator open) for %s; VmRSS every %s. Slope by least squares after\n", s.dur, s.every)
+		p("the first tenth.\n\n")
 		p("The Go heap in use and goroutine stacks come from Sluice's /metrics at the same moments.\n\n")
 		p("| answered | errors | p99 | RSS after first tenth | RSS at end | max RSS | RSS slope | Go heap slope | stacks slope |\n")
 		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
