@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -304,3 +305,28 @@ func recordFor(t *testing.T, dir, requestID string) map[string]any {
 var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func fmtURL(base, path string, args ...any) string { return base + fmt.Sprintf(path, args...) }
+
+func TestGCIsTunedOnlyWhereTheEnvironmentIsSilent(t *testing.T) {
+	gc, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(limit)
+	})
+	debug.SetGCPercent(gc)
+
+	tuneGC(func(string) string { return "" })
+	if got := debug.SetGCPercent(400); got != 400 {
+		t.Errorf("GOGC %d, want 400", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Errorf("memory limit %d, want 1 GiB", got)
+	}
+
+	// What the runtime took from GOGC=77 and GOMEMLIMIT=123MiB stays.
+	debug.SetGCPercent(77)
+	debug.SetMemoryLimit(123 << 20)
+	tuneGC(func(k string) string { return map[string]string{"GOGC": "77", "GOMEMLIMIT": "123MiB"}[k] })
+	if debug.SetGCPercent(gc) != 77 || debug.SetMemoryLimit(-1) != 123<<20 {
+		t.Error("tuneGC changed a setting the environment gave")
+	}
+}
