@@ -903,16 +903,17 @@ func openSegmentFile(dir, name string, flag int) (*os.File, int64, error) {
 
 // recordsEnd returns where the records of segment f end: before the NUL
 // bytes that pad it (Options.Preallocate). A Log cuts the padding off when
-// it rotates or closes, so f may shrink under it: then it reads again.
+// it rotates or closes, so f may shrink under it: then it reads again, a
+// few times at most.
 func recordsEnd(f *os.File) (int64, error) {
 	buf := make([]byte, 4<<10) // a closed segment ends in its last record
-	for {
+	for try := 0; ; try++ {
 		fi, err := f.Stat()
 		if err != nil {
 			return 0, err
 		}
 		end, err := trimPadding(f, fi.Size(), &buf)
-		if err != io.EOF {
+		if err != io.EOF || try == 3 {
 			return end, err
 		}
 	}
