@@ -513,7 +513,7 @@ func (a *AuditConfig) validate(c *Config, bad func(field, format string, args ..
 	if a.SegmentMaxBytes < 0 || (a.SegmentMaxBytes > 0 && a.SegmentMaxBytes < 64<<10) {
 		bad("audit.segment_max_bytes", "at least 64KiB")
 	}
-	if a.Preallocate != nil && (*a.Preallocate < 0 || *a.Preallocate > 64<<20) {
+	if a.Preallocate != nil && *a.Preallocate > 64<<20 {
 		bad("audit.preallocate", "between 0 and 64MiB")
 	}
 	if a.CheckpointEvery < 0 {

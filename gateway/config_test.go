@@ -230,6 +230,8 @@ func TestLoadConfigNamesTheInvalidField(t *testing.T) {
 		{"hmac key missing", "hmac_key_file: keys/hmac.key\n", "", "hmac_key_file: required"},
 		{"policy dir missing", "  dir: policies\n", "  dir: \"\"\n", "policy.dir: required"},
 		{"audit dir missing", "  dir: /var/lib/sluice/audit\n", "  dir: \"\"\n", "audit.dir: required"},
+		{"negative preallocate", "  dir: /var/lib/sluice/audit\n", "  dir: /var/lib/sluice/audit\n  preallocate: -1\n", `"-1" is not a size`},
+		{"preallocate too large", "  dir: /var/lib/sluice/audit\n", "  dir: /var/lib/sluice/audit\n  preallocate: 1GiB\n", "audit.preallocate: between 0 and 64MiB"},
 
 		// auth
 		{"issuer missing", "  issuer: https://idp.example\n", "", "auth.issuer: required"},

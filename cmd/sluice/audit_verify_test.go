@@ -376,4 +376,27 @@ sources: [{name: s, upstream: "http://127.0.0.1:1", datasets: [{name: d, path: /
 			t.Errorf("%s: error %v does not name %s", strings.TrimSpace(audit), err, field)
 		}
 	}
+
+	// audit.preallocate: unset is the Log's default, 0 is none (the Log's
+	// negative), a size is that size; over 64MiB is refused.
+	for audit, want := range map[string]int64{
+		"audit: {dir: audit}\n":                    0,
+		"audit: {dir: audit, preallocate: 0}\n":    -1,
+		"audit: {dir: audit, preallocate: 1MiB}\n": 1 << 20,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "sluice.yaml"), []byte(base+audit), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := gateway.LoadConfig(filepath.Join(dir, "sluice.yaml"))
+		if err != nil {
+			t.Fatalf("%s: %v", strings.TrimSpace(audit), err)
+		}
+		opts, err := auditOptions(cfg, slog.New(slog.DiscardHandler))
+		if err != nil || opts.Preallocate != want {
+			t.Errorf("%s: Preallocate %d (%v), want %d", strings.TrimSpace(audit), opts.Preallocate, err, want)
+		}
+	}
+	if err := load("audit: {dir: audit, preallocate: 65MiB}\n"); err == nil || !strings.Contains(err.Error(), "audit.preallocate") {
+		t.Errorf("preallocate over 64MiB: error %v", err)
+	}
 }
