@@ -74,7 +74,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	dst = appendJSONString(dst, e.Path)
 	if len(e.Query) != 0 {
 		dst = append(dst, `,"query":`...)
-		dst = appendJSONQuery(dst, e.Query)
+		dst = appendJSONMap(dst, e.Query, appendJSONStrings)
 	}
 	dst = append(dst, `,"decision":`...)
 	dst = appendJSONString(dst, e.Decision)
@@ -129,50 +129,35 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 // appendJSONObligations appends o as encoding/json does; every field of
 // Obligations is omitempty, so an Obligations with none set is {}.
 func appendJSONObligations(dst []byte, o *Obligations) ([]byte, error) {
-	// sep is the byte before the next field's name: '{' for the first
-	// field, ',' after.
+	// name appends the next field's name, after '{' for the first field
+	// and ',' for the others.
 	sep := byte('{')
+	name := func(key string) {
+		dst = append(dst, sep)
+		dst = append(dst, key...)
+		sep = ','
+	}
 	if len(o.Fields) != 0 {
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, `"fields":`...)
-		dst = appendJSONFields(dst, o.Fields)
+		name(`"fields":`)
+		dst = appendJSONMap(dst, o.Fields, appendJSONString)
 	}
-	if len(o.Dropped) != 0 {
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, `"dropped":`...)
-		dst = appendJSONStrings(dst, o.Dropped)
+	for _, f := range [...]struct {
+		key string
+		v   []string
+	}{{`"dropped":`, o.Dropped}, {`"rows":`, o.Rows}, {`"params":`, o.Params}} {
+		if len(f.v) != 0 {
+			name(f.key)
+			dst = appendJSONStrings(dst, f.v)
+		}
 	}
-	if len(o.Rows) != 0 {
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, `"rows":`...)
-		dst = appendJSONStrings(dst, o.Rows)
-	}
-	if len(o.Params) != 0 {
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, `"params":`...)
-		dst = appendJSONStrings(dst, o.Params)
-	}
-	if o.MaxRows != 0 {
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, `"max_rows":`...)
-		dst = strconv.AppendInt(dst, int64(o.MaxRows), 10)
-	}
-	if o.Fallbacks != 0 {
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, `"fallbacks":`...)
-		dst = strconv.AppendInt(dst, int64(o.Fallbacks), 10)
-	}
-	if o.Suppressed != 0 {
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, `"suppressed":`...)
-		dst = strconv.AppendInt(dst, int64(o.Suppressed), 10)
+	for _, f := range [...]struct {
+		key string
+		v   int
+	}{{`"max_rows":`, o.MaxRows}, {`"fallbacks":`, o.Fallbacks}, {`"suppressed":`, o.Suppressed}} {
+		if f.v != 0 {
+			name(f.key)
+			dst = strconv.AppendInt(dst, int64(f.v), 10)
+		}
 	}
 	var err error
 	for _, f := range [...]struct {
@@ -187,9 +172,7 @@ func appendJSONObligations(dst []byte, o *Obligations) ([]byte, error) {
 		if f.v == 0 { // omitempty: true for -0 too
 			continue
 		}
-		dst = append(dst, sep)
-		sep = ','
-		dst = append(dst, f.key...)
+		name(f.key)
 		if dst, err = appendJSONFloat(dst, f.v); err != nil {
 			return dst, err
 		}
@@ -219,44 +202,32 @@ func appendJSONStrings(dst []byte, ss []string) []byte {
 // without allocating.
 const mapKeysOnStack = 32
 
-// queryEntry and fieldsEntry are map entries, gathered to be sorted by key.
-type (
-	queryEntry struct {
-		k string
-		v []string
-	}
-	fieldsEntry struct{ k, v string }
-)
-
-// appendJSONQuery appends q as a JSON object with its keys sorted bytewise,
-// as encoding/json sorts them; q must not be nil.
-func appendJSONQuery(dst []byte, q map[string][]string) []byte {
-	var buf [mapKeysOnStack]queryEntry
-	es := buf[:0]
-	for k, v := range q {
-		es = append(es, queryEntry{k, v})
-	}
-	sortQueryEntries(es)
-	dst = append(dst, '{')
-	for i := range es {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, es[i].k)
-		dst = append(dst, ':')
-		dst = appendJSONStrings(dst, es[i].v)
-	}
-	return append(dst, '}')
+// mapEntry is a map entry, gathered to be sorted by key.
+type mapEntry[V any] struct {
+	k string
+	v V
 }
 
-// appendJSONFields is appendJSONQuery for Obligations.Fields.
-func appendJSONFields(dst []byte, m map[string]string) []byte {
-	var buf [mapKeysOnStack]fieldsEntry
+// appendJSONMap appends m as a JSON object with its keys sorted bytewise,
+// as encoding/json sorts them, each value appended by value; m must not be
+// nil.
+func appendJSONMap[V any](dst []byte, m map[string]V, value func([]byte, V) []byte) []byte {
+	var buf [mapKeysOnStack]mapEntry[V]
 	es := buf[:0]
 	for k, v := range m {
-		es = append(es, fieldsEntry{k, v})
+		es = append(es, mapEntry[V]{k, v})
 	}
-	sortFieldsEntries(es)
+	// The keys are distinct. Insertion sort is quickest for the few
+	// entries a record usually has.
+	if len(es) > 12 {
+		slices.SortFunc(es, func(a, b mapEntry[V]) int { return strings.Compare(a.k, b.k) })
+	} else {
+		for i := 1; i < len(es); i++ {
+			for j := i; j > 0 && es[j].k < es[j-1].k; j-- {
+				es[j], es[j-1] = es[j-1], es[j]
+			}
+		}
+	}
 	dst = append(dst, '{')
 	for i := range es {
 		if i > 0 {
@@ -264,36 +235,9 @@ func appendJSONFields(dst []byte, m map[string]string) []byte {
 		}
 		dst = appendJSONString(dst, es[i].k)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, es[i].v)
+		dst = value(dst, es[i].v)
 	}
 	return append(dst, '}')
-}
-
-// sortQueryEntries sorts es by key; the keys are distinct. Insertion sort
-// is quickest for the few entries a record usually has.
-func sortQueryEntries(es []queryEntry) {
-	if len(es) > 12 {
-		slices.SortFunc(es, func(a, b queryEntry) int { return strings.Compare(a.k, b.k) })
-		return
-	}
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].k < es[j-1].k; j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
-}
-
-// sortFieldsEntries is sortQueryEntries for Obligations.Fields.
-func sortFieldsEntries(es []fieldsEntry) {
-	if len(es) > 12 {
-		slices.SortFunc(es, func(a, b fieldsEntry) int { return strings.Compare(a.k, b.k) })
-		return
-	}
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].k < es[j-1].k; j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
 }
 
 var timeType = reflect.TypeFor[time.Time]()
