@@ -30,26 +30,32 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				l := openLog(b, b.TempDir(), Options{Preallocate: mode.pad})
-				tmpl := sampleEvent(1)
-				b.ReportAllocs()
-				b.SetParallelism(callers) // a gateway has many requests in flight
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					ctx := context.Background()
-					for pb.Next() {
-						e := *tmpl
-						if err := l.Append(ctx, &e); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+				appendInParallel(b, l, callers)
 				b.ReportMetric(float64(b.N)/float64(max(l.syncs.Load(), 1)), "records/sync")
 			})
 		}
 	}
+}
+
+// appendInParallel appends b.N records to l from callers goroutines per
+// CPU (a gateway has many requests in flight) and reports records/s.
+func appendInParallel(b *testing.B, l *Log, callers int) {
+	tmpl := sampleEvent(1)
+	b.ReportAllocs()
+	b.SetParallelism(callers)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			e := *tmpl
+			if err := l.Append(ctx, &e); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 // BenchmarkVerify measures verification over a 100k-record trail.
@@ -84,27 +90,13 @@ func BenchmarkVerifyWithCheckpoints(b *testing.B) {
 	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkAppendParallelWithCheckpoints is BenchmarkAppendParallel with a
-// signed checkpoint every 1000 records handed to a file witness.
+// BenchmarkAppendParallelWithCheckpoints is BenchmarkAppend's 32 callers
+// per CPU with a signed checkpoint every 1000 records handed to a file
+// witness.
 func BenchmarkAppendParallelWithCheckpoints(b *testing.B) {
 	root := b.TempDir()
 	l := openLog(b, filepath.Join(root, "audit"), Options{CheckpointKey: testKey("bench"), Witness: NewFileWitness(filepath.Join(root, "witness.json"))})
-	tmpl := sampleEvent(1)
-	b.ReportAllocs()
-	b.SetParallelism(32)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		ctx := context.Background()
-		for pb.Next() {
-			e := *tmpl
-			if err := l.Append(ctx, &e); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	appendInParallel(b, l, 32)
 }
 
 // benchEvent is the i-th record of the search benchmark's trail: 1000
