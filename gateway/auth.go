@@ -78,6 +78,11 @@ type Principal struct {
 	TokenID  string
 	Expires  time.Time
 	Claims   map[string]any
+
+	// policySubject is the principal as the policy sees it, built once
+	// with the token's claims prepared for evaluation, so that every
+	// request under a cached token shares that work.
+	policySubject policy.Subject
 }
 
 // authError is why a token was refused; its message is safe to show the
@@ -443,11 +448,19 @@ func principalFrom(c jwt.MapClaims) (*Principal, error) {
 	if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
 		p.Expires = exp.Time
 	}
+	p.policySubject = p.newSubject().Prepared()
 	return p, nil
 }
 
 // subject is the principal as the policy sees it.
 func (p *Principal) subject() policy.Subject {
+	if p.policySubject.ID != "" {
+		return p.policySubject
+	}
+	return p.newSubject()
+}
+
+func (p *Principal) newSubject() policy.Subject {
 	roles := p.Roles
 	if roles == nil {
 		roles = []string{}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sluicegw/sluice/policy"
 )
@@ -740,12 +741,12 @@ func TestPrincipalFromMapsClaims(t *testing.T) {
 		Expires:  exp,
 		Claims:   map[string]any(claims),
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Principal{})); diff != "" {
 		t.Errorf("principal (-want +got):\n%s", diff)
 	}
 
 	wantSubject := policy.Subject{ID: "carol", Roles: []string{"caseworker", "public"}, Dept: "civil", District: "朝阳区", Claims: claims}
-	if diff := cmp.Diff(wantSubject, got.subject()); diff != "" {
+	if diff := cmp.Diff(wantSubject, got.subject(), cmpopts.IgnoreUnexported(policy.Subject{})); diff != "" {
 		t.Errorf("subject (-want +got):\n%s", diff)
 	}
 }
@@ -756,7 +757,7 @@ func TestPrincipalFromLeavesOptionalClaimsEmpty(t *testing.T) {
 		t.Fatalf("principalFrom: %v", err)
 	}
 	want := &Principal{Subject: "bob", Claims: map[string]any{"sub": "bob"}}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Principal{})); diff != "" {
 		t.Errorf("principal (-want +got):\n%s", diff)
 	}
 	// The policy sees an empty role list, never null.
@@ -774,7 +775,7 @@ func TestAuthenticateMapsTheTokenIntoThePrincipal(t *testing.T) {
 	}))))
 	got := Principal{Subject: p.Subject, Roles: p.Roles, Dept: p.Dept, District: p.District, Purpose: p.Purpose, TokenID: p.TokenID, Expires: p.Expires}
 	want := Principal{Subject: "alice", Roles: []string{"analyst"}, Dept: "health", District: "海淀区", Purpose: "public-health", TokenID: "j1", Expires: exp}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Principal{})); diff != "" {
 		t.Errorf("principal (-want +got):\n%s", diff)
 	}
 }

@@ -172,7 +172,7 @@ func (in *Input) key(dst []byte, withTime bool) (_ []byte, ok bool) {
 	}
 	str(in.Subject.Dept)
 	str(in.Subject.District)
-	if dst, ok = appendAny(dst, in.Subject.Claims); !ok {
+	if dst, ok = in.Subject.appendClaimsKey(dst); !ok {
 		return dst, false
 	}
 	str(in.Purpose)

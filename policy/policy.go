@@ -55,6 +55,73 @@ type Subject struct {
 	Dept     string         `json:"dept,omitempty"`
 	District string         `json:"district,omitempty"`
 	Claims   map[string]any `json:"claims,omitempty"`
+
+	// claims, when set by Prepared, holds what decisions need of Claims,
+	// built once and shared by every copy of the Subject.
+	claims *preparedClaims
+}
+
+// Prepared returns s set up to convert its claims for the policy once, at
+// its first decision, and to share that with every copy of it: for a
+// subject that asks again and again, as a verified token the gateway
+// caches does. Its Claims must not change afterwards.
+func (s Subject) Prepared() Subject {
+	s.claims = &preparedClaims{}
+	return s
+}
+
+// preparedClaims is a subject's claims in the forms every decision reads:
+// as an OPA value, and as their part of the decision cache key.
+type preparedClaims struct {
+	once  sync.Once
+	term  *ast.Term
+	err   error
+	key   []byte
+	keyOK bool
+}
+
+func (p *preparedClaims) prepare(claims map[string]any) *preparedClaims {
+	p.once.Do(func() {
+		p.term, p.err = claimsTerm(claims)
+		p.key, p.keyOK = appendAny(nil, claims)
+	})
+	return p
+}
+
+// claimsTerm is the subject's claims as an OPA value.
+func (s *Subject) claimsTerm() (*ast.Term, error) {
+	if s.claims == nil {
+		return claimsTerm(s.Claims)
+	}
+	p := s.claims.prepare(s.Claims)
+	return p.term, p.err
+}
+
+// appendClaimsKey appends the claims' part of the decision cache key; ok
+// is false when a claim holds a value the key cannot encode.
+func (s *Subject) appendClaimsKey(dst []byte) (_ []byte, ok bool) {
+	if s.claims == nil {
+		return appendAny(dst, s.Claims)
+	}
+	p := s.claims.prepare(s.Claims)
+	if !p.keyOK {
+		return dst, false
+	}
+	return append(dst, p.key...), true
+}
+
+func claimsTerm(claims map[string]any) (*ast.Term, error) {
+	if len(claims) == 0 {
+		return ast.NewTerm(ast.NewObject()), nil
+	}
+	v, err := ast.InterfaceToValue(claims)
+	if err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	if _, ok := v.(ast.Object); !ok {
+		return nil, fmt.Errorf("claims are not an object")
+	}
+	return ast.NewTerm(v), nil
 }
 
 // Resource is the dataset asked for, as configured. A Resource must not
@@ -180,17 +247,9 @@ func (in *Input) astValue() (ast.Value, error) {
 	for i, r := range in.Subject.Roles {
 		roles[i] = str(r)
 	}
-	claims := ast.NewObject()
-	if len(in.Subject.Claims) > 0 {
-		v, err := ast.InterfaceToValue(in.Subject.Claims)
-		if err != nil {
-			return nil, fmt.Errorf("claims: %w", err)
-		}
-		obj, ok := v.(ast.Object)
-		if !ok {
-			return nil, fmt.Errorf("claims are not an object")
-		}
-		claims = obj
+	claims, err := in.Subject.claimsTerm()
+	if err != nil {
+		return nil, err
 	}
 	params := ast.NewObject()
 	for k, vs := range in.Request.Params {
@@ -203,7 +262,7 @@ func (in *Input) astValue() (ast.Value, error) {
 	obj := ast.NewObject(
 		kv("subject", ast.ObjectTerm(
 			kv("id", str(in.Subject.ID)), kv("roles", ast.ArrayTerm(roles...)), kv("dept", str(in.Subject.Dept)),
-			kv("district", str(in.Subject.District)), kv("claims", ast.NewTerm(claims)))),
+			kv("district", str(in.Subject.District)), kv("claims", claims))),
 		kv("purpose", str(in.Purpose)),
 		kv("action", str(in.Action)),
 		kv("request", ast.ObjectTerm(kv("method", str(in.Request.Method)), kv("path", str(in.Request.Path)),
@@ -243,6 +302,8 @@ type Set struct {
 	// cache holds the set's decisions by input; nil when its policies
 	// call a non-deterministic built-in.
 	cache *decisionCache
+	// memo holds the decisions parsed, by value (memo.go).
+	memo *decisionMemo
 }
 
 // Revision identifies the policy set: for a directory, a hash of every
@@ -351,7 +412,8 @@ func compileSnapshot(ctx context.Context, snap *snapshot) (*Set, error) {
 	if rev == "" {
 		rev = snap.digest
 	}
-	return &Set{query: pq, revision: rev, digest: snap.digest, files: snap.regoFiles, cache: newDecisionCache(parsed)}, nil
+	return &Set{query: pq, revision: rev, digest: snap.digest, files: snap.regoFiles,
+		cache: newDecisionCache(parsed), memo: newDecisionMemo()}, nil
 }
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
@@ -475,14 +537,21 @@ func (s *Set) evaluate(ctx context.Context, in *Input) (*Decision, error) {
 	if err != nil {
 		return deny("policy input is malformed"), fmt.Errorf("build input: %w", err)
 	}
-	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(input))
+	var opts [3]rego.EvalOption
+	opts[0] = rego.EvalParsedInput(input)
+	copy(opts[1:], evalOptions)
+	rs, err := s.query.Eval(ctx, opts[:]...)
 	if err != nil {
 		return deny("policy evaluation failed"), fmt.Errorf("evaluate %s: %w", Query, err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return deny("no decision"), errors.New(Query + " is undefined")
 	}
-	d, err := parseDecision(rs[0].Expressions[0].Value)
+	value, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return deny("policy decision is malformed"), fmt.Errorf("evaluate %s: a result of type %T", Query, rs[0].Expressions[0].Value)
+	}
+	d, err := s.memo.parse(value)
 	if err != nil {
 		return deny("policy decision is malformed"), err
 	}
