@@ -18,8 +18,11 @@ import (
 // Set remembers the decisions it made, keyed by the exact input the policy
 // would read, and a repeated request (the same caller asking the same
 // thing, as a downstream app does all day) skips evaluation, parsing and
-// plan compilation. input.time is part of the key, at the second
-// resolution the policy sees it, unless no module reads input.time.
+// plan compilation. The key holds only the members of the input the
+// set's modules can read: a policy that never reads input.request answers
+// every page of a dataset with one decision, and one that never reads
+// input.time is not keyed by the clock. input.time, when read, is keyed at
+// the second resolution the policy sees it.
 //
 // The cache belongs to the Set, so a reload starts empty. It holds two
 // generations of at most decisionCacheSize entries each: when the newer
@@ -34,9 +37,10 @@ const decisionCacheSize = 1024
 type decisionCache struct {
 	mu       sync.Mutex
 	cur, old map[string]*Decision
-	// withTime is false when no module can read input.time.
-	withTime bool
-	// second is the newest input second put in cur (withTime only).
+	// reads are the members of the input some module can read.
+	reads inputParts
+	// second is the newest input second put in cur (when reads has
+	// partTime).
 	second int64
 
 	hits, misses atomic.Int64
@@ -45,22 +49,44 @@ type decisionCache struct {
 // newDecisionCache returns the cache for a set compiled from modules, or
 // nil when a decision may depend on more than its input.
 func newDecisionCache(modules []*ast.Module) *decisionCache {
-	readsTime := false
+	var all inputParts
 	for _, m := range modules {
 		nondet, reads := inspect(m)
 		if nondet {
 			return nil
 		}
-		readsTime = readsTime || reads
+		all |= reads
 	}
-	return &decisionCache{cur: map[string]*Decision{}, withTime: readsTime}
+	return &decisionCache{cur: map[string]*Decision{}, reads: all}
 }
 
-// inspect reports whether m calls a non-deterministic built-in and whether
-// it may read input.time: any reference to input other than input.<key>
-// with a constant key other than "time" counts, so `x := input` or
-// input[k] are taken to read it.
-func inspect(m *ast.Module) (nondet, readsTime bool) {
+// inputParts is a set of the input document's members.
+type inputParts uint16
+
+const (
+	partSubject inputParts = 1 << iota
+	partPurpose
+	partJustification
+	partAction
+	partResource
+	partRequest
+	partStats
+	partTime
+
+	allParts = 1<<iota - 1
+)
+
+// inputMembers names the members of the input document (Input.astValue).
+var inputMembers = map[string]inputParts{
+	"subject": partSubject, "purpose": partPurpose, "justification": partJustification, "action": partAction,
+	"resource": partResource, "request": partRequest, "stats": partStats, "time": partTime,
+}
+
+// inspect reports whether m calls a non-deterministic built-in and which
+// members of the input it may read: input.<name> reads that member; any
+// other use of input (`x := input`, input[k], a name the document does
+// not have) is taken to read them all.
+func inspect(m *ast.Module) (nondet bool, reads inputParts) {
 	isInput := func(t *ast.Term) bool {
 		v, ok := t.Value.(ast.Var)
 		return ok && v.Equal(ast.InputRootDocument.Value)
@@ -87,11 +113,13 @@ func inspect(m *ast.Module) (nondet, readsTime bool) {
 			if len(x) == 0 || !isInput(x[0]) {
 				return false
 			}
-			if len(x) < 2 {
-				readsTime = true // input used whole
-			} else if key, ok := x[1].Value.(ast.String); !ok || key == "time" {
-				readsTime = true
+			part := inputParts(allParts) // input used whole, or by a computed name
+			if len(x) >= 2 {
+				if key, ok := x[1].Value.(ast.String); ok && inputMembers[string(key)] != 0 {
+					part = inputMembers[string(key)]
+				}
 			}
+			reads |= part
 			// Later terms may hold calls or other references.
 			for _, t := range x[1:] {
 				vis.Walk(t)
@@ -99,13 +127,13 @@ func inspect(m *ast.Module) (nondet, readsTime bool) {
 			return true
 		case ast.Var:
 			if x.Equal(ast.InputRootDocument.Value) {
-				readsTime = true // input used whole
+				reads |= allParts // input used whole
 			}
 		}
 		return false
 	})
 	vis.Walk(m)
-	return nondet, readsTime
+	return nondet, reads
 }
 
 // get returns the decision cached under key, or nil.
@@ -129,7 +157,7 @@ func (c *decisionCache) get(key []byte) *Decision {
 // put caches d, decided for an input at the given Unix second, under key.
 func (c *decisionCache) put(key []byte, second int64, d *Decision) {
 	c.mu.Lock()
-	if c.withTime && second > c.second {
+	if c.reads&partTime != 0 && second > c.second {
 		if c.second != 0 {
 			c.old, c.cur = c.cur, make(map[string]*Decision)
 		}
@@ -157,61 +185,75 @@ func (s *Set) CacheStats() (hits, misses int64) {
 
 var keyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// key appends the input's canonical encoding to dst: every part of the
-// document the policy reads, each length-prefixed, maps in key order. ok
-// is false when a claim holds a value the encoding does not know, and the
-// decision is then not cached.
-func (in *Input) key(dst []byte, withTime bool) (_ []byte, ok bool) {
+// key appends the input's canonical encoding to dst: each member of the
+// document in reads, length-prefixed, maps in key order. ok is false when
+// a claim holds a value the encoding does not know, and the decision is
+// then not cached.
+func (in *Input) key(dst []byte, reads inputParts) (_ []byte, ok bool) {
 	str := func(s string) { dst = appendStr(dst, s) }
 	num := func(n int) { dst = binary.AppendUvarint(dst, uint64(n)) }
 
-	str(in.Subject.ID)
-	num(len(in.Subject.Roles))
-	for _, r := range in.Subject.Roles {
-		str(r)
-	}
-	str(in.Subject.Dept)
-	str(in.Subject.District)
-	if dst, ok = in.Subject.appendClaimsKey(dst); !ok {
-		return dst, false
-	}
-	str(in.Purpose)
-	str(in.Justification)
-	str(in.Action)
-	if r := in.Resource; r != nil {
-		dst = append(dst, 1)
-		dst = append(dst, r.prepare().key...)
-	} else {
-		dst = append(dst, 0)
-	}
-	str(in.Request.Method)
-	str(in.Request.Path)
-	num(len(in.Request.Params))
-	var keys [16]string
-	for _, k := range sortedKeys(in.Request.Params, keys[:0]) {
-		str(k)
-		vs := in.Request.Params[k]
-		num(len(vs))
-		for _, v := range vs {
-			str(v)
+	if reads&partSubject != 0 {
+		str(in.Subject.ID)
+		num(len(in.Subject.Roles))
+		for _, r := range in.Subject.Roles {
+			str(r)
+		}
+		str(in.Subject.Dept)
+		str(in.Subject.District)
+		if dst, ok = in.Subject.appendClaimsKey(dst); !ok {
+			return dst, false
 		}
 	}
-	if st := in.Stats; st != nil {
-		dst = append(dst, 1)
-		str(st.Metric)
-		for _, p := range []*string{st.Field, st.GroupBy} {
-			if p == nil {
-				dst = append(dst, 0)
-			} else {
-				dst = append(dst, 1)
-				str(*p)
+	if reads&partPurpose != 0 {
+		str(in.Purpose)
+	}
+	if reads&partJustification != 0 {
+		str(in.Justification)
+	}
+	if reads&partAction != 0 {
+		str(in.Action)
+	}
+	if reads&partResource != 0 {
+		if r := in.Resource; r != nil {
+			dst = append(dst, 1)
+			dst = append(dst, r.prepare().key...)
+		} else {
+			dst = append(dst, 0)
+		}
+	}
+	if reads&partRequest != 0 {
+		str(in.Request.Method)
+		str(in.Request.Path)
+		num(len(in.Request.Params))
+		var keys [16]string
+		for _, k := range sortedKeys(in.Request.Params, keys[:0]) {
+			str(k)
+			vs := in.Request.Params[k]
+			num(len(vs))
+			for _, v := range vs {
+				str(v)
 			}
 		}
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.Epsilon))
-	} else {
-		dst = append(dst, 0)
 	}
-	if withTime {
+	if reads&partStats != 0 {
+		if st := in.Stats; st != nil {
+			dst = append(dst, 1)
+			str(st.Metric)
+			for _, p := range []*string{st.Field, st.GroupBy} {
+				if p == nil {
+					dst = append(dst, 0)
+				} else {
+					dst = append(dst, 1)
+					str(*p)
+				}
+			}
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.Epsilon))
+		} else {
+			dst = append(dst, 0)
+		}
+	}
+	if reads&partTime != 0 {
 		dst = in.Time.UTC().AppendFormat(dst, time.RFC3339)
 	}
 	return dst, true

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"testing"
 	"time"
 
@@ -60,8 +61,8 @@ func variants() map[string]*Input {
 // input, a decision served for the wrong input would show it.
 func TestCachedDecisionsAnswerOnlyTheirOwnInput(t *testing.T) {
 	set := loadPolicy(t, echoPolicy+"\nt := input.time\n")
-	if set.cache == nil || !set.cache.withTime {
-		t.Fatalf("an echo policy reading input.time must be cached with time; cache = %+v", set.cache)
+	if set.cache == nil || set.cache.reads != allParts {
+		t.Fatalf("an echo policy reads its whole input and must be keyed by all of it; cache = %+v", set.cache)
 	}
 	ctx := context.Background()
 	ins := variants()
@@ -89,11 +90,13 @@ func TestCachedDecisionsAnswerOnlyTheirOwnInput(t *testing.T) {
 	in := analystRead()
 	in.Resource.Fields = map[string]FieldInfo{"b": {Type: "x"}, "a": {Type: "y"}}
 	in.Subject.Claims = map[string]any{"z": 1.0, "y": []string{"p"}}
-	first, _ := set.Decide(ctx, in)
+	set.Decide(ctx, in)
 	again := analystRead()
 	again.Resource.Fields = map[string]FieldInfo{"a": {Type: "y"}, "b": {Type: "x"}}
 	again.Subject.Claims = map[string]any{"y": []any{"p"}, "z": 1.0}
-	if second, _ := set.Decide(ctx, again); second != first {
+	_, misses = set.CacheStats()
+	set.Decide(ctx, again)
+	if _, m := set.CacheStats(); m != misses {
 		t.Error("the same input document built afresh was evaluated again, not answered from the cache")
 	}
 }
@@ -103,7 +106,7 @@ func TestCachedDecisionsAnswerOnlyTheirOwnInput(t *testing.T) {
 func TestInputKeysDifferWhenDocumentsDo(t *testing.T) {
 	keys := map[string]string{}
 	for name, in := range variants() {
-		key, ok := in.key(nil, true)
+		key, ok := in.key(nil, allParts)
 		if !ok {
 			t.Fatalf("%s: not cacheable", name)
 		}
@@ -113,18 +116,18 @@ func TestInputKeysDifferWhenDocumentsDo(t *testing.T) {
 		keys[string(key)] = name
 	}
 	// Without time, the time is not part of the key, and nothing else is lost.
-	base, _ := analystRead().key(nil, false)
+	base, _ := analystRead().key(nil, allParts&^partTime)
 	later := analystRead()
 	later.Time = later.Time.Add(time.Hour)
-	if k, _ := later.key(nil, false); string(k) != string(base) {
+	if k, _ := later.key(nil, allParts&^partTime); string(k) != string(base) {
 		t.Error("a key without time changed with the time")
 	}
 	// The document's time is RFC 3339 seconds: within a second, the key is
 	// the same, as is the document.
 	sub := analystRead()
 	sub.Time = sub.Time.Add(999 * time.Millisecond)
-	a, _ := analystRead().key(nil, true)
-	b, _ := sub.key(nil, true)
+	a, _ := analystRead().key(nil, allParts)
+	b, _ := sub.key(nil, allParts)
 	av, _ := analystRead().astValue()
 	bv, _ := sub.astValue()
 	if string(a) != string(b) || av.Compare(bv) != 0 {
@@ -133,7 +136,7 @@ func TestInputKeysDifferWhenDocumentsDo(t *testing.T) {
 	// A claim of a type the key does not know is not cached.
 	odd := analystRead()
 	odd.Subject.Claims = map[string]any{"n": 3}
-	if _, ok := odd.key(nil, true); ok {
+	if _, ok := odd.key(nil, allParts); ok {
 		t.Error("an int claim (not a JSON-decoded type) was given a key")
 	}
 }
@@ -163,7 +166,11 @@ decision := {"allow": false, "reason": "odd second"} if not even
 	if !first.Allow {
 		t.Fatalf("even second: %+v", first)
 	}
+	_, misses := set.CacheStats()
 	if d := at(500 * time.Millisecond); d != first {
+		t.Errorf("the same second: %+v", d)
+	}
+	if _, m := set.CacheStats(); m != misses {
 		t.Error("the same second was evaluated again")
 	}
 	if d := at(time.Second); d.Allow {
@@ -171,7 +178,7 @@ decision := {"allow": false, "reason": "odd second"} if not even
 	}
 	// Two seconds on, the decision is the first one's again, and evaluated
 	// again (the same parsed value from the set's memo, not the cache).
-	_, misses := set.CacheStats()
+	_, misses = set.CacheStats()
 	if d := at(2 * time.Second); !d.Allow {
 		t.Errorf("two seconds on: %+v", d)
 	}
@@ -212,24 +219,68 @@ decision := {"allow": false, "reason": ids[0]}`,
 	}
 }
 
-// TestTimeIsLeftOutOfTheKeyOnlyWhenNoModuleCanReadIt.
-func TestTimeIsLeftOutOfTheKeyOnlyWhenNoModuleCanReadIt(t *testing.T) {
-	for rego, reads := range map[string]bool{
-		`allow if input.subject.id == "alice"`:            false,
-		`allow if input.request.params.page[0] == "2"`:    false,
-		`allow if input.time > "2026"`:                    true,
-		`allow if { x := input; x.time > "2026" }`:        true,
-		`allow if { some k; input[k] == "2026" }`:         true,
-		`allow if { k := "time"; input[k] > "2026" }`:     true,
-		`allow if walk(input, [_, "2026"])`:               true,
-		`allow if object.get(input, "time", "") > "2026"`: true,
+// TestKeyHoldsTheInputMembersAModuleCanRead: inspect finds which members
+// of the input a module may read; a use of input it cannot follow counts
+// as reading them all.
+func TestKeyHoldsTheInputMembersAModuleCanRead(t *testing.T) {
+	for rego, want := range map[string]inputParts{
+		`allow if input.subject.id == "alice"`:                               partSubject,
+		`allow if input.request.params.page[0] == "2"`:                       partRequest,
+		`allow if input.time > "2026"`:                                       partTime,
+		`allow if { input.action == "read"; input.resource.dataset == "v" }`: partAction | partResource,
+		`allow if input.stats.epsilon < 1`:                                   partStats,
+		`allow if { input.purpose == "p"; count(input.justification) > 9 }`:  partPurpose | partJustification,
+		`allow if count([x | some x in [1]]) == 1`:                           0,
+		`allow if { x := input; x.time > "2026" }`:                           allParts,
+		`allow if { some k; input[k] == "2026" }`:                            allParts,
+		`allow if { k := "time"; input[k] > "2026" }`:                        allParts,
+		`allow if walk(input, [_, "2026"])`:                                  allParts,
+		`allow if object.get(input, "time", "") > "2026"`:                    allParts,
+		`allow if input.other == 1`:                                          allParts,
+		`allow if input[input.action] == 1`:                                  allParts,
 		`import input.time as t
-allow if t > "2026"`: true,
+allow if t > "2026"`: partTime,
+		`allow if data.x with input.time as "2027"`: partTime,
 	} {
 		m := ast.MustParseModuleWithOpts("package sluice\n"+rego, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if nondet, got := inspect(m); got != reads || nondet {
-			t.Errorf("%s: reads time = %v (non-deterministic %v), want %v", rego, got, nondet, reads)
+		if nondet, got := inspect(m); got != want || nondet {
+			t.Errorf("%s: reads %08b (non-deterministic %v), want %08b", rego, got, nondet, want)
 		}
+	}
+	if len(inputMembers) != bits.OnesCount(uint(allParts)) {
+		t.Errorf("%d input members named, %d parts", len(inputMembers), bits.OnesCount(uint(allParts)))
+	}
+}
+
+// TestMembersThePolicyCannotReadShareADecision: the shipped policies never
+// read input.request (nor input.stats: the gateway checks a statistics
+// query against the limits a decision sets), so every page of a dataset, asked by one caller in
+// one second, is one decision; a policy that reads the page is asked for
+// each page.
+func TestMembersThePolicyCannotReadShareADecision(t *testing.T) {
+	ctx := context.Background()
+	shipped := load(t, "../policies")
+	if want := allParts &^ (partRequest | partStats); shipped.cache.reads != want {
+		t.Fatalf("the shipped policies read %08b, want %08b", shipped.cache.reads, want)
+	}
+	byPage := loadPolicy(t, `package sluice
+decision := {"allow": false, "reason": input.request.params.page[0]}`)
+	for _, page := range []string{"1", "2", "3"} {
+		in := analystRead()
+		in.Request.Params = map[string][]string{"page": {page}}
+		d, err := shipped.Decide(ctx, in)
+		if err != nil || !d.Allow {
+			t.Fatalf("page %s: %+v, %v", page, d, err)
+		}
+		if d, _ := byPage.Decide(ctx, in); d.Reason != page {
+			t.Errorf("page %s answered for page %q", page, d.Reason)
+		}
+	}
+	if hits, misses := shipped.CacheStats(); hits != 2 || misses != 1 {
+		t.Errorf("shipped: hits, misses = %d, %d; want 2, 1", hits, misses)
+	}
+	if hits, misses := byPage.CacheStats(); hits != 0 || misses != 3 {
+		t.Errorf("by page: hits, misses = %d, %d; want 0, 3", hits, misses)
 	}
 }
 
@@ -265,7 +316,7 @@ func TestDecisionCacheHoldsABoundedNumberOfDecisions(t *testing.T) {
 
 	untimed := loadPolicy(t, `package sluice
 decision := {"allow": false, "reason": input.request.path}`)
-	if untimed.cache.withTime {
+	if untimed.cache.reads&partTime != 0 {
 		t.Fatal("a set that never reads input.time keys by time")
 	}
 	for i := range 3 * decisionCacheSize {

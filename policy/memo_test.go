@@ -5,19 +5,20 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestEqualDecisionsAreParsedOnce: two inputs the decision cache tells
-// apart (another page) that the policy answers with the same decision get
+// apart (another second) that the policy answers with the same decision get
 // the same parsed *Decision, plan included; a different decision value
 // gets its own, with its own content.
 func TestEqualDecisionsAreParsedOnce(t *testing.T) {
 	set := load(t, "../policies")
 	ctx := context.Background()
-	at := func(page, purpose string) *Decision {
+	at := func(second int, purpose string) *Decision {
 		t.Helper()
 		in := analystRead()
-		in.Request.Params = map[string][]string{"page": {page}}
+		in.Time = in.Time.Add(time.Duration(second) * time.Second)
 		in.Purpose = purpose
 		d, err := set.Decide(ctx, in)
 		if err != nil {
@@ -25,9 +26,9 @@ func TestEqualDecisionsAreParsedOnce(t *testing.T) {
 		}
 		return d
 	}
-	first, second := at("1", "public-health"), at("2", "public-health")
+	first, second := at(0, "public-health"), at(1, "public-health")
 	if _, misses := set.CacheStats(); misses != 2 {
-		t.Fatalf("%d evaluations, want 2 (each page is its own input)", misses)
+		t.Fatalf("%d evaluations, want 2 (each second is its own input)", misses)
 	}
 	if !first.Allow || first.Plan == nil {
 		t.Fatalf("analyst read: %+v", first)
@@ -35,7 +36,7 @@ func TestEqualDecisionsAreParsedOnce(t *testing.T) {
 	if second != first {
 		t.Error("the same decision value was parsed again")
 	}
-	other := at("1", "statistics") // not a purpose the analyst may read for
+	other := at(0, "statistics") // not a purpose the analyst may read for
 	if other == first || other.Allow || other.Reason == first.Reason {
 		t.Errorf("a different decision was answered with the first: %+v", other)
 	}
@@ -106,8 +107,8 @@ func TestPreparedSubjectDecidesAsAPlainOne(t *testing.T) {
 		if v.Compare(pv) != 0 {
 			t.Errorf("prepared document %v, want %v", v, pv)
 		}
-		pk, _ := plain.key(nil, true)
-		k, ok := in.key(nil, true)
+		pk, _ := plain.key(nil, allParts)
+		k, ok := in.key(nil, allParts)
 		if !ok || string(k) != string(pk) {
 			t.Error("a prepared subject has another cache key")
 		}
@@ -133,7 +134,7 @@ func TestPreparedSubjectDecidesAsAPlainOne(t *testing.T) {
 	odd := analystRead()
 	odd.Subject.Claims = map[string]any{"n": 3}
 	odd.Subject = odd.Subject.Prepared()
-	if _, ok := odd.key(nil, true); ok {
+	if _, ok := odd.key(nil, allParts); ok {
 		t.Error("a prepared int claim was given a key")
 	}
 }

@@ -516,7 +516,7 @@ func (s *Set) Decide(ctx context.Context, in *Input) (*Decision, error) {
 	}
 	bp := keyPool.Get().(*[]byte)
 	defer keyPool.Put(bp)
-	key, ok := in.key((*bp)[:0], s.cache.withTime)
+	key, ok := in.key((*bp)[:0], s.cache.reads)
 	*bp = key
 	if !ok {
 		return s.evaluate(ctx, in)
