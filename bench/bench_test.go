@@ -76,6 +76,28 @@ func TestSlopeIsBytesPerMinute(t *testing.T) {
 	}
 }
 
+// TestFloorSlopeSeesALeakAndNotTheSawtooth: a heap that climbs by 20 MiB
+// and drops back every 14 s, on a flat base, has a flat floor whatever
+// the phase a fit of every sample catches it in; the same sawtooth on a
+// base growing 1 MiB a minute has a floor growing 1 MiB a minute.
+func TestFloorSlopeSeesALeakAndNotTheSawtooth(t *testing.T) {
+	for _, leak := range []float64{0, 1} {
+		s := &soakResult{dur: 10 * time.Minute, every: 2 * time.Second}
+		for at := time.Duration(0); at <= s.dur; at += s.every {
+			saw := float64(at%(14*time.Second)) / float64(14*time.Second) * 20
+			base := 50 + leak*at.Minutes()
+			s.samples = append(s.samples, memSample{at: at, rss: int64((base + saw) * (1 << 20))})
+		}
+		s.analyse()
+		if got := s.floorSlope / (1 << 20); math.Abs(got-leak) > 0.1 {
+			t.Errorf("leak %.0f MiB/min: floor slope %.2f MiB/min (every sample: %.2f)", leak, got, s.slope/(1<<20))
+		}
+		if n := len(s.floors); n < 15 || n > 18 {
+			t.Errorf("%d floors of 30 s in 9 minutes", n)
+		}
+	}
+}
+
 func TestReplaceLineWantsExactlyOneMatch(t *testing.T) {
 	got, err := replaceLine("a: 1\nlisten: 127.0.0.1:1\nb: 2\n", "listen: ", "listen: 127.0.0.1:2")
 	if err != nil || got != "a: 1\nlisten: 127.0.0.1:2\nb: 2\n" {

@@ -79,7 +79,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.targets, "targets", "abcde", "targets to run: a upstream, b bare proxy, c nginx, d OPA sidecar, e Sluice")
 	fs.IntVar(&o.streamMB, "stream-mb", 500, "size of the response streamed through Sluice for the memory check; 0 skips it")
 	fs.DurationVar(&o.soak, "soak", 0, "also run Sluice under a fixed load this long and report the slope of its resident memory (e.g. 10m)")
-	fs.DurationVar(&o.soakEvery, "soak-every", 5*time.Second, "resident memory sampling interval of --soak")
+	fs.DurationVar(&o.soakEvery, "soak-every", 2*time.Second, "resident memory sampling interval of --soak")
 	fs.Float64Var(&o.soakRate, "soak-rate", 0, "request rate of --soak (default: half of Sluice's closed-loop throughput)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (configs, logs, audit trail)")
 	fs.StringVar(&o.src, "src", "", "build cmd/sluice from this source tree (default: the repository the harness runs in)")

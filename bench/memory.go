@@ -173,21 +173,30 @@ type soakResult struct {
 	samples []memSample
 	load    *loadResult
 	slope   float64 // bytes per minute, least squares over the samples after the first tenth
-	// heapSlope and stackSlope are the same fit of the Go heap in use and
-	// of goroutine stacks.
-	heapSlope, stackSlope float64
-	growth                int64 // last sample over the first one after the first tenth
-	maxRSS                int64
-	firstRSS              int64
+	// floorSlope is the same fit of the lowest RSS of each floorWindow:
+	// the resident size the collector's pacing keeps coming back to,
+	// which a leak raises and the heap's sawtooth between collections
+	// (up to GOGC% of the live heap) does not.
+	floorSlope float64
+	floors     []memSample
+	// liveSlope, heapSlope and stackSlope are the fit of the heap the last
+	// collection found live, of the Go heap in use, and of goroutine stacks.
+	liveSlope, heapSlope, stackSlope float64
+	growth                           int64 // last sample over the first one after the first tenth
+	maxRSS                           int64
+	firstRSS                         int64
 }
 
 type memSample struct {
 	at  time.Duration
 	rss int64
-	// heap and stacks are the Go heap in use and goroutine stacks, from
-	// Sluice's /metrics: growth in them is the program's, growth in RSS
-	// alone is the runtime's or the kernel's accounting.
-	heap, stacks int64
+	// anon and file split rss (see memStatus).
+	anon, file int64
+	// heap and stacks are the Go heap in use and goroutine stacks, and
+	// live the heap the last collection found reachable, from Sluice's
+	// /metrics: growth in them is the program's, growth in RSS alone is
+	// the runtime's or the kernel's accounting.
+	heap, stacks, live int64
 	// fds counts Sluice's open files: connections from the load generator
 	// and to the department, which an open-loop load opens more of after
 	// every stall and keeps.
@@ -218,10 +227,11 @@ func (l *lab) soakRun(ctx context.Context, t *target, rate float64, dur, every t
 		defer tk.Stop()
 		for {
 			if m, err := readMem(pid); err == nil {
-				x := memSample{at: time.Since(start), rss: m.rss, fds: openFiles(pid)}
+				x := memSample{at: time.Since(start), rss: m.rss, anon: m.anon, file: m.file, fds: openFiles(pid)}
 				if t.metrics != "" {
-					if g, err := gauges(ctx, t.metrics, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"); err == nil {
+					if g, err := gauges(ctx, t.metrics, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_gc_heap_live_bytes"); err == nil {
 						x.heap, x.stacks = int64(g["go_memstats_heap_inuse_bytes"]), int64(g["go_memstats_stack_inuse_bytes"])
+						x.live = int64(g["go_gc_heap_live_bytes"])
 					}
 				}
 				res.samples = append(res.samples, x)
@@ -259,9 +269,43 @@ func (s *soakResult) analyse() {
 	for _, x := range s.samples {
 		s.maxRSS = max(s.maxRSS, x.rss)
 	}
-	s.slope = slope(xs, func(x memSample) int64 { return x.rss })
+	rss := func(x memSample) int64 { return x.rss }
+	s.slope = slope(xs, rss)
+	s.floors = floors(xs, max(floorWindow, 5*s.every))
+	s.floorSlope = slope(s.floors, rss)
+	s.liveSlope = slope(xs, func(x memSample) int64 { return x.live })
 	s.heapSlope = slope(xs, func(x memSample) int64 { return x.heap })
 	s.stackSlope = slope(xs, func(x memSample) int64 { return x.stacks })
+}
+
+// floorWindow is the span over which the soak takes the lowest RSS: several
+// of Sluice's collection cycles at the soak's load.
+const floorWindow = 30 * time.Second
+
+// floors returns the lowest-RSS sample of each whole window of xs, at the
+// window's middle.
+func floors(xs []memSample, window time.Duration) []memSample {
+	if len(xs) == 0 {
+		return nil
+	}
+	var out []memSample
+	start := xs[0].at
+	var low *memSample
+	for i := range xs {
+		x := &xs[i]
+		if x.at-start >= window {
+			if low != nil {
+				f := *low
+				f.at = start + window/2
+				out = append(out, f)
+			}
+			start, low = start+window*((x.at-start)/window), nil
+		}
+		if low == nil || x.rss < low.rss {
+			low = x
+		}
+	}
+	return out // the last, partial window is left out
 }
 
 // slope is the least-squares slope of y over time, in bytes per minute.

@@ -247,6 +247,10 @@ func treeCPU(pids ...int) (time.Duration, error) {
 // memStatus is a process's resident memory, from /proc/PID/status.
 type memStatus struct {
 	rss, hwm int64 // bytes: VmRSS now, VmHWM its peak so far
+	// anon and file split rss: anonymous memory (the Go heap, stacks,
+	// the runtime's own) and mapped files (the binary, the bbolt state
+	// file), which the kernel counts as resident as they are touched.
+	anon, file int64
 }
 
 // openFiles counts the process's open file descriptors: under an HTTP
@@ -267,7 +271,8 @@ func readMem(pid int) (memStatus, error) {
 	var m memStatus
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		dst := map[string]*int64{"VmRSS": &m.rss, "VmHWM": &m.hwm, "RssAnon": &m.anon, "RssFile": &m.file}[k]
+		if !ok || dst == nil {
 			continue
 		}
 		f := strings.Fields(v)
@@ -278,11 +283,7 @@ func readMem(pid int) (memStatus, error) {
 		if err != nil {
 			return memStatus{}, err
 		}
-		if k == "VmRSS" {
-			m.rss = n << 10
-		} else {
-			m.hwm = n << 10
-		}
+		*dst = n << 10
 	}
 	if m.rss == 0 {
 		return memStatus{}, fmt.Errorf("/proc/%d/status: no VmRSS", pid)

@@ -194,7 +194,8 @@ func (r *results) markdown() string {
 		p("\n## Fixed rates: latency at a given load\n\n")
 		p("The built-in open-loop generator sends on a fixed schedule and measures each latency from the request's\n")
 		p("intended send time (as wrk2 does), so queueing behind a slow answer is counted. Rates are fractions of\n")
-		p("Sluice's closed-loop throughput above. \"added p99\" is the target's p99 minus the bare proxy's at that rate.\n\n")
+		p("Sluice's closed-loop throughput above; %d round(s) interleaved over the targets, each %s warm-up then %s\n", r.o.rounds, r.o.warmup, r.o.duration)
+		p("measured, and the round of median p99 shown. \"added p99\" is the target's p99 minus the bare proxy's at that rate.\n\n")
 		p("| rate | target | achieved req/s | p50 | p99 | added p99 vs (b) | CPU/req | errors |\n")
 		p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, fr := range r.fixed {
@@ -216,6 +217,18 @@ func (r *results) markdown() string {
 					m.res.throughput(), over, us(m.res.p50), us(m.res.p99), added, us(m.cpuPerRequest()), m.res.errors)
 			}
 		}
+		p("\nEvery round's p99, to show the spread:\n\n")
+		for _, fr := range r.fixed {
+			for _, t := range r.targets {
+				var xs []string
+				for _, m := range fr.rounds[t.key] {
+					xs = append(xs, us(m.res.p99))
+				}
+				if len(xs) > 0 {
+					p("- %.0f/s, (%s) %s\n", fr.rate, t.key, strings.Join(xs, ", "))
+				}
+			}
+		}
 	}
 
 	if s := r.stream; s != nil {
@@ -234,24 +247,37 @@ func (r *results) markdown() string {
 	if s := r.soak; s != nil {
 		p("\n## Memory: under a long load\n\n")
 		p("Sluice at %.0f req/s (open loop, at most %d connections, so that resident memory does not follow how many\n", s.rate, soakConns)
-		p("connections a stall of the machine made the generator open) for %s; VmRSS every %s. Slope by least squares after\n", s.dur, s.every)
-		p("the first tenth.\n\n")
-		p("The Go heap in use and goroutine stacks come from Sluice's /metrics at the same moments.\n\n")
-		p("| answered | errors | p99 | RSS after first tenth | RSS at end | max RSS | RSS slope | Go heap slope | stacks slope |\n")
-		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("connections a stall of the machine made the generator open) for %s; VmRSS every %s. Slopes by least squares after\n", s.dur, s.every)
+		p("the first tenth: of every sample, and of the lowest RSS in each %s (the floor: between collections the heap\n", max(floorWindow, 5*s.every))
+		p("grows by up to GOGC%% of the live heap and comes back, a sawtooth a fit of every sample reads as noise or slope;\n")
+		p("a leak raises the floor). The heap found live by the last collection (go_gc_heap_live_bytes), the heap in use\n")
+		p("and goroutine stacks come from Sluice's /metrics at the same moments.\n\n")
+		p("| answered | errors | p99 | RSS after first tenth | RSS at end | max RSS | RSS slope | RSS floor slope | live heap slope | heap in use slope | stacks slope |\n")
+		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		last := int64(0)
 		if n := len(s.samples); n > 0 {
 			last = s.samples[n-1].rss
 		}
-		p("| %d | %d | %s | %s | %s | %s | %.2f MiB/min | %.2f MiB/min | %.3f MiB/min |\n", s.load.requests, s.load.errors, us(s.load.p99),
-			mib(s.firstRSS), mib(last), mib(s.maxRSS), s.slope/(1<<20), s.heapSlope/(1<<20), s.stackSlope/(1<<20))
-		p("\nRSS / Go heap in use / stacks (MiB) and open files (connections, mostly), one sample per tenth of the run:\n\n")
+		p("| %d | %d | %s | %s | %s | %s | %.2f MiB/min | %.2f MiB/min | %.3f MiB/min | %.2f MiB/min | %.3f MiB/min |\n", s.load.requests, s.load.errors, us(s.load.p99),
+			mib(s.firstRSS), mib(last), mib(s.maxRSS), s.slope/(1<<20), s.floorSlope/(1<<20), s.liveSlope/(1<<20), s.heapSlope/(1<<20), s.stackSlope/(1<<20))
+		if len(s.floors) > 0 {
+			p("\nRSS floors (MiB): ")
+			for i, f := range s.floors {
+				if i > 0 {
+					p(", ")
+				}
+				p("%.1f", float64(f.rss)/(1<<20))
+			}
+			p("\n")
+		}
+		p("\nRSS (anonymous + mapped files) / live heap / Go heap in use / stacks (MiB) and open files (connections, mostly), one sample per tenth of the run:\n\n")
 		for i := range 11 {
 			if len(s.samples) == 0 {
 				break
 			}
 			x := s.samples[min(i*(len(s.samples)-1)/10, len(s.samples)-1)]
-			p("- %s: %.1f / %.1f / %.1f MiB, %d files\n", x.at.Round(time.Second), float64(x.rss)/(1<<20), float64(x.heap)/(1<<20), float64(x.stacks)/(1<<20), x.fds)
+			p("- %s: %.1f (%.1f + %.1f) / %.1f / %.1f / %.1f MiB, %d files\n", x.at.Round(time.Second), float64(x.rss)/(1<<20),
+				float64(x.anon)/(1<<20), float64(x.file)/(1<<20), float64(x.live)/(1<<20), float64(x.heap)/(1<<20), float64(x.stacks)/(1<<20), x.fds)
 		}
 	}
 
@@ -332,20 +358,28 @@ func (r *results) targetLines() []string {
 			continue
 		}
 		added := fe.res.p99 - fb.res.p99
-		out = append(out, fmt.Sprintf("Added p99 over the bare proxy ≤ 1 ms at half of Sluice's maximum throughput (%.0f req/s): %s (p99 %s vs %s) — %s.",
-			fr.rate, signedUS(added), us(fe.res.p99), us(fb.res.p99), verdict(added <= time.Millisecond && !fe.res.overloaded)))
+		var pairs []string
+		for i, e := range fr.rounds["e"] {
+			if i < len(fr.rounds["b"]) {
+				pairs = append(pairs, signedUS(e.res.p99-fr.rounds["b"][i].res.p99))
+			}
+		}
+		out = append(out, fmt.Sprintf("Added p99 over the bare proxy ≤ 1 ms at half of Sluice's maximum throughput (%.0f req/s): %s (median p99 %s vs %s; round by round %s) — %s.",
+			fr.rate, signedUS(added), us(fe.res.p99), us(fb.res.p99), strings.Join(pairs, ", "), verdict(added <= time.Millisecond && !fe.res.overloaded)))
 	}
 	if s := r.stream; s != nil {
 		out = append(out, fmt.Sprintf("A %s answer streams with under 64 MiB resident growth: %s — %s.",
 			mib(s.upstreamBytes), mib(s.growth()), verdict(s.growth() < 64<<20)))
 	}
 	if s := r.soak; s != nil {
-		// Flat: the fitted growth over the whole soak stays under 5% of
-		// the resident size (and under 16 MiB).
-		total := s.slope * s.dur.Minutes()
-		ok := total < 16<<20 && total < 0.05*float64(s.firstRSS)
-		out = append(out, fmt.Sprintf("Memory flat under a %s load: RSS slope %.2f MiB/min, %s fitted over the run (Go heap %.2f MiB/min) — %s.",
-			s.dur, s.slope/(1<<20), mib(int64(total)), s.heapSlope/(1<<20), verdict(ok)))
+		// Flat: the fitted growth over the whole soak of the RSS floor,
+		// and of the live heap, stays under 5% of the resident size (and
+		// under 16 MiB).
+		floor, live := s.floorSlope*s.dur.Minutes(), s.liveSlope*s.dur.Minutes()
+		bound := min(16<<20, 0.05*float64(s.firstRSS))
+		ok := len(s.floors) >= 3 && floor < bound && live < bound
+		out = append(out, fmt.Sprintf("Memory flat under a %s load: RSS floor slope %.2f MiB/min, %s fitted over the run; live heap %.3f MiB/min, %s (bound: %s; every RSS sample: %.2f MiB/min) — %s.",
+			s.dur, s.floorSlope/(1<<20), mib(int64(floor)), s.liveSlope/(1<<20), mib(int64(live)), mib(int64(bound)), s.slope/(1<<20), verdict(ok)))
 	} else {
 		out = append(out, "Memory flat under a 10-minute load: not run here (`go run ./bench --soak 10m`).")
 	}
