@@ -20,11 +20,29 @@ type stages struct {
 	fsync     time.Duration
 	perCommit float64
 	commits   float64
+	// policyFast is the share of policy decisions that took at most
+	// fastPolicy (a bucket bound of the stage histogram): the decision
+	// p99 is within it exactly when the share is at least 99%.
+	policyFast float64
+	decisions  float64
+	// evaluated is the share of decisions the policy set evaluated rather
+	// than answered from its decision cache.
+	evaluated float64
 }
 
-// histograms is a scrape's histogram sums and counts, by
+// fastPolicy is issue 8's bound on a policy decision's p99, one of the
+// gateway's latency bucket bounds.
+const fastPolicy = 100 * time.Microsecond
+
+// metric is one series of a scrape: a histogram's sum, count and the
+// count of observations at most fastPolicy, or a gauge's value in count.
+type metric struct {
+	sum, count, fast float64
+}
+
+// histograms is a scrape's histograms and decision cache gauges, by
 // "family" or "family/stage".
-type histograms map[string][2]float64
+type histograms map[string]metric
 
 // metricFamilies fetches and parses a Prometheus /metrics page.
 func metricFamilies(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
@@ -58,18 +76,32 @@ func scrape(ctx context.Context, url string) (histograms, error) {
 	}
 	h := histograms{}
 	for name, f := range fams {
-		if f.GetType() != dto.MetricType_HISTOGRAM || !strings.HasPrefix(name, "sluice_") {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			key := name
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "stage" {
-					key += "/" + l.GetValue()
+		switch {
+		case f.GetType() == dto.MetricType_HISTOGRAM && strings.HasPrefix(name, "sluice_"):
+			for _, m := range f.GetMetric() {
+				key := name
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "stage" {
+						key += "/" + l.GetValue()
+					}
+				}
+				hist := m.GetHistogram()
+				x := metric{sum: hist.GetSampleSum(), count: float64(hist.GetSampleCount())}
+				for _, b := range hist.GetBucket() {
+					if b.GetUpperBound() == fastPolicy.Seconds() {
+						x.fast = float64(b.GetCumulativeCount())
+					}
+				}
+				h[key] = x
+			}
+		case name == "sluice_policy_decision_cache_hits" || name == "sluice_policy_decision_cache_misses":
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "set" && l.GetValue() == "active" {
+						h[name] = metric{count: m.GetGauge().GetValue()}
+					}
 				}
 			}
-			hist := m.GetHistogram()
-			h[key] = [2]float64{hist.GetSampleSum(), float64(hist.GetSampleCount())}
 		}
 	}
 	return h, nil
@@ -79,7 +111,7 @@ func scrape(ctx context.Context, url string) (histograms, error) {
 func (after histograms) since(before histograms) *stages {
 	delta := func(key string) (sum, n float64) {
 		a, b := after[key], before[key]
-		return a[0] - b[0], a[1] - b[1]
+		return a.sum - b.sum, a.count - b.count
 	}
 	mean := func(key string) time.Duration {
 		sum, n := delta(key)
@@ -97,6 +129,15 @@ func (after histograms) since(before histograms) *stages {
 	s.fsync = mean("sluice_audit_fsync_duration_seconds")
 	if records, n := delta("sluice_audit_batch_records"); n > 0 {
 		s.perCommit, s.commits = records/n, n
+	}
+	if _, n := delta("sluice_stage_duration_seconds/policy"); n > 0 {
+		a, b := after["sluice_stage_duration_seconds/policy"], before["sluice_stage_duration_seconds/policy"]
+		s.decisions, s.policyFast = n, (a.fast-b.fast)/n
+	}
+	_, hits := delta("sluice_policy_decision_cache_hits")
+	_, misses := delta("sluice_policy_decision_cache_misses")
+	if hits+misses > 0 {
+		s.evaluated = misses / (hits + misses)
 	}
 	return s
 }
