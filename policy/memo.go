@@ -9,9 +9,10 @@ import (
 )
 
 // A policy's decisions take few distinct values: one per grant or refusal,
-// give or take a name in a reason. Parsing one and compiling its release
-// plan costs about as much as evaluating the policy, so a Set parses each
-// distinct decision value once and answers every later evaluation that
+// give or take a name in a reason. Converting one from OPA's values,
+// parsing it and compiling its release plan cost about 10 µs and a hundred
+// allocations on the shipped policies, so a Set parses each distinct
+// decision value once and answers every later evaluation that
 // yields an equal value with the same *Decision (shared and read-only, as
 // the decision cache's are). Where the decision cache (cache.go) saves the
 // evaluation of a repeated input, this saves the parsing of a repeated
