@@ -91,36 +91,23 @@ type results struct {
 type fixedRate struct {
 	fraction, rate float64
 	// rounds holds every round's run of each target; runs the round of
-	// median p99.
+	// median p99 (medianBy).
 	rounds map[string][]*measurement
 	runs   map[string]*measurement
 }
 
-// medianP99 is the round of median p99 latency.
-func medianP99(ms []*measurement) *measurement {
-	if len(ms) == 0 {
-		return nil
-	}
-	s := slices.Clone(ms)
-	slices.SortFunc(s, func(a, b *measurement) int { return cmp.Compare(a.res.p99, b.res.p99) })
-	return s[(len(s)-1)/2]
-}
-
 // median is the round of median throughput.
 func median(ms []*measurement) *measurement {
+	return medianBy(ms, func(m *measurement) float64 { return m.res.throughput() })
+}
+
+// medianBy is the round whose key is the median of the rounds'.
+func medianBy[K cmp.Ordered](ms []*measurement, key func(*measurement) K) *measurement {
 	if len(ms) == 0 {
 		return nil
 	}
 	s := slices.Clone(ms)
-	slices.SortFunc(s, func(a, b *measurement) int {
-		switch ta, tb := a.res.throughput(), b.res.throughput(); {
-		case ta < tb:
-			return -1
-		case ta > tb:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s, func(a, b *measurement) int { return cmp.Compare(key(a), key(b)) })
 	return s[(len(s)-1)/2]
 }
 
@@ -256,7 +243,7 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		}
 		for _, fr := range r.fixed {
 			for key, ms := range fr.rounds {
-				fr.runs[key] = medianP99(ms)
+				fr.runs[key] = medianBy(ms, func(m *measurement) time.Duration { return m.res.p99 })
 			}
 		}
 	}

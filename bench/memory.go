@@ -173,7 +173,7 @@ type soakResult struct {
 	samples []memSample
 	load    *loadResult
 	slope   float64 // bytes per minute, least squares over the samples after the first tenth
-	// floorSlope is the same fit of the lowest RSS of each floorWindow:
+	// floorSlope is the same fit of the lowest RSS of each floorWindow():
 	// the resident size the collector's pacing keeps coming back to,
 	// which a leak raises and the heap's sawtooth between collections
 	// (up to GOGC% of the live heap) does not.
@@ -271,7 +271,7 @@ func (s *soakResult) analyse() {
 	}
 	rss := func(x memSample) int64 { return x.rss }
 	s.slope = slope(xs, rss)
-	s.floors = floors(xs, max(floorWindow, 5*s.every))
+	s.floors = floors(xs, s.floorWindow())
 	s.floorSlope = slope(s.floors, rss)
 	s.liveSlope = slope(xs, func(x memSample) int64 { return x.live })
 	s.heapSlope = slope(xs, func(x memSample) int64 { return x.heap })
@@ -279,8 +279,8 @@ func (s *soakResult) analyse() {
 }
 
 // floorWindow is the span over which the soak takes the lowest RSS: several
-// of Sluice's collection cycles at the soak's load.
-const floorWindow = 30 * time.Second
+// of Sluice's collection cycles at the soak's load, and several samples.
+func (s *soakResult) floorWindow() time.Duration { return max(30*time.Second, 5*s.every) }
 
 // floors returns the lowest-RSS sample of each whole window of xs, at the
 // window's middle.

@@ -180,12 +180,8 @@ func (r *results) markdown() string {
 	if o.rounds > 1 {
 		p("\nEvery round's throughput (req/s), to show the spread:\n\n")
 		for _, t := range r.targets {
-			var xs []string
-			for _, m := range r.closed[t.key] {
-				xs = append(xs, fmt.Sprintf("%.0f", m.res.throughput()))
-			}
-			if len(xs) > 0 {
-				p("- (%s) %s\n", t.key, strings.Join(xs, ", "))
+			if xs := spread(r.closed[t.key], func(m *measurement) string { return fmt.Sprintf("%.0f", m.res.throughput()) }); xs != "" {
+				p("- (%s) %s\n", t.key, xs)
 			}
 		}
 	}
@@ -220,12 +216,8 @@ func (r *results) markdown() string {
 		p("\nEvery round's p99, to show the spread:\n\n")
 		for _, fr := range r.fixed {
 			for _, t := range r.targets {
-				var xs []string
-				for _, m := range fr.rounds[t.key] {
-					xs = append(xs, us(m.res.p99))
-				}
-				if len(xs) > 0 {
-					p("- %.0f/s, (%s) %s\n", fr.rate, t.key, strings.Join(xs, ", "))
+				if xs := spread(fr.rounds[t.key], func(m *measurement) string { return us(m.res.p99) }); xs != "" {
+					p("- %.0f/s, (%s) %s\n", fr.rate, t.key, xs)
 				}
 			}
 		}
@@ -248,7 +240,7 @@ func (r *results) markdown() string {
 		p("\n## Memory: under a long load\n\n")
 		p("Sluice at %.0f req/s (open loop, at most %d connections, so that resident memory does not follow how many\n", s.rate, soakConns)
 		p("connections a stall of the machine made the generator open) for %s; VmRSS every %s. Slopes by least squares after\n", s.dur, s.every)
-		p("the first tenth: of every sample, and of the lowest RSS in each %s (the floor: between collections the heap\n", max(floorWindow, 5*s.every))
+		p("the first tenth: of every sample, and of the lowest RSS in each %s (the floor: between collections the heap\n", s.floorWindow())
 		p("grows by up to GOGC%% of the live heap and comes back, a sawtooth a fit of every sample reads as noise or slope;\n")
 		p("a leak raises the floor). The heap found live by the last collection (go_gc_heap_live_bytes), the heap in use\n")
 		p("and goroutine stacks come from Sluice's /metrics at the same moments.\n\n")
@@ -392,6 +384,15 @@ func (r *results) targetLines() []string {
 		out = append(out, "Memory flat under a 10-minute load: not run here (`go run ./bench --soak 10m`).")
 	}
 	return out
+}
+
+// spread lists a figure of every round, "" for none.
+func spread(ms []*measurement, figure func(*measurement) string) string {
+	xs := make([]string, len(ms))
+	for i, m := range ms {
+		xs[i] = figure(m)
+	}
+	return strings.Join(xs, ", ")
 }
 
 func stageRow(run string, s *stages) string {
