@@ -75,11 +75,11 @@ func (m *decisionMemo) parse(value *ast.Term) (*Decision, error) {
 	return d, nil
 }
 
-// evalOptions are what every evaluation passes besides its input: no
-// metrics (an evaluation would otherwise allocate a set of timers it never
-// reports), and results left as OPA values for the memo to look up instead
-// of converted to Go maps first.
-var evalOptions = []rego.EvalOption{
-	rego.EvalMetrics(metrics.NoOp()),
-	rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
-}
+// What every evaluation passes besides its input: no metrics (an
+// evaluation would otherwise allocate a set of timers it never reports),
+// and results left as OPA values for the memo to look up instead of
+// converted to Go maps first.
+var (
+	evalNoMetrics = rego.EvalMetrics(metrics.NoOp())
+	evalKeepTerms = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
+)

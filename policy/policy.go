@@ -537,10 +537,7 @@ func (s *Set) evaluate(ctx context.Context, in *Input) (*Decision, error) {
 	if err != nil {
 		return deny("policy input is malformed"), fmt.Errorf("build input: %w", err)
 	}
-	var opts [3]rego.EvalOption
-	opts[0] = rego.EvalParsedInput(input)
-	copy(opts[1:], evalOptions)
-	rs, err := s.query.Eval(ctx, opts[:]...)
+	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(input), evalNoMetrics, evalKeepTerms)
 	if err != nil {
 		return deny("policy evaluation failed"), fmt.Errorf("evaluate %s: %w", Query, err)
 	}
