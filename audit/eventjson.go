@@ -31,57 +31,44 @@ import (
 func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	n0 := len(dst)
 	var err error
+	// str appends a field holding a string; opt one left out when empty
+	// (omitempty).
+	str := func(key, v string) {
+		dst = append(dst, key...)
+		dst = appendJSONString(dst, v)
+	}
+	opt := func(key, v string) {
+		if v != "" {
+			str(key, v)
+		}
+	}
 
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendUint(dst, e.Seq, 10)
-	dst = append(dst, `,"prev":`...)
-	dst = appendJSONString(dst, e.Prev)
+	str(`,"prev":`, e.Prev)
 	dst = append(dst, `,"time":`...)
 	if dst, err = appendJSONTime(dst, e.Time); err != nil {
 		return dst[:n0], err
 	}
-	dst = append(dst, `,"request_id":`...)
-	dst = appendJSONString(dst, e.RequestID)
-	if e.Subject != "" {
-		dst = append(dst, `,"subject":`...)
-		dst = appendJSONString(dst, e.Subject)
-	}
+	str(`,"request_id":`, e.RequestID)
+	opt(`,"subject":`, e.Subject)
 	if len(e.Roles) != 0 {
 		dst = append(dst, `,"roles":`...)
 		dst = appendJSONStrings(dst, e.Roles)
 	}
-	if e.Purpose != "" {
-		dst = append(dst, `,"purpose":`...)
-		dst = appendJSONString(dst, e.Purpose)
-	}
-	if e.Client != "" {
-		dst = append(dst, `,"client":`...)
-		dst = appendJSONString(dst, e.Client)
-	}
-	dst = append(dst, `,"action":`...)
-	dst = appendJSONString(dst, e.Action)
-	if e.Source != "" {
-		dst = append(dst, `,"source":`...)
-		dst = appendJSONString(dst, e.Source)
-	}
-	if e.Dataset != "" {
-		dst = append(dst, `,"dataset":`...)
-		dst = appendJSONString(dst, e.Dataset)
-	}
-	dst = append(dst, `,"method":`...)
-	dst = appendJSONString(dst, e.Method)
-	dst = append(dst, `,"path":`...)
-	dst = appendJSONString(dst, e.Path)
+	opt(`,"purpose":`, e.Purpose)
+	opt(`,"client":`, e.Client)
+	str(`,"action":`, e.Action)
+	opt(`,"source":`, e.Source)
+	opt(`,"dataset":`, e.Dataset)
+	str(`,"method":`, e.Method)
+	str(`,"path":`, e.Path)
 	if len(e.Query) != 0 {
 		dst = append(dst, `,"query":`...)
 		dst = appendJSONMap(dst, e.Query, appendJSONStrings)
 	}
-	dst = append(dst, `,"decision":`...)
-	dst = appendJSONString(dst, e.Decision)
-	if e.Reason != "" {
-		dst = append(dst, `,"reason":`...)
-		dst = appendJSONString(dst, e.Reason)
-	}
+	str(`,"decision":`, e.Decision)
+	opt(`,"reason":`, e.Reason)
 	if e.Obligations != nil {
 		dst = append(dst, `,"obligations":`...)
 		if dst, err = appendJSONObligations(dst, e.Obligations); err != nil {
@@ -92,20 +79,14 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	dst = strconv.AppendInt(dst, int64(e.Rows), 10)
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(e.Status), 10)
-	if e.Code != "" {
-		dst = append(dst, `,"code":`...)
-		dst = appendJSONString(dst, e.Code)
-	}
+	opt(`,"code":`, e.Code)
 	dst = append(dst, `,"bytes":`...)
 	dst = strconv.AppendInt(dst, e.Bytes, 10)
 	dst = append(dst, `,"duration_ms":`...)
 	if dst, err = appendJSONFloat(dst, e.DurationMS); err != nil {
 		return dst[:n0], err
 	}
-	if e.PolicyRevision != "" {
-		dst = append(dst, `,"policy_revision":`...)
-		dst = appendJSONString(dst, e.PolicyRevision)
-	}
+	opt(`,"policy_revision":`, e.PolicyRevision)
 	if e.EpsilonRequested != 0 {
 		dst = append(dst, `,"epsilon_requested":`...)
 		if dst, err = appendJSONFloat(dst, e.EpsilonRequested); err != nil {
@@ -117,8 +98,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 		dst = appendJSONStrings(dst, e.Flags)
 	}
 	if e.Shadow != nil {
-		dst = append(dst, `,"shadow":{"revision":`...)
-		dst = appendJSONString(dst, e.Shadow.Revision)
+		str(`,"shadow":{"revision":`, e.Shadow.Revision)
 		dst = append(dst, `,"differences":`...)
 		dst = appendJSONStrings(dst, e.Shadow.Differences)
 		dst = append(dst, '}')

@@ -227,11 +227,11 @@ func (v *verifier) segment(ctx context.Context, dir, name string, last bool) (*P
 		return nil, err
 	}
 	defer f.Close()
-	// A buffer no larger than the segment: verifying many small trails
-	// should not allocate a large buffer each time.
 	// The reader stops where the records end: a segment a Log is writing
 	// ends in padding.
 	r := io.NewSectionReader(f, 0, size)
+	// A buffer no larger than the segment: verifying many small trails
+	// should not allocate a large buffer each time.
 	if want := int(min(max(size+1, 4<<10), 256<<10)); v.r == nil || v.r.Size() < want {
 		v.r = bufio.NewReaderSize(r, want)
 	} else {
