@@ -446,16 +446,25 @@ type Value struct {
 // Text returns the value of a string, or the literal text of a number, and
 // false for other kinds.
 func (v Value) Text() (string, bool) {
-	switch v.Kind {
-	case String:
-		if v.plain {
-			return string(v.Raw[1 : len(v.Raw)-1]), true
-		}
+	if b, ok := v.rawText(); ok {
+		return string(b), true
+	}
+	if v.Kind == String {
 		return decodeString(v.Raw), true
-	case Number:
-		return string(v.Raw), true
 	}
 	return "", false
+}
+
+// rawText returns Text where it lies in Raw as it is, without copying: a
+// number, or a string holding no escapes. ok is false for anything else.
+func (v Value) rawText() (b []byte, ok bool) {
+	switch {
+	case v.Kind == String && v.plain:
+		return v.Raw[1 : len(v.Raw)-1], true
+	case v.Kind == Number:
+		return v.Raw, true
+	}
+	return nil, false
 }
 
 // Float returns a number's value.

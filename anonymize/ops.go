@@ -214,13 +214,8 @@ func (o pseudonymizeOp) Apply(dst []byte, v Value, env *Env) ([]byte, bool) {
 	if env == nil || env.Keys == nil {
 		return dst, false
 	}
-	var text []byte
-	switch {
-	case v.Kind == String && v.plain:
-		text = v.Raw[1 : len(v.Raw)-1] // the text itself: no escapes to decode
-	case v.Kind == Number:
-		text = v.Raw
-	default:
+	text, ok := v.rawText() // hashed where it lies, most often
+	if !ok {
 		s, ok := v.Text()
 		if !ok {
 			return dst, false
