@@ -99,6 +99,7 @@ func TestPreparedSubjectDecidesAsAPlainOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pk, _ := plain.key(nil, allParts)
 	for _, in := range []*Input{prepared, &copied} {
 		v, err := in.astValue()
 		if err != nil {
@@ -107,7 +108,6 @@ func TestPreparedSubjectDecidesAsAPlainOne(t *testing.T) {
 		if v.Compare(pv) != 0 {
 			t.Errorf("prepared document %v, want %v", v, pv)
 		}
-		pk, _ := plain.key(nil, allParts)
 		k, ok := in.key(nil, allParts)
 		if !ok || string(k) != string(pk) {
 			t.Error("a prepared subject has another cache key")
