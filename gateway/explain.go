@@ -254,7 +254,7 @@ func (s *Server) explainRead(ctx context.Context, set, shadow *policy.Set, x *ex
 		ex.refuse(errForbidden(denyMessage(d)))
 		return
 	}
-	q, _, e := upstreamQuery(r.URL.Query(), ds, d)
+	q, _, e := upstreamQuery(x.params(r), ds, d)
 	ex.Fields = releasedFields(ds, d.Fields)
 	ex.Rows, ex.Params, ex.Forwarded, ex.MaxRows = d.Plan.RowFilters(), d.Params, sortedKeys(q), d.MaxRows
 	if e != nil {
@@ -276,7 +276,7 @@ func (s *Server) explainRead(ctx context.Context, set, shadow *policy.Set, x *ex
 // without reading the upstream or spending any budget.
 func (s *Server) explainStats(ctx context.Context, set, shadow *policy.Set, x *exchange, r *http.Request, ds *dataset, ex *Explanation) {
 	ex.Action = "stats"
-	req, e := parseStatsQuery(r.URL.Query())
+	req, e := parseStatsQuery(x.params(r))
 	if e != nil {
 		ex.refuse(e)
 		return
@@ -349,7 +349,7 @@ func (s *Server) explainHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.shadow != nil {
 		shadow = s.shadow.Current()
 	}
-	q := r.URL.Query()
+	q := x.params(r)
 	req := ExplainRequest{
 		Token: r.Header.Get(ExplainTokenHeader), Method: q.Get("method"), Target: q.Get("path"),
 		Purpose: q.Get("purpose"), Justification: q.Get("justification"),

@@ -56,8 +56,9 @@ type exchange struct {
 type exchangeKey struct{}
 
 // params returns the query of r, the request the exchange is about,
-// parsing it on the first call only: the audit record, the policy input and
-// the upstream query all read it. Nobody may modify it.
+// parsing it on the first call only: the audit record, the policy input,
+// the upstream query and a statistics request's parameters all read it.
+// Nobody may modify it.
 func (x *exchange) params(r *http.Request) url.Values {
 	if x.query == nil {
 		x.query = r.URL.Query()

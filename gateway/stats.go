@@ -334,7 +334,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, e := parseStatsQuery(r.URL.Query())
+	req, e := parseStatsQuery(x.params(r))
 	x.ev.EpsilonRequested = req.epsilon
 	if e != nil {
 		s.fail(w, r, x, e)
