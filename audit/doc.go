@@ -2,14 +2,19 @@
 // auditors verify and search it.
 //
 // Every request the gateway handles — allowed, denied, unauthenticated or
-// failed — is described by one [Event]. [Log.Append] returns nil only after
-// the event's record has been written and fsync'd; the gateway releases no
-// response byte before that (design invariant 3, "audit before release"). If
-// the record cannot be made durable, Append returns an error and the caller
-// must release nothing. Concurrent appends are group-committed: one writer
-// goroutine writes and fsyncs a whole batch at once and tells every waiter
-// the shared result, so success is never reported for a record that was not
-// fsync'd.
+// failed — is described by an [Event]: one, or for a request the gateway
+// proxies two with the same request id, the decision record written before
+// the upstream is asked and the outcome record after ([Event.Phase]).
+// [Log.Append] returns nil only after the event's record has been written
+// and fsync'd; [Log.Begin] queues a record and returns at once, and its
+// [Pending]'s Wait returns nil once it is durable; [Log.Queue] queues one
+// nobody waits for. The gateway releases no response byte before the
+// request's decision record, or its only record, is durable (design
+// invariant 3, "audit before release"). If a record cannot be made
+// durable, Append or Wait returns an error and the caller must release
+// nothing. Records are group-committed: one writer goroutine writes and
+// fsyncs a whole batch at once and tells every waiter the shared result,
+// so success is never reported for a record that was not fsync'd.
 //
 // # The trail directory
 //

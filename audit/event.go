@@ -2,6 +2,19 @@ package audit
 
 import "time"
 
+// The phases of a proxied release's two records (see [Event.Phase]).
+const (
+	// PhaseDecision is the record of who asked for what, the decision,
+	// its obligations and the policy revision, written while the upstream
+	// is asked and durable before any byte is released.
+	PhaseDecision = "decision"
+	// PhaseOutcome is the record written after it, with the same request
+	// id: the status answered, the rows and bytes released and the
+	// obligations' fallbacks. A decision record without one means the
+	// gateway stopped before the request ended.
+	PhaseOutcome = "outcome"
+)
+
 // Event is one audit record: who asked for what, what the policy decided,
 // what the release was obliged to do, and how the request ended. The gateway
 // fills every field except Seq and Prev, which the [Log] sets. Identifiers
@@ -28,6 +41,11 @@ type Event struct {
 	Client string `json:"client,omitempty"`
 	// Action is what was asked for: read, stats, catalog, ...
 	Action string `json:"action"`
+	// Phase is set on the two records of a proxied release: PhaseDecision
+	// on the one made durable before the upstream is asked (Status 0),
+	// PhaseOutcome on the one that says how the request ended. Every other
+	// request has one record, without a phase.
+	Phase string `json:"phase,omitempty"`
 	// Source is the department whose data was asked for.
 	Source string `json:"source,omitempty"`
 	// Dataset is the dataset within Source.

@@ -59,6 +59,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	opt(`,"purpose":`, e.Purpose)
 	opt(`,"client":`, e.Client)
 	str(`,"action":`, e.Action)
+	opt(`,"phase":`, e.Phase)
 	opt(`,"source":`, e.Source)
 	opt(`,"dataset":`, e.Dataset)
 	str(`,"method":`, e.Method)

@@ -119,18 +119,27 @@ type Log struct {
 	onCommit  func(records int, took time.Duration, err error)
 	onDurable func(seq uint64, line []byte)
 
-	mu       sync.Mutex
-	wake     sync.Cond // on mu; signalled when queue, probes, cpDue or closed change
-	queue    []*request
-	probes   []chan error
-	cpDue    bool // the checkpoint interval passed
-	closed   bool
-	err      error  // result of the last batch
-	headSeq  uint64 // last durable record
-	headHash string
-	lastCP   Checkpoint    // the last checkpoint made, N 0 for none
-	done     chan struct{} // closed when the writer has exited
-	closeErr error         // set by the writer before done is closed
+	mu    sync.Mutex
+	wake  sync.Cond // on mu; signalled when queue, probes, cpDue, lazyDue or closed change
+	queue []*request
+	// waiting counts the queued requests someone waits for. Queued
+	// records nobody waits for (Queue's) do not start a commit by
+	// themselves: they ride with the next one, or go once lazyDue is set,
+	// lazyDelay after the first of them found nobody waiting.
+	waiting   int
+	lazyDelay time.Duration
+	lazyDue   bool
+	lazyArmed bool
+	lazyTimer *time.Timer
+	probes    []chan error
+	cpDue     bool // the checkpoint interval passed
+	closed    bool
+	err       error  // result of the last batch
+	headSeq   uint64 // last durable record
+	headHash  string
+	lastCP    Checkpoint    // the last checkpoint made, N 0 for none
+	done      chan struct{} // closed when the writer has exited
+	closeErr  error         // set by the writer before done is closed
 
 	// Owned by the writer goroutine (and by Open before it starts it).
 	f         *os.File // nil after a failed batch until the next batch reopens it
@@ -169,6 +178,9 @@ type request struct {
 	seq  uint64    // set by the writer before done is sent
 	prev [sha256.Size]byte
 	done chan error
+	// detached requests have no waiter: the writer recycles them instead
+	// of answering on done.
+	detached bool
 }
 
 var requests = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
@@ -200,7 +212,7 @@ func putRequest(r *request) {
 	if cap(r.buf) > 64<<10 {
 		return // do not pin a rare huge event's buffer
 	}
-	r.rest = nil
+	r.rest, r.detached = nil, false
 	requests.Put(r)
 }
 
@@ -235,6 +247,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		interval:  opts.CheckpointInterval,
 		onCommit:  opts.OnCommit,
 		onDurable: opts.OnDurable,
+		lazyDelay: defaultLazyDelay,
 		witness:   opts.Witness,
 		done:      make(chan struct{}),
 	}
@@ -303,6 +316,54 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	r, err := l.enqueue(e, false)
+	if err != nil {
+		return err
+	}
+	seq, prev, err := pending{r}.wait(ctx)
+	if err == nil {
+		e.Seq, e.Prev = seq, hashString(seq-1, &prev)
+	}
+	return err
+}
+
+// Pending is a record [Log.Begin] queued: Wait returns nil once it is
+// durable, the error of the batch that could not make it so, or ctx.Err()
+// when ctx ends first (the record may still be written later). Call Wait
+// once.
+type Pending interface {
+	Wait(ctx context.Context) error
+}
+
+// pending is the Log's Pending: one pointer, so that it fits an interface
+// without an allocation.
+type pending struct{ r *request }
+
+// Begin queues e for the trail as Append does, but returns at once: the
+// record is durable when the Pending's Wait returns nil. It encodes e
+// before it returns, so the caller may change e straight away; it sets
+// e.Time when it was zero, but not e.Seq and e.Prev. Records are chained
+// in the order Begin and Append queue them. A Pending whose Wait is never
+// called is left to the garbage collector.
+func (l *Log) Begin(e *Event) (Pending, error) {
+	r, err := l.enqueue(e, false)
+	if err != nil {
+		return nil, err
+	}
+	return pending{r}, nil
+}
+
+// Queue queues e for the trail and does not wait for it: nobody learns
+// whether it became durable, beyond the error Log.Err reports and the log
+// line a failed batch writes. It is for a record whose request has
+// already been made safe by another, such as a release's outcome after
+// its decision record. It encodes e before it returns.
+func (l *Log) Queue(e *Event) error {
+	_, err := l.enqueue(e, true)
+	return err
+}
+
+func (l *Log) enqueue(e *Event, detached bool) (*request, error) {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
@@ -310,28 +371,42 @@ func (l *Log) Append(ctx context.Context, e *Event) error {
 	r := requests.Get().(*request)
 	if err := r.encode(e); err != nil {
 		putRequest(r)
-		return err
+		return nil, err
 	}
+	r.detached = detached
 
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		putRequest(r)
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	l.queue = append(l.queue, r)
-	l.wake.Signal()
+	switch {
+	case !detached:
+		l.waiting++
+		l.wake.Signal()
+	case l.waiting == 0:
+		l.armLazy()
+	}
 	l.mu.Unlock()
+	return r, nil
+}
 
+func (p pending) Wait(ctx context.Context) error {
+	_, _, err := p.wait(ctx)
+	return err
+}
+
+func (p pending) wait(ctx context.Context) (uint64, [sha256.Size]byte, error) {
+	r := p.r
 	select {
 	case err := <-r.done:
-		if err == nil {
-			e.Seq, e.Prev = r.seq, hashString(r.seq-1, &r.prev)
-		}
+		seq, prev := r.seq, r.prev
 		putRequest(r)
-		return err
+		return seq, prev, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, [sha256.Size]byte{}, ctx.Err()
 	}
 }
 
@@ -419,13 +494,35 @@ func (l *Log) tick() {
 	}
 }
 
+// defaultLazyDelay is how long records nobody waits for may stay queued
+// for want of a record someone waits for, whose commit they would share.
+const defaultLazyDelay = 2 * time.Millisecond
+
+// armLazy makes sure lazyDue will be set; l.mu is held.
+func (l *Log) armLazy() {
+	if l.lazyArmed || l.lazyDue {
+		return
+	}
+	l.lazyArmed = true
+	if l.lazyTimer == nil {
+		l.lazyTimer = time.AfterFunc(l.lazyDelay, func() {
+			l.mu.Lock()
+			l.lazyArmed, l.lazyDue = false, true
+			l.wake.Signal()
+			l.mu.Unlock()
+		})
+		return
+	}
+	l.lazyTimer.Reset(l.lazyDelay)
+}
+
 // run is the writer goroutine: it group-commits queued records, makes
 // checkpoints and answers probes until the log is closed and drained.
 func (l *Log) run() {
 	defer close(l.done)
 	for {
 		l.mu.Lock()
-		for len(l.queue) == 0 && len(l.probes) == 0 && !l.cpDue && !l.closed {
+		for (l.waiting == 0 && !l.lazyDue) && len(l.probes) == 0 && !l.cpDue && !l.closed {
 			l.wake.Wait()
 		}
 		probes := l.probes
@@ -457,6 +554,18 @@ func (l *Log) run() {
 		left := copy(l.queue, l.queue[n:])
 		clear(l.queue[left:])
 		l.queue = l.queue[:left]
+		for _, r := range batch {
+			if !r.detached {
+				l.waiting--
+			}
+		}
+		l.lazyDue = false
+		switch {
+		case l.waiting == 0 && len(l.queue) > 0:
+			l.armLazy()
+		case len(l.queue) == 0 && l.lazyArmed && l.lazyTimer.Stop():
+			l.lazyArmed = false // what it was armed for goes now
+		}
 		l.mu.Unlock()
 
 		if len(batch) > 0 {
@@ -472,7 +581,11 @@ func (l *Log) run() {
 			}
 			l.mu.Unlock()
 			for _, r := range batch {
-				r.done <- err
+				if r.detached {
+					putRequest(r)
+				} else {
+					r.done <- err
+				}
 			}
 			clear(batch)
 			l.batch = batch

@@ -788,3 +788,128 @@ func TestCloseFlushesQueuedRecords(t *testing.T) {
 	}
 	verifyOK(t, dir, uint64(ok))
 }
+
+// TestBeginIsDurableWhenWaitReturns: Begin encodes the event before it
+// returns (the caller may reuse it at once), queues it in order with
+// Append's and Queue's records, and its Wait returns only once the record
+// is written and synced. A queued record nobody waits for is written too.
+func TestBeginIsDurableWhenWaitReturns(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{})
+	e := sampleEvent(1)
+	e.Phase = PhaseDecision
+	p, err := l.Begin(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller changes the event into its outcome and queues it.
+	e.Phase, e.Status, e.Rows = PhaseOutcome, 502, 0
+	if err := l.Queue(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, segPath(dir, 1))
+	if len(lines) == 0 || l.syncs.Load() == 0 {
+		t.Fatalf("Wait returned with %d records written and %d fsyncs", len(lines), l.syncs.Load())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines = readLines(t, segPath(dir, 1))
+	if len(lines) != 2 {
+		t.Fatalf("%d records, want the decision and its outcome", len(lines))
+	}
+	var got [2]Event
+	for i, line := range lines {
+		if err := json.Unmarshal(line, &got[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got[0].Phase != PhaseDecision || got[0].Status != 200 || got[0].Rows != 20 || got[0].Seq != 1 {
+		t.Errorf("first record %+v: want the event as it was when Begin returned, seq 1", got[0])
+	}
+	if got[1].Phase != PhaseOutcome || got[1].Status != 502 || got[1].Seq != 2 {
+		t.Errorf("second record %+v: want the queued outcome, seq 2", got[1])
+	}
+	verifyOK(t, dir, 2)
+}
+
+// TestBeginAndQueueShareTheFailureOfTheirBatch: a record Begin queued is
+// not reported durable when its batch fails; once the log is closed both
+// refuse at once.
+func TestBeginAndQueueShareTheFailureOfTheirBatch(t *testing.T) {
+	dir := t.TempDir()
+	writeTrail(t, dir, 2000)
+	l := openLog(t, dir, Options{})
+	restore := limitFileSize(t, fileSize(t, segPath(dir, 1)))
+	p, err := l.Begin(sampleEvent(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(context.Background()); !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("Wait = %v, want EFBIG", err)
+	}
+	restore()
+	if err := l.Append(context.Background(), sampleEvent(4)); err != nil {
+		t.Fatalf("Append after the limit was lifted: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, dir, 2001) // the failed record is not in the trail
+	if _, err := l.Begin(sampleEvent(2)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Begin after Close = %v, want ErrClosed", err)
+	}
+	if err := l.Queue(sampleEvent(3)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Queue after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestQueuedRecordsRideWithTheNextCommit: a record nobody waits for does
+// not cost a sync of its own while one someone waits for follows; alone,
+// it is made durable after the lazy delay, and Close writes it at once.
+func TestQueuedRecordsRideWithTheNextCommit(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{})
+	l.mu.Lock()
+	l.lazyDelay = time.Hour
+	l.mu.Unlock()
+	if err := l.Queue(sampleEvent(1)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := l.syncs.Load(); n != 0 {
+		t.Fatalf("a record nobody waits for was synced by itself (%d syncs)", n)
+	}
+	if err := l.Append(context.Background(), sampleEvent(2)); err != nil {
+		t.Fatal(err)
+	}
+	if n, lines := l.syncs.Load(), readLines(t, segPath(dir, 1)); n != 1 || len(lines) != 2 || !bytes.Contains(lines[0], []byte(sampleEvent(1).RequestID)) {
+		t.Fatalf("after the Append: %d syncs, %d records; want one sync for the queued record and the appended one, in order", n, len(lines))
+	}
+
+	l.mu.Lock()
+	l.lazyDelay = time.Millisecond
+	l.mu.Unlock()
+	if err := l.Queue(sampleEvent(3)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(readLines(t, segPath(dir, 1))) != 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a queued record alone was never made durable")
+		}
+	}
+
+	l.mu.Lock()
+	l.lazyDelay = time.Hour
+	l.mu.Unlock()
+	if err := l.Queue(sampleEvent(4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, dir, 4)
+}

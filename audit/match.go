@@ -142,7 +142,7 @@ func eqOpt(want, got []byte) bool {
 // escaped. A member that is absent is nil.
 type topFields struct {
 	requestID, subject, source, dataset []byte
-	action, decision, status            []byte
+	action, phase, decision, status     []byte
 }
 
 // scan reads the top-level members of line, a JSON object as encoding/json
@@ -190,6 +190,8 @@ func (t *topFields) scan(b []byte, all bool) bool {
 			t.dataset = val
 		case "action":
 			t.action = val
+		case "phase":
+			t.phase = val
 		case "decision":
 			t.decision = val
 			if !all {

@@ -425,3 +425,64 @@ func TestTopFieldsReadsOnlyTheTopLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestSummarizeCountsAReleaseOnce: a release's decision and outcome
+// records are one request in the counts; asked by status, the outcome is
+// what is counted (the decision record has none). Search returns both.
+func TestSummarizeCountsAReleaseOnce(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{})
+	release := func(i, status int) {
+		e := sampleEvent(i)
+		e.Phase, e.Status, e.Rows, e.Bytes = PhaseDecision, 0, 0, 0
+		p, err := l.Begin(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Phase, e.Status = PhaseOutcome, status
+		if err := p.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release(1, 200)
+	release(2, 502)
+	deny := sampleEvent(3)
+	deny.Decision, deny.Status, deny.Obligations = "deny", 403, nil
+	if err := l.Append(context.Background(), deny); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		q           Query
+		allow, deny uint64
+	}{
+		{Query{}, 2, 1},
+		{Query{Subject: "alice"}, 2, 1},
+		{Query{Status: 200}, 1, 0},
+		{Query{Status: 502}, 1, 0},
+		{Query{Status: 403}, 0, 1},
+	} {
+		sum, err := Summarize(context.Background(), dir, tc.q, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Allow != tc.allow || sum.Deny != tc.deny || sum.Error != 0 {
+			t.Errorf("%+v: counts %+v, want %d allowed and %d denied", tc.q, sum.Counts, tc.allow, tc.deny)
+		}
+		if len(sum.Consumers) != 1 || sum.Consumers[0].Total() != tc.allow+tc.deny {
+			t.Errorf("%+v: consumers %+v", tc.q, sum.Consumers)
+		}
+	}
+	page, err := Search(context.Background(), dir, Query{RequestID: sampleEvent(1).RequestID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Records) != 2 || page.Records[0].Phase != PhaseDecision || page.Records[1].Phase != PhaseOutcome {
+		t.Errorf("search by request id: %+v, want its decision and outcome records", page.Records)
+	}
+}

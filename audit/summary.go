@@ -61,8 +61,10 @@ type Summary struct {
 	Buckets []BucketCounts `json:"buckets"`
 }
 
-// Summarize counts the records in the trail in dir that match q (Limit,
-// Cursor and Newest are ignored) by decision: in total, per subject and
+// Summarize counts the requests whose records in the trail in dir match q
+// (Limit, Cursor and Newest are ignored) by decision — a release's two
+// records once, at its decision record (by its outcome when q asks for a
+// status): in total, per subject and
 // dataset, and per time bucket of the given width (none when bucket is not
 // positive), aligned as time.Time.Truncate aligns them (hours and days
 // start on the hour and at midnight UTC). It reads
@@ -79,6 +81,11 @@ func Summarize(ctx context.Context, dir string, q Query, bucket time.Duration) (
 	_, err := scanTrail(ctx, dir, &q, func(line []byte, pos position) (bool, error) {
 		if !tf.scan(line, false) {
 			return true, nil // not a record encoding/json wrote; Verify's business
+		}
+		if q.Status == 0 && string(tf.phase) == PhaseOutcome {
+			// Its request is counted at its decision record. A query by
+			// status selects outcomes only: decision records have none.
+			return true, nil
 		}
 		sum.add(tf.decision)
 		key = append(append(append(append(append(key[:0], tf.subject...), 0), tf.source...), 0), tf.dataset...)

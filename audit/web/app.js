@@ -120,6 +120,10 @@ async function search(reset) {
   }
 }
 
+// A release has two records with one request id: the decision, durable
+// before the department was asked (no status yet), and its outcome.
+const decided = (ev) => ev.phase === "decision";
+
 function eventRow(ev) {
   const ds = ev.source ? ev.source + "/" + ev.dataset : "";
   const tr = el("tr", { tabindex: "0", "aria-label": "event " + ev.seq },
@@ -129,8 +133,8 @@ function eventRow(ev) {
     el("td", {}, ev.action),
     el("td", {}, ds),
     el("td", { class: ev.decision }, ev.decision),
-    el("td", {}, ev.status),
-    el("td", {}, ev.rows),
+    el("td", {}, decided(ev) ? "decided" : ev.status),
+    el("td", {}, decided(ev) ? "—" : ev.rows),
     el("td", { class: "mono" }, ev.request_id));
   const open = () => showDetail(ev);
   tr.addEventListener("click", open);
@@ -146,8 +150,10 @@ function showDetail(ev) {
     ["Roles", (ev.roles || []).join(", ")], ["Purpose", ev.purpose], ["Client", ev.client],
     ["Action", ev.action], ["Dataset", ev.source ? ev.source + "/" + ev.dataset : ""],
     ["Request", ev.method + " " + ev.path], ["Decision", ev.decision], ["Reason", ev.reason],
-    ["Status", ev.status + (ev.code ? " " + ev.code : "")], ["Rows released", ev.rows], ["Bytes", ev.bytes],
-    ["Duration", ev.duration_ms + " ms"], ["Policy revision", ev.policy_revision],
+    ["Record", decided(ev) ? "decision, before the department was asked (the outcome follows)" : ev.phase === "outcome" ? "outcome" : ""],
+    ...(decided(ev) ? [] : [["Status", ev.status + (ev.code ? " " + ev.code : "")], ["Rows released", ev.rows], ["Bytes", ev.bytes],
+      ["Duration", ev.duration_ms + " ms"]]),
+    ["Policy revision", ev.policy_revision],
   ];
   for (const [k, v] of rows) {
     if (v === undefined || v === "" || v === null) continue;
