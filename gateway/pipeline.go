@@ -48,6 +48,9 @@ type exchange struct {
 	shadow    *shadowState
 	shape     anonymize.Shape
 	query     url.Values // the request's query, parsed once by params
+	// decided is a proxied release's decision record, queued before the
+	// upstream is asked; the release waits for it to be durable.
+	decided audit.Pending
 	// simulated marks the exchange an explanation works through: it
 	// takes nothing from the caller's rate limit allowance.
 	simulated bool
@@ -142,6 +145,37 @@ func (s *Server) record(ctx context.Context, x *exchange) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 	defer cancel()
 	err := s.audit.Append(ctx, &x.ev)
+	s.lap(x, stageAudit)
+	return err
+}
+
+// recordDecision queues a proxied release's decision record before the
+// upstream is asked, so that its fsync runs while the upstream answers
+// and the records are transformed; the exchange's later record is its
+// outcome.
+func (s *Server) recordDecision(x *exchange) error {
+	x.ev.Phase = audit.PhaseDecision
+	p, err := s.audit.Begin(&x.ev)
+	x.ev.Phase = audit.PhaseOutcome
+	x.decided = p
+	return err
+}
+
+// recordRelease waits for the release's decision record — what invariant
+// 3 asks to be durable before the first byte (who, what, decision,
+// obligations, policy revision) is in that one — and then queues its
+// outcome without waiting: a crash before the outcome is durable leaves a
+// decision record without one, which says the request may have been
+// answered. When the decision record fails, no outcome is queued here: the
+// caller's refusal records its own.
+func (s *Server) recordRelease(ctx context.Context, x *exchange) error {
+	x.ev.DurationMS = float64(s.now().Sub(x.start).Microseconds()) / 1000
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	err := x.decided.Wait(ctx)
+	if err == nil {
+		err = s.audit.Queue(&x.ev)
+	}
 	s.lap(x, stageAudit)
 	return err
 }
@@ -277,9 +311,11 @@ func (s *Server) lookupDataset(r *http.Request) (*dataset, *Error) {
 }
 
 // records serves GET /v1/{source}/{dataset} and /v1/{source}/{dataset}/{id}:
-// authenticate → decide → fetch → transform → audit → release. The audit
-// record is written after the transform, so it can say what was released,
-// and before the first byte leaves.
+// authenticate → decide → audit the decision → fetch → transform → audit
+// the outcome → release. A release has two records: the decision record,
+// queued before the fetch and durable before the first byte leaves, and
+// the outcome record, which says what was released. A request refused
+// before the fetch has one.
 func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	x := s.begin(w, r, "read")
 	ds, ok := s.openDataset(w, r, x)
@@ -324,6 +360,11 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	x.shape = anonymize.Shape{Records: *ds.cfg.Records, Meta: ds.cfg.Meta}
 	if countsOK {
 		x.shape.Counts = ds.cfg.Counts
+	}
+
+	if err := s.recordDecision(x); err != nil {
+		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+		return
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ds.src.cfg.Timeout))
@@ -486,7 +527,7 @@ func (s *Server) release(resp *http.Response) error {
 	x.ev.Obligations.Fallbacks, x.ev.Obligations.Suppressed = st.Fallbacks, st.Suppressed
 	s.metrics.fallbacks.Add(float64(st.Fallbacks))
 	x.ds.released.Add(float64(st.Released))
-	if err := s.record(resp.Request.Context(), x); err != nil {
+	if err := s.recordRelease(resp.Request.Context(), x); err != nil {
 		sp.Close()
 		return errUnavailable("the audit trail is unavailable", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -130,26 +131,72 @@ func (w *watchedWriter) wasTouched() bool {
 	return w.touched
 }
 
-// orderAudit checks, at each Append, that the caller has received nothing.
+// orderAudit checks, each time a record is made durable (an Append, a
+// Begin's Wait), that the caller has received nothing.
 type orderAudit struct {
 	mu     sync.Mutex
 	w      *watchedWriter
 	events []audit.Event
-	early  []string // request ids appended after the caller got bytes
+	early  []string // request ids made durable after the caller got bytes
 	fail   error
+	// waits counts Begin's records waited for; unwaited, those queued and
+	// never waited for (a release must wait for its decision record).
+	waits, unwaited int
 }
 
 func (a *orderAudit) Append(ctx context.Context, e *audit.Event) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.w != nil && a.w.wasTouched() {
-		a.early = append(a.early, e.RequestID)
-	}
+	a.checkUntouched(e.RequestID)
 	if a.fail != nil {
 		return a.fail
 	}
 	a.events = append(a.events, *e)
 	return nil
+}
+
+func (a *orderAudit) checkUntouched(id string) {
+	if a.w != nil && a.w.wasTouched() {
+		a.early = append(a.early, id)
+	}
+}
+
+// Begin records e in order; its durability is decided at Wait, which
+// fails with a.fail and checks the writer then.
+func (a *orderAudit) Begin(e *audit.Event) (audit.Pending, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := &orderPending{a: a, id: e.RequestID}
+	if a.fail == nil {
+		a.events = append(a.events, *e)
+	}
+	a.unwaited++
+	return p, nil
+}
+
+func (a *orderAudit) Queue(e *audit.Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	a.events = append(a.events, *e)
+	return nil
+}
+
+type orderPending struct {
+	a  *orderAudit
+	id string
+}
+
+func (p *orderPending) Wait(context.Context) error {
+	a := p.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.unwaited--
+	a.waits++
+	a.checkUntouched(p.id)
+	return a.fail
 }
 
 func (a *orderAudit) Err() error { return a.fail }
@@ -192,7 +239,9 @@ func serveDistrict(w http.ResponseWriter, r *http.Request) {
 
 // TestNoByteReachesTheCallerBeforeItsAuditRecord (invariant 3): for
 // releases, denials, refusals and upstream failures alike, the audit
-// record is appended while the response writer is still untouched.
+// record is durable while the response writer is still untouched. A
+// request that reached the upstream has two records, the decision (no
+// status yet) and the outcome; a release waits for the decision record.
 func TestNoByteReachesTheCallerBeforeItsAuditRecord(t *testing.T) {
 	a := &orderAudit{}
 	g := newTestGateway(t, a, func(w http.ResponseWriter, r *http.Request) {
@@ -203,28 +252,66 @@ func TestNoByteReachesTheCallerBeforeItsAuditRecord(t *testing.T) {
 		serveItems(w, r)
 	})
 	reader, other := g.token(t, "reader"), g.token(t, "nobody")
+	fieldsOf := func(e audit.Event) map[string]string {
+		if e.Obligations == nil {
+			return nil
+		}
+		return e.Obligations.Fields
+	}
 	for _, tc := range []struct {
 		name, path, token string
 		status            int
+		fetched           bool // asked the upstream: a decision and an outcome record
 	}{
-		{"release", "/v1/health/visits", reader, http.StatusOK},
-		{"deny", "/v1/health/visits", other, http.StatusForbidden},
-		{"unauthenticated", "/v1/health/visits", "", http.StatusUnauthorized},
-		{"refused parameter", "/v1/health/visits?name=x", reader, http.StatusForbidden},
-		{"upstream failure", "/v1/health/visits?page=9", reader, http.StatusBadGateway},
-		{"unknown route", "/v1/nowhere", reader, http.StatusNotFound},
+		{"release", "/v1/health/visits", reader, http.StatusOK, true},
+		{"deny", "/v1/health/visits", other, http.StatusForbidden, false},
+		{"unauthenticated", "/v1/health/visits", "", http.StatusUnauthorized, false},
+		{"refused parameter", "/v1/health/visits?name=x", reader, http.StatusForbidden, false},
+		{"upstream failure", "/v1/health/visits?page=9", reader, http.StatusBadGateway, true},
+		{"unknown route", "/v1/nowhere", reader, http.StatusNotFound, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(a.events)
+			before, waits := len(a.events), a.waits
 			w := g.do(t, a, tc.path, tc.token)
 			if w.Code != tc.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, tc.status, w.Body)
 			}
-			if len(a.events) != before+1 {
-				t.Fatalf("%d audit records for one request, want 1", len(a.events)-before)
+			evs := a.events[before:]
+			phases := []string{""}
+			if tc.fetched {
+				phases = []string{audit.PhaseDecision, audit.PhaseOutcome}
 			}
-			if got, want := a.events[before].RequestID, w.Header().Get("X-Request-Id"); got != want || got == "" {
-				t.Errorf("audit request id %q, response X-Request-Id %q", got, want)
+			if len(evs) != len(phases) {
+				t.Fatalf("%d audit records for one request, want %d", len(evs), len(phases))
+			}
+			for i, ev := range evs {
+				if got, want := ev.RequestID, w.Header().Get("X-Request-Id"); got != want || got == "" {
+					t.Errorf("audit request id %q, response X-Request-Id %q", got, want)
+				}
+				if ev.Phase != phases[i] {
+					t.Errorf("record %d has phase %q, want %q", i, ev.Phase, phases[i])
+				}
+				if ev.Subject != evs[0].Subject || ev.Decision != evs[0].Decision || ev.PolicyRevision != evs[0].PolicyRevision ||
+					!reflect.DeepEqual(fieldsOf(ev), fieldsOf(evs[0])) {
+					t.Errorf("record %d does not say who, what and what was decided as the first does: %+v vs %+v", i, ev, evs[0])
+				}
+			}
+			if tc.fetched {
+				d, o := evs[0], evs[1]
+				if d.Status != 0 || d.Rows != 0 || d.Bytes != 0 || d.Decision != "allow" || d.Obligations == nil || d.PolicyRevision == "" {
+					t.Errorf("decision record %+v: want allow, its obligations and revision, and no outcome yet", d)
+				}
+				if o.Status != tc.status {
+					t.Errorf("outcome record status %d, want %d", o.Status, tc.status)
+				}
+			}
+			if tc.status == http.StatusOK {
+				if evs[1].Rows == 0 || evs[1].Bytes != int64(w.Body.Len()) {
+					t.Errorf("outcome says %d rows, %d bytes; %d bytes were released", evs[1].Rows, evs[1].Bytes, w.Body.Len())
+				}
+				if a.waits != waits+1 {
+					t.Errorf("the release waited for %d records, want its decision record", a.waits-waits)
+				}
 			}
 			if len(a.early) > 0 {
 				t.Errorf("the caller received bytes before the audit record of %v", a.early)

@@ -36,9 +36,16 @@ import (
 )
 
 // AuditLog is the durable trail the gateway writes before it releases.
+// Records are chained in the order they are queued; each method encodes
+// the event before it returns, so the caller may change it afterwards.
 type AuditLog interface {
 	// Append returns once the event is durable, or an error.
 	Append(ctx context.Context, e *audit.Event) error
+	// Begin queues the event and returns at once; it is durable when the
+	// Pending's Wait returns nil.
+	Begin(e *audit.Event) (audit.Pending, error)
+	// Queue queues the event and does not wait for it.
+	Queue(e *audit.Event) error
 	// Err is nil while the trail is writable.
 	Err() error
 }

@@ -286,6 +286,7 @@ type row struct {
 	RequestID string    `json:"request_id"`
 	Subject   string    `json:"subject"`
 	Action    string    `json:"action"`
+	Phase     string    `json:"phase"`
 	Source    string    `json:"source"`
 	Dataset   string    `json:"dataset"`
 	Decision  string    `json:"decision"`
@@ -302,8 +303,14 @@ func printRow(w io.Writer, line []byte) error {
 	if r.Dataset != "" {
 		ds += "/" + r.Dataset
 	}
-	_, err := fmt.Fprintf(w, "%-20s %8d  %-32s  %-12s %-8s %-22s %-8s %6d %6d\n",
-		r.Time.UTC().Format(time.RFC3339), r.Seq, r.RequestID, dash(r.Subject), r.Action, dash(ds), r.Decision, r.Status, r.Rows)
+	// A release's decision record has no outcome yet: its outcome record,
+	// with the same request id, follows.
+	status, rows := strconv.Itoa(r.Status), strconv.Itoa(r.Rows)
+	if r.Phase == audit.PhaseDecision {
+		status, rows = "-", "-"
+	}
+	_, err := fmt.Fprintf(w, "%-20s %8d  %-32s  %-12s %-8s %-22s %-8s %6s %6s\n",
+		r.Time.UTC().Format(time.RFC3339), r.Seq, r.RequestID, dash(r.Subject), r.Action, dash(ds), r.Decision, status, rows)
 	return err
 }
 

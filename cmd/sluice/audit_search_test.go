@@ -170,3 +170,25 @@ func TestParseWhen(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditSearchShowsADecisionRecordWithoutAnOutcome: a release's
+// decision record has no status or rows yet, and the table says so rather
+// than print zeros; its outcome record prints them.
+func TestAuditSearchShowsADecisionRecordWithoutAnOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		line              string
+		seq, status, rows string
+	}{
+		{`{"seq":7,"time":"2026-11-26T08:45:00Z","request_id":"r1","subject":"alice","action":"read","phase":"decision","source":"health","dataset":"visits","decision":"allow","rows":0,"status":0}`, "7", "-", "-"},
+		{`{"seq":8,"time":"2026-11-26T08:45:00Z","request_id":"r1","subject":"alice","action":"read","phase":"outcome","source":"health","dataset":"visits","decision":"allow","rows":5,"status":200}`, "8", "200", "5"},
+	} {
+		var b strings.Builder
+		if err := printRow(&b, []byte(tc.line)); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"2026-11-26T08:45:00Z", tc.seq, "r1", "alice", "read", "health/visits", "allow", tc.status, tc.rows}
+		if got := strings.Fields(b.String()); !slices.Equal(got, want) {
+			t.Errorf("row %q, want %q", got, want)
+		}
+	}
+}

@@ -17,9 +17,11 @@ import (
 func TestUnwritableAuditTrailReleasesNothing(t *testing.T) {
 	g := startTestGateway(t, newUpstream(t))
 	tok := g.token(t, "tester")
-	if r := get(t, g.url+"/v1/bad/good", tok); r.status != http.StatusOK {
+	r := get(t, g.url+"/v1/bad/good", tok)
+	if r.status != http.StatusOK {
 		t.Fatalf("before: %d %s", r.status, r.body)
 	}
+	recordFor(t, filepath.Join(g.dir, "audit"), r.header.Get("X-Request-Id")) // its outcome is on disk too
 	seg := filepath.Join(g.dir, "audit", "trail-00000001.jsonl")
 	records := func() []byte {
 		b, err := os.ReadFile(seg)
@@ -71,14 +73,17 @@ func TestUnwritableAuditTrailReleasesNothing(t *testing.T) {
 	if r := get(t, g.url+"/readyz", ""); r.status != http.StatusOK {
 		t.Errorf("readyz after recovery: %d %s", r.status, r.body)
 	}
-	if r := get(t, g.url+"/v1/bad/good", tok); r.status != http.StatusOK {
+	r = get(t, g.url+"/v1/bad/good", tok)
+	if r.status != http.StatusOK {
 		t.Fatalf("after the trail is writable again: %d %s", r.status, r.body)
 	}
+	recordFor(t, filepath.Join(g.dir, "audit"), r.header.Get("X-Request-Id"))
 	out, _, err := runCmd(t, "audit", "verify", "--dir", filepath.Join(g.dir, "audit"))
 	if err != nil {
 		t.Fatalf("verify after recovery: %v %s", err, out)
 	}
-	if !strings.HasPrefix(out, "ok: 2 records") {
-		t.Errorf("verify: %q, want the two successful requests only", out)
+	// Each release has a decision record and an outcome record.
+	if !strings.HasPrefix(out, "ok: 4 records") {
+		t.Errorf("verify: %q, want the two successful requests' records only", out)
 	}
 }

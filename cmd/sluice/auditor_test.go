@@ -153,6 +153,15 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 	if n := count("#events tbody tr[tabindex]"); n < 5 {
 		t.Errorf("%d event rows, want the 5 requests and the page's own", n)
 	}
+	// A release shows as two rows with one request id: its decision record
+	// ("decided", no rows yet) and its outcome (200).
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const r = [...document.querySelectorAll("#events tbody tr[tabindex]")];
+		const cell = (tr, i) => tr.children[i].textContent;
+		const decided = r.filter(tr => cell(tr, 6) === "decided" && cell(tr, 7) === "—").map(tr => cell(tr, 8));
+		return decided.length >= 2 && decided.every(id => r.some(tr => cell(tr, 8) === id && cell(tr, 6) === "200")); })()`,
+		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("the releases' decision and outcome rows are not both shown: %v", err)
+	}
 	location, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)

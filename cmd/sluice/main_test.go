@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/audit"
 )
 
 // syncBuffer is a bytes.Buffer safe for the gateway's goroutines to write
@@ -290,16 +292,30 @@ func auditRecords(t *testing.T, dir string) []map[string]any {
 	return out
 }
 
-// recordFor finds the audit record of a request id.
+// recordFor finds the audit record that says how a request ended: its
+// only record, or the outcome of a release, which may reach the disk a
+// moment after the answer (only the decision record must be durable
+// before it).
 func recordFor(t *testing.T, dir, requestID string) map[string]any {
 	t.Helper()
-	for _, r := range auditRecords(t, dir) {
-		if r["request_id"] == requestID {
-			return r
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var decision map[string]any
+		for _, r := range auditRecords(t, dir) {
+			if r["request_id"] != requestID {
+				continue
+			}
+			if r["phase"] != audit.PhaseDecision {
+				return r
+			}
+			decision = r
+		}
+		if time.Now().After(deadline) {
+			if decision != nil {
+				t.Fatalf("request %s has a decision record and no outcome: %v", requestID, decision)
+			}
+			t.Fatalf("no audit record for request %s", requestID)
 		}
 	}
-	t.Fatalf("no audit record for request %s", requestID)
-	return nil
 }
 
 var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)

@@ -359,7 +359,11 @@ type noAudit struct{}
 func (noAudit) Append(context.Context, *audit.Event) error {
 	return errors.New("policy explain does not audit")
 }
-func (noAudit) Err() error { return nil }
+func (a noAudit) Begin(e *audit.Event) (audit.Pending, error) {
+	return nil, a.Append(context.Background(), e)
+}
+func (a noAudit) Queue(e *audit.Event) error { return a.Append(context.Background(), e) }
+func (noAudit) Err() error                   { return nil }
 
 // livePolicies are the policy sets a gateway enforces and shadows, and
 // the background work that keeps them current.

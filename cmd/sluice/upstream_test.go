@@ -423,7 +423,8 @@ func TestTrailTamperingIsDetected(t *testing.T) {
 	}
 	g.stop(t)
 	dir := filepath.Join(g.dir, "audit")
-	if out, _, err := runCmd(t, "audit", "verify", "--dir", dir); err != nil || !strings.HasPrefix(out, "ok: 6 records") {
+	// Each release has two records: its decision, then its outcome.
+	if out, _, err := runCmd(t, "audit", "verify", "--dir", dir); err != nil || !strings.HasPrefix(out, "ok: 12 records") {
 		t.Fatalf("intact trail: %v %q", err, out)
 	}
 	seg := filepath.Join(dir, "trail-00000001.jsonl")
@@ -437,7 +438,7 @@ func TestTrailTamperingIsDetected(t *testing.T) {
 		body    string
 		wantSeq string
 	}{
-		"one byte of record 3 changed": {strings.Join(lines[:2], "") + strings.Replace(lines[2], `"status":200`, `"status":201`, 1) + strings.Join(lines[3:], ""), "(seq 3)"},
+		"one byte of record 4 changed": {strings.Join(lines[:3], "") + strings.Replace(lines[3], `"status":200`, `"status":201`, 1) + strings.Join(lines[4:], ""), "(seq 4)"},
 		"record 4 deleted":             {strings.Join(lines[:3], "") + strings.Join(lines[4:], ""), "(seq 4)"},
 		"records 2 and 3 swapped":      {lines[0] + lines[2] + lines[1] + strings.Join(lines[3:], ""), "(seq 2)"},
 	}
