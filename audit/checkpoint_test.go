@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -477,5 +479,67 @@ func TestCheckpointJSONIsStable(t *testing.T) {
 	b, _ := json.Marshal(m)
 	if _, err := parseCheckpoint(b); err == nil {
 		t.Error("a checkpoint with an unsigned extra field parsed")
+	}
+}
+
+// stuckWitness takes checkpoints only once release is closed, like a
+// witness on a slow volume or a Redis far away.
+type stuckWitness struct {
+	release chan struct{}
+	mu      sync.Mutex
+	puts    []uint64 // the N of each checkpoint put
+}
+
+func (w *stuckWitness) Put(ctx context.Context, c Checkpoint) error {
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.puts = append(w.puts, c.N)
+	return nil
+}
+
+func (w *stuckWitness) Latest(context.Context) (Checkpoint, bool, error) {
+	return Checkpoint{}, false, nil
+}
+
+// TestASlowWitnessDoesNotHoldUpAppends: checkpoints are made and appends
+// return while the witness is stuck; it then gets the newest checkpoint
+// (skipping those it was too slow for), and Close waits for it.
+func TestASlowWitnessDoesNotHoldUpAppends(t *testing.T) {
+	dir := t.TempDir()
+	w := &stuckWitness{release: make(chan struct{})}
+	l := openLog(t, dir, noTimers(Options{CheckpointKey: testKey("slow"), CheckpointEvery: 2, Witness: w}))
+	var unstick sync.Once
+	release := func() { unstick.Do(func() { close(w.release) }) }
+	t.Cleanup(release) // before openLog's Close, should the test stop early
+	appended := make(chan error, 1)
+	go func() {
+		for i := range 10 {
+			if err := l.Append(context.Background(), sampleEvent(i)); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("appends waited for the witness")
+	}
+	// The writer makes a checkpoint just after it answers the batch's
+	// appends.
+	waitUntil(t, func() bool { c, _ := l.LastCheckpoint(); return c.N == 5 })
+	release()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.puts) == 0 || len(w.puts) > 3 || w.puts[len(w.puts)-1] != 5 || !slices.IsSorted(w.puts) {
+		t.Errorf("the witness was given checkpoints %v; want a few in order, the last 5", w.puts)
 	}
 }

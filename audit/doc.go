@@ -28,8 +28,9 @@
 // With a checkpoint key ([Options.CheckpointKey]) the Log also appends
 // signed [Checkpoint]s to checkpoints.jsonl in the same directory — every
 // [Options.CheckpointEvery] records, every [Options.CheckpointInterval],
-// before rotating a segment away and on Close — and hands each to a
-// [Witness] kept elsewhere ([FileWitness], or the state backend). A
+// before rotating a segment away and on Close — and hands the latest to a
+// [Witness] kept elsewhere ([FileWitness], or the state backend), from a
+// goroutine of its own so that a slow witness never holds up a commit. A
 // checkpoint names the segment, byte size, seq and hash of the last record,
 // the time span of that segment's records, and the hash of the checkpoint
 // before it, and is signed with Ed25519.

@@ -166,6 +166,13 @@ type Log struct {
 	cpNext uint64     // make a checkpoint by count once seq reaches this
 
 	syncs atomic.Uint64 // fsyncs of batches; tests observe group commit
+
+	// The witness goroutine's mailbox: the latest checkpoint to put, a
+	// kick the writer closes when it exits, and done when all is put.
+	wmu   sync.Mutex
+	wnext *Checkpoint
+	wkick chan struct{}
+	wdone chan struct{}
 }
 
 // request is one Append waiting for the writer. Requests are pooled; one
@@ -300,6 +307,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.headSeq, l.headHash = l.seq, hashString(l.seq, &l.hash)
 	l.lastCP = l.cp
+	if l.witness != nil {
+		l.wkick, l.wdone = make(chan struct{}, 1), make(chan struct{})
+		go l.witnessLoop()
+	}
 	go l.run()
 	if l.key != nil && l.interval > 0 {
 		go l.tick()
@@ -468,13 +479,23 @@ func (l *Log) Close() error {
 	if l.closed {
 		l.mu.Unlock()
 		<-l.done
+		l.waitWitness()
 		return nil
 	}
 	l.closed = true
 	l.wake.Signal()
 	l.mu.Unlock()
 	<-l.done
+	l.waitWitness()
 	return l.closeErr
+}
+
+// waitWitness returns once the witness goroutine, if any, has put the
+// last checkpoint and exited; the writer must have exited.
+func (l *Log) waitWitness() {
+	if l.wdone != nil {
+		<-l.wdone
+	}
 }
 
 // tick marks a checkpoint due every interval until the writer exits.
@@ -536,6 +557,9 @@ func (l *Log) run() {
 				p <- ErrClosed
 			}
 			l.closeErr = errors.Join(last, l.shutdown())
+			if l.wkick != nil {
+				close(l.wkick) // after the final checkpoint
+			}
 			return
 		}
 		if len(l.queue) > 0 && len(l.queue) < l.maxBatch && l.lastBatch > 1 {

@@ -250,7 +250,7 @@ func (l *Log) checkpoint() {
 	l.mu.Lock()
 	l.lastCP = c
 	l.mu.Unlock()
-	l.putWitness(c)
+	l.handWitness(c)
 }
 
 // writeCheckpoint appends c to checkpoints.jsonl and fsyncs it; on failure
@@ -281,6 +281,43 @@ func (l *Log) writeCheckpoint(c *Checkpoint) error {
 	}
 	l.cpSize += int64(len(b))
 	return nil
+}
+
+// handWitness gives c to the witness goroutine, which puts the latest
+// checkpoint it was given: the witness's write (a file replaced and its
+// directory synced, or a round trip to Redis) does not hold up the writer
+// and the requests waiting for it. A witness that falls behind skips to
+// the newest checkpoint, which extends the one it holds all the same.
+func (l *Log) handWitness(c Checkpoint) {
+	if l.witness == nil {
+		return
+	}
+	l.wmu.Lock()
+	l.wnext = &c
+	l.wmu.Unlock()
+	select {
+	case l.wkick <- struct{}{}:
+	default: // a kick is pending; it will find c
+	}
+}
+
+// witnessLoop puts each checkpoint handWitness gives it until the writer
+// closes wkick, and then the last one.
+func (l *Log) witnessLoop() {
+	defer close(l.wdone)
+	put := func() {
+		l.wmu.Lock()
+		c := l.wnext
+		l.wnext = nil
+		l.wmu.Unlock()
+		if c != nil {
+			l.putWitness(*c)
+		}
+	}
+	for range l.wkick {
+		put()
+	}
+	put()
 }
 
 // putWitness hands c to the witness; a failure is logged, and the next
