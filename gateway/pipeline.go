@@ -156,9 +156,12 @@ func (s *Server) record(ctx context.Context, x *exchange) error {
 func (s *Server) recordDecision(x *exchange) error {
 	x.ev.Phase = audit.PhaseDecision
 	p, err := s.audit.Begin(&x.ev)
-	x.ev.Phase = audit.PhaseOutcome
-	x.decided = p
-	return err
+	if err != nil {
+		x.ev.Phase = "" // the refusal is the request's only record
+		return err
+	}
+	x.ev.Phase, x.decided = audit.PhaseOutcome, p
+	return nil
 }
 
 // recordRelease waits for the release's decision record — what invariant

@@ -139,6 +139,8 @@ type orderAudit struct {
 	events []audit.Event
 	early  []string // request ids made durable after the caller got bytes
 	fail   error
+	// beginFail, when set, is what Begin returns (a closed trail).
+	beginFail error
 	// waits counts Begin's records waited for; unwaited, those queued and
 	// never waited for (a release must wait for its decision record).
 	waits, unwaited int
@@ -166,6 +168,9 @@ func (a *orderAudit) checkUntouched(id string) {
 func (a *orderAudit) Begin(e *audit.Event) (audit.Pending, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.beginFail != nil {
+		return nil, a.beginFail
+	}
 	p := &orderPending{a: a, id: e.RequestID}
 	if a.fail == nil {
 		a.events = append(a.events, *e)
@@ -339,6 +344,24 @@ func TestFailingAuditReleasesNothing(t *testing.T) {
 		if strings.Contains(w.Body.String(), leak) {
 			t.Errorf("body %s leaks %q", w.Body, leak)
 		}
+	}
+}
+
+// TestAReleaseWhoseDecisionCannotBeQueuedAsksNoUpstream: when the trail
+// refuses the decision record, the department is not asked, the caller
+// gets 503, and the refusal is the request's one record, without a phase.
+func TestAReleaseWhoseDecisionCannotBeQueuedAsksNoUpstream(t *testing.T) {
+	a := &orderAudit{beginFail: audit.ErrClosed}
+	g := newTestGateway(t, a, serveItems)
+	w := g.do(t, a, "/v1/health/visits", g.token(t, "reader"))
+	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "朝阳区") {
+		t.Fatalf("status %d, body %s: want 503 and no data", w.Code, w.Body)
+	}
+	if g.forwarded() != 0 {
+		t.Error("the upstream was asked without a decision record queued")
+	}
+	if len(a.events) != 1 || a.events[0].Phase != "" || a.events[0].Status != http.StatusServiceUnavailable || a.events[0].Decision != "allow" {
+		t.Errorf("records %+v: want one, without a phase, saying the allowed request was refused with 503", a.events)
 	}
 }
 
