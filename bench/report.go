@@ -145,7 +145,8 @@ func (r *results) markdown() string {
 	p("  Its CPU is the proxy's plus OPA's.\n")
 	p("- (e) Sluice, `sluice serve` with the demo configuration and the shipped policies: EdDSA JWT verified, policy\n")
 	p("  decided, query rebuilt, records transformed (patient_id pseudonymised, name dropped, date to month), the\n")
-	p("  audit record durable before release (group commit: one write into the segment's preallocated space and one\n")
+	p("  release's decision record queued before the department is asked and durable before release, its outcome\n")
+	p("  record riding with a later commit (group commit: one write into the segment's preallocated space and one\n")
 	p("  fdatasync per batch); JSON request log on stderr (to a file; lines gathered into one write per 100 ms).\n\n")
 	closedTool := "wrk (`wrk -t1 -c%d --latency`)"
 	if r.loadTool == "go" {
@@ -293,7 +294,8 @@ func (r *results) markdown() string {
 	if len(stageRows) > 0 {
 		p("Sluice's own account of each run (its `/metrics`, scraped before and after; warm-up included): the mean\n")
 		p("time of each pipeline stage, and of the audit trail's group commits (one write and one fdatasync each).\n")
-		p("\"audit\" is the wait for the request's record to be durable. \"policy ≤ 100 µs\" is the share of the run's decisions\n")
+		p("\"audit\" is the wait, after the transform, for the release's decision record (queued before the department was\n")
+		p("asked) to be durable. \"policy ≤ 100 µs\" is the share of the run's decisions\n")
 		p("the stage histogram puts at or under 100 µs (their p99 is within 100 µs when it is 99%% or more); \"evaluated\" the\n")
 		p("share the policy set evaluated rather than answered from its decision cache.\n\n")
 		p("| run | auth | policy | policy ≤ 100 µs | evaluated | upstream | transform | audit | fsync | records per fsync |\n")
