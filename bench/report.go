@@ -283,12 +283,16 @@ func (r *results) markdown() string {
 	p("  `go test ./anonymize -run '^$' -bench 'Transform|EncodingJSON'`.\n")
 	p("\n## Where the time goes\n\n")
 	var stageRows []string
+	var slowRows []string
 	if m := median(r.closed["e"]); m != nil && m.stages != nil {
 		stageRows = append(stageRows, stageRow("closed loop", m.stages))
+		slowRows = append(slowRows, slowRow("closed loop", m.stages))
 	}
 	for _, fr := range r.fixed {
 		if m := fr.runs["e"]; m != nil && m.stages != nil {
-			stageRows = append(stageRows, stageRow(fmt.Sprintf("%.0f/s (%.2f×)", fr.rate, fr.fraction), m.stages))
+			run := fmt.Sprintf("%.0f/s (%.2f×)", fr.rate, fr.fraction)
+			stageRows = append(stageRows, stageRow(run, m.stages))
+			slowRows = append(slowRows, slowRow(run, m.stages))
 		}
 	}
 	if len(stageRows) > 0 {
@@ -301,6 +305,14 @@ func (r *results) markdown() string {
 		p("| run | auth | policy | policy ≤ 100 µs | evaluated | upstream | transform | audit | fsync | records per fsync |\n")
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, row := range stageRows {
+			p("%s\n", row)
+		}
+		p("\n")
+		p("Where the tail comes from: the share of each run's requests whose stage took over %s (a bucket bound of the\n", us(slowStage))
+		p("stage histogram; at 1%% or more, the stage alone adds that much to the run's p99).\n\n")
+		p("| run | %s |\n", strings.Join(stageOrder, " | "))
+		p("| --- |%s\n", strings.Repeat(" ---: |", len(stageOrder)))
+		for _, row := range slowRows {
 			p("%s\n", row)
 		}
 		p("\n")
@@ -395,6 +407,14 @@ func spread(ms []*measurement, figure func(*measurement) string) string {
 		xs[i] = figure(m)
 	}
 	return strings.Join(xs, ", ")
+}
+
+func slowRow(run string, s *stages) string {
+	cells := []string{run}
+	for _, st := range stageOrder {
+		cells = append(cells, fmt.Sprintf("%.2f%%", 100*s.slow[st]))
+	}
+	return "| " + strings.Join(cells, " | ") + " |"
 }
 
 func stageRow(run string, s *stages) string {

@@ -28,16 +28,24 @@ type stages struct {
 	// evaluated is the share of decisions the policy set evaluated rather
 	// than answered from its decision cache.
 	evaluated float64
+	// slow is, by stage, the share of its observations over slowStage (a
+	// bucket bound): the stages a run's tail latency is made of.
+	slow map[string]float64
 }
+
+// slowStage is the bound the report counts stage observations above: the
+// added latency issue 8 allows a request at its p99.
+const slowStage = time.Millisecond
 
 // fastPolicy is issue 8's bound on a policy decision's p99, one of the
 // gateway's latency bucket bounds.
 const fastPolicy = 100 * time.Microsecond
 
 // metric is one series of a scrape: a histogram's sum, count and the
-// count of observations at most fastPolicy, or a gauge's value in count.
+// counts of observations at most fastPolicy and at most slowStage, or a
+// gauge's value in count.
 type metric struct {
-	sum, count, fast float64
+	sum, count, fast, withinSlow float64
 }
 
 // histograms is a scrape's histograms and decision cache gauges, by
@@ -88,8 +96,11 @@ func scrape(ctx context.Context, url string) (histograms, error) {
 				hist := m.GetHistogram()
 				x := metric{sum: hist.GetSampleSum(), count: float64(hist.GetSampleCount())}
 				for _, b := range hist.GetBucket() {
-					if b.GetUpperBound() == fastPolicy.Seconds() {
+					switch b.GetUpperBound() {
+					case fastPolicy.Seconds():
 						x.fast = float64(b.GetCumulativeCount())
+					case slowStage.Seconds():
+						x.withinSlow = float64(b.GetCumulativeCount())
 					}
 				}
 				h[key] = x
@@ -120,10 +131,13 @@ func (after histograms) since(before histograms) *stages {
 		}
 		return time.Duration(sum / n * float64(time.Second))
 	}
-	s := &stages{mean: map[string]time.Duration{}}
+	s := &stages{mean: map[string]time.Duration{}, slow: map[string]float64{}}
 	for key := range after {
 		if stage, ok := strings.CutPrefix(key, "sluice_stage_duration_seconds/"); ok {
 			s.mean[stage] = mean(key)
+			if _, n := delta(key); n > 0 {
+				s.slow[stage] = 1 - (after[key].withinSlow-before[key].withinSlow)/n
+			}
 		}
 	}
 	s.fsync = mean("sluice_audit_fsync_duration_seconds")

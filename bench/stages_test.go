@@ -18,7 +18,7 @@ func TestStagesReadThePolicyShareAndTheCache(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	stage := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sluice_stage_duration_seconds",
-		Buckets: []float64{.00005, .0001, .00025, .001},
+		Buckets: []float64{.00005, .0001, .00025, .001, .0025},
 	}, []string{"stage"})
 	var hits, misses float64
 	reg.MustRegister(stage,
@@ -45,6 +45,13 @@ func TestStagesReadThePolicyShareAndTheCache(t *testing.T) {
 	stage.WithLabelValues("policy").Observe(0.0002)
 	stage.WithLabelValues("policy").Observe(0.0003)
 	stage.WithLabelValues("auth").Observe(0.000010)
+	for i := range 200 { // 3 of 200 audit waits over 1 ms, one exactly at it
+		v := 0.0003
+		if i < 4 {
+			v = []float64{0.001, 0.0012, 0.004, 0.05}[i]
+		}
+		stage.WithLabelValues("audit").Observe(v)
+	}
 	hits, misses = 108, 7
 	after, err := scrape(ctx, srv.URL)
 	if err != nil {
@@ -59,5 +66,11 @@ func TestStagesReadThePolicyShareAndTheCache(t *testing.T) {
 	}
 	if st.mean["auth"] != 10*time.Microsecond {
 		t.Errorf("auth mean %s, want 10µs", st.mean["auth"])
+	}
+	if got := st.slow["audit"]; math.Abs(got-3.0/200) > 1e-9 {
+		t.Errorf("audit over 1 ms: %.4f, want 0.015 (3 of 200)", got)
+	}
+	if got := st.slow["policy"]; got != 0 {
+		t.Errorf("policy over 1 ms: %.4f, want 0 (the observation before the run is not counted)", got)
 	}
 }
