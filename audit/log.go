@@ -152,7 +152,7 @@ type Log struct {
 	hash      [sha256.Size]byte
 	buf       []byte
 	batch     []*request
-	lastBatch int // records in the last batch taken from the queue
+	lastBatch int // records someone waited for in the last batch taken from the queue
 
 	// The segment holding the head record, which is not the one being
 	// written just after a rotation, and the span of its records' times.
@@ -567,22 +567,24 @@ func (l *Log) run() {
 			// reach Append before this batch is cut, so that one sync
 			// covers them too. A sync costs the same CPU for one record as
 			// for ten; under load this takes batches from 5 to 8 records.
-			// Alone, Gosched returns at once.
+			// Alone, Gosched returns at once. Records nobody waits for do
+			// not count: they ride along whenever the batch is cut.
 			l.mu.Unlock()
 			runtime.Gosched()
 			l.mu.Lock()
 		}
 		n := min(len(l.queue), l.maxBatch)
-		l.lastBatch = n
 		batch := append(l.batch[:0], l.queue[:n]...)
 		left := copy(l.queue, l.queue[n:])
 		clear(l.queue[left:])
 		l.queue = l.queue[:left]
+		l.lastBatch = 0
 		for _, r := range batch {
 			if !r.detached {
-				l.waiting--
+				l.lastBatch++
 			}
 		}
+		l.waiting -= l.lastBatch
 		l.lazyDue = false
 		switch {
 		case l.waiting == 0 && len(l.queue) > 0:
