@@ -141,12 +141,25 @@ func (s *Server) decide(ctx context.Context, x *exchange, set *policy.Set, in *p
 
 // record makes the exchange's audit event durable.
 func (s *Server) record(ctx context.Context, x *exchange) error {
-	x.ev.DurationMS = float64(s.now().Sub(x.start).Microseconds()) / 1000
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	ctx, cancel := s.finishEvent(ctx, x)
 	defer cancel()
 	err := s.audit.Append(ctx, &x.ev)
 	s.lap(x, stageAudit)
 	return err
+}
+
+// finishEvent stamps the exchange's audit event with the request's
+// duration so far, and returns the context the trail is waited on in: the
+// caller going away does not abandon a record, a stuck trail does.
+func (s *Server) finishEvent(ctx context.Context, x *exchange) (context.Context, context.CancelFunc) {
+	x.ev.DurationMS = s.elapsedMS(x)
+	return context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+}
+
+// elapsedMS is the time since the exchange began, in milliseconds to the
+// microsecond.
+func (s *Server) elapsedMS(x *exchange) float64 {
+	return float64(s.now().Sub(x.start).Microseconds()) / 1000
 }
 
 // recordDecision queues a proxied release's decision record before the
@@ -172,8 +185,7 @@ func (s *Server) recordDecision(x *exchange) error {
 // answered. When the decision record fails, no outcome is queued here: the
 // caller's refusal records its own.
 func (s *Server) recordRelease(ctx context.Context, x *exchange) error {
-	x.ev.DurationMS = float64(s.now().Sub(x.start).Microseconds()) / 1000
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	ctx, cancel := s.finishEvent(ctx, x)
 	defer cancel()
 	err := x.decided.Wait(ctx)
 	if err == nil {
@@ -216,7 +228,7 @@ func (s *Server) logDone(x *exchange, e *Error) {
 	// Typed attributes, gathered on the stack: this runs for every request.
 	attrs := [7]slog.Attr{
 		slog.String("request_id", x.id), slog.String("method", x.ev.Method), slog.String("path", x.ev.Path),
-		slog.Int("status", x.ev.Status), slog.Float64("duration_ms", float64(s.now().Sub(x.start).Microseconds())/1000),
+		slog.Int("status", x.ev.Status), slog.Float64("duration_ms", s.elapsedMS(x)),
 	}
 	n, level := 5, slog.LevelInfo
 	if e != nil {
