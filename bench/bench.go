@@ -156,7 +156,7 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 			l.logf("fsync probe: %v", err)
 		} else {
 			r.fsync = append(r.fsync, p)
-			l.logf("fsync of a 4 KiB append: p50 %s, p99 %s, max %s (%d samples)", p.p50, p.p99, p.max, p.samples)
+			l.logf("fsync of a 4 KiB append: p50 %s, p99 %s, max %s (%d samples), %s of CPU each", p.p50, p.p99, p.max, p.samples, p.cpu)
 		}
 	}
 	probe()

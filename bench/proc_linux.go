@@ -3,6 +3,9 @@ package main
 import (
 	"os/exec"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // dieWithParent has the kernel kill cmd when the harness dies, so an
@@ -15,4 +18,13 @@ func dieWithParent(cmd *exec.Cmd) {
 // signalGroup signals the process group cmd leads.
 func signalGroup(cmd *exec.Cmd, sig syscall.Signal) error {
 	return syscall.Kill(-cmd.Process.Pid, sig)
+}
+
+// threadCPU is the calling thread's user and system CPU time so far.
+func threadCPU() (time.Duration, bool) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // dieWithParent is a no-op where the kernel offers no parent-death signal;
@@ -15,3 +16,6 @@ func dieWithParent(cmd *exec.Cmd) {}
 func signalGroup(cmd *exec.Cmd, sig syscall.Signal) error {
 	return cmd.Process.Signal(sig)
 }
+
+// threadCPU is unknown here.
+func threadCPU() (time.Duration, bool) { return 0, false }

@@ -20,6 +20,9 @@ type stages struct {
 	fsync     time.Duration
 	perCommit float64
 	commits   float64
+	// perRelease is the trail's commits (fsyncs) per release that waited
+	// for its record: a cost in CPU the bare proxy does not pay.
+	perRelease float64
 	// policyFast is the share of policy decisions that took at most
 	// fastPolicy (a bucket bound of the stage histogram): the decision
 	// p99 is within it exactly when the share is at least 99%.
@@ -144,6 +147,9 @@ func (after histograms) since(before histograms) *stages {
 	if records, n := delta("sluice_audit_batch_records"); n > 0 {
 		s.perCommit, s.commits = records/n, n
 	}
+	if _, n := delta("sluice_stage_duration_seconds/audit"); n > 0 {
+		s.perRelease = s.commits / n
+	}
 	if _, n := delta("sluice_stage_duration_seconds/policy"); n > 0 {
 		a, b := after["sluice_stage_duration_seconds/policy"], before["sluice_stage_duration_seconds/policy"]
 		s.decisions, s.policyFast = n, (a.fast-b.fast)/n
@@ -164,7 +170,7 @@ func (s *stages) String() string {
 	for _, st := range stageOrder {
 		fmt.Fprintf(&b, "%s %s, ", st, us(s.mean[st]))
 	}
-	fmt.Fprintf(&b, "fsync %s for %.1f records", us(s.fsync), s.perCommit)
+	fmt.Fprintf(&b, "fsync %s for %.1f records, %.2f per release", us(s.fsync), s.perCommit, s.perRelease)
 	return b.String()
 }
 

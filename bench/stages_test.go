@@ -13,15 +13,17 @@ import (
 
 // TestStagesReadThePolicyShareAndTheCache: between two scrapes of a
 // /metrics page shaped like Sluice's, since finds each stage's mean, the
-// share of policy decisions within 100 µs, and the share evaluated.
+// share of policy decisions within 100 µs, the share evaluated, and the
+// trail's commits per release.
 func TestStagesReadThePolicyShareAndTheCache(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	stage := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sluice_stage_duration_seconds",
 		Buckets: []float64{.00005, .0001, .00025, .001, .0025},
 	}, []string{"stage"})
+	batch := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_audit_batch_records", Buckets: []float64{1, 4, 16}})
 	var hits, misses float64
-	reg.MustRegister(stage,
+	reg.MustRegister(stage, batch,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_policy_decision_cache_hits", ConstLabels: prometheus.Labels{"set": "active"}},
 			func() float64 { return hits }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_policy_decision_cache_misses", ConstLabels: prometheus.Labels{"set": "active"}},
@@ -33,6 +35,7 @@ func TestStagesReadThePolicyShareAndTheCache(t *testing.T) {
 	ctx := context.Background()
 
 	stage.WithLabelValues("policy").Observe(0.5) // before the run: not counted
+	batch.Observe(3)
 	hits, misses = 10, 5
 	before, err := scrape(ctx, srv.URL)
 	if err != nil {
@@ -52,6 +55,9 @@ func TestStagesReadThePolicyShareAndTheCache(t *testing.T) {
 		}
 		stage.WithLabelValues("audit").Observe(v)
 	}
+	for range 50 { // 400 records, a release's two in each of 200, in 50 commits
+		batch.Observe(8)
+	}
 	hits, misses = 108, 7
 	after, err := scrape(ctx, srv.URL)
 	if err != nil {
@@ -70,7 +76,26 @@ func TestStagesReadThePolicyShareAndTheCache(t *testing.T) {
 	if got := st.slow["audit"]; math.Abs(got-3.0/200) > 1e-9 {
 		t.Errorf("audit over 1 ms: %.4f, want 0.015 (3 of 200)", got)
 	}
+	if st.commits != 50 || st.perCommit != 8 || math.Abs(st.perRelease-0.25) > 1e-9 {
+		t.Errorf("%.0f commits of %.1f records, %.3f per release; want 50 of 8, 0.25 (50 for 200 releases)", st.commits, st.perCommit, st.perRelease)
+	}
 	if got := st.slow["policy"]; got != 0 {
 		t.Errorf("policy over 1 ms: %.4f, want 0 (the observation before the run is not counted)", got)
 	}
+}
+
+// TestFsyncProbeCountsItsThreadsCPU: the probe's CPU per sync is its own
+// thread's, some of each sync's time and never more than the slowest.
+func TestFsyncProbeCountsItsThreadsCPU(t *testing.T) {
+	if _, ok := threadCPU(); !ok {
+		t.Skip("the kernel does not report a thread's CPU time here")
+	}
+	p, err := probeFsync(t.TempDir(), 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.samples == 0 || p.cpu <= 0 || p.cpu > p.max {
+		t.Errorf("%d samples, %s of CPU each, slowest %s; want some samples, each costing CPU up to the slowest", p.samples, p.cpu, p.max)
+	}
+	t.Logf("%d syncs: p50 %s, %s of CPU each", p.samples, p.p50, p.cpu)
 }
