@@ -167,11 +167,10 @@ type Log struct {
 
 	syncs atomic.Uint64 // fsyncs of batches; tests observe group commit
 
-	// The witness goroutine's mailbox: the latest checkpoint to put, a
-	// kick the writer closes when it exits, and done when all is put.
-	wmu   sync.Mutex
-	wnext *Checkpoint
-	wkick chan struct{}
+	// The witness goroutine's mailbox, which holds the latest checkpoint
+	// to put and which the writer closes when it exits; wdone is closed
+	// once all is put.
+	wnext chan Checkpoint
 	wdone chan struct{}
 }
 
@@ -308,7 +307,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.headSeq, l.headHash = l.seq, hashString(l.seq, &l.hash)
 	l.lastCP = l.cp
 	if l.witness != nil {
-		l.wkick, l.wdone = make(chan struct{}, 1), make(chan struct{})
+		l.wnext, l.wdone = make(chan Checkpoint, 1), make(chan struct{})
 		go l.witnessLoop()
 	}
 	go l.run()
@@ -557,8 +556,8 @@ func (l *Log) run() {
 				p <- ErrClosed
 			}
 			l.closeErr = errors.Join(last, l.shutdown())
-			if l.wkick != nil {
-				close(l.wkick) // after the final checkpoint
+			if l.wnext != nil {
+				close(l.wnext) // after the final checkpoint
 			}
 			return
 		}

@@ -288,36 +288,25 @@ func (l *Log) writeCheckpoint(c *Checkpoint) error {
 // directory synced, or a round trip to Redis) does not hold up the writer
 // and the requests waiting for it. A witness that falls behind skips to
 // the newest checkpoint, which extends the one it holds all the same.
+// Only the writer goroutine calls it, so the send below never blocks.
 func (l *Log) handWitness(c Checkpoint) {
 	if l.witness == nil {
 		return
 	}
-	l.wmu.Lock()
-	l.wnext = &c
-	l.wmu.Unlock()
 	select {
-	case l.wkick <- struct{}{}:
-	default: // a kick is pending; it will find c
+	case <-l.wnext: // not yet taken: c supersedes it
+	default:
 	}
+	l.wnext <- c
 }
 
 // witnessLoop puts each checkpoint handWitness gives it until the writer
-// closes wkick, and then the last one.
+// closes the mailbox.
 func (l *Log) witnessLoop() {
 	defer close(l.wdone)
-	put := func() {
-		l.wmu.Lock()
-		c := l.wnext
-		l.wnext = nil
-		l.wmu.Unlock()
-		if c != nil {
-			l.putWitness(*c)
-		}
+	for c := range l.wnext {
+		l.putWitness(c)
 	}
-	for range l.wkick {
-		put()
-	}
-	put()
 }
 
 // putWitness hands c to the witness; a failure is logged, and the next
