@@ -123,43 +123,44 @@ func scrape(ctx context.Context, url string) (histograms, error) {
 
 // since is what happened between two scrapes.
 func (after histograms) since(before histograms) *stages {
-	delta := func(key string) (sum, n float64) {
+	diff := func(key string) metric {
 		a, b := after[key], before[key]
-		return a.sum - b.sum, a.count - b.count
-	}
-	mean := func(key string) time.Duration {
-		sum, n := delta(key)
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(sum / n * float64(time.Second))
+		return metric{sum: a.sum - b.sum, count: a.count - b.count, fast: a.fast - b.fast, withinSlow: a.withinSlow - b.withinSlow}
 	}
 	s := &stages{mean: map[string]time.Duration{}, slow: map[string]float64{}}
 	for key := range after {
 		if stage, ok := strings.CutPrefix(key, "sluice_stage_duration_seconds/"); ok {
-			s.mean[stage] = mean(key)
-			if _, n := delta(key); n > 0 {
-				s.slow[stage] = 1 - (after[key].withinSlow-before[key].withinSlow)/n
+			d := diff(key)
+			s.mean[stage] = d.mean()
+			if d.count > 0 {
+				s.slow[stage] = 1 - d.withinSlow/d.count
 			}
 		}
 	}
-	s.fsync = mean("sluice_audit_fsync_duration_seconds")
-	if records, n := delta("sluice_audit_batch_records"); n > 0 {
-		s.perCommit, s.commits = records/n, n
+	s.fsync = diff("sluice_audit_fsync_duration_seconds").mean()
+	if d := diff("sluice_audit_batch_records"); d.count > 0 {
+		s.perCommit, s.commits = d.sum/d.count, d.count
 	}
-	if _, n := delta("sluice_stage_duration_seconds/audit"); n > 0 {
-		s.perRelease = s.commits / n
+	if d := diff("sluice_stage_duration_seconds/audit"); d.count > 0 {
+		s.perRelease = s.commits / d.count
 	}
-	if _, n := delta("sluice_stage_duration_seconds/policy"); n > 0 {
-		a, b := after["sluice_stage_duration_seconds/policy"], before["sluice_stage_duration_seconds/policy"]
-		s.decisions, s.policyFast = n, (a.fast-b.fast)/n
+	if d := diff("sluice_stage_duration_seconds/policy"); d.count > 0 {
+		s.decisions, s.policyFast = d.count, d.fast/d.count
 	}
-	_, hits := delta("sluice_policy_decision_cache_hits")
-	_, misses := delta("sluice_policy_decision_cache_misses")
+	hits, misses := diff("sluice_policy_decision_cache_hits").count, diff("sluice_policy_decision_cache_misses").count
 	if hits+misses > 0 {
 		s.evaluated = misses / (hits + misses)
 	}
 	return s
+}
+
+// mean is a histogram's mean observation, in seconds as Sluice observes
+// them; 0 for none.
+func (m metric) mean() time.Duration {
+	if m.count <= 0 {
+		return 0
+	}
+	return time.Duration(m.sum / m.count * float64(time.Second))
 }
 
 // stageOrder is the pipeline's order of stages.
