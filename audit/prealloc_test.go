@@ -242,9 +242,17 @@ func TestKilledLogLosesNoAcknowledgedRecord(t *testing.T) {
 	if acked < 3000 {
 		t.Fatalf("child stopped after %d records: %s", acked, stderr.String())
 	}
+	// The kill may land inside a write, so the last segment may end in a
+	// torn record, before its padding or without any: Open's to repair, so
+	// it is only described here, not checked with records.
 	segs := listed(t, dir)
-	if _, pad := records(t, segmentBytes(t, dir, segs[len(segs)-1].num)); len(pad) == 0 {
-		t.Log("the killed child's last segment had no padding left (killed just after a rotation)")
+	last := segmentBytes(t, dir, segs[len(segs)-1].num)
+	written := bytes.TrimRight(last, "\x00")
+	if len(written) == len(last) {
+		t.Log("the killed child's last segment had no padding left")
+	}
+	if len(written) > 0 && written[len(written)-1] != '\n' {
+		t.Log("the kill tore the child's last record")
 	}
 
 	l := openLog(t, dir, Options{})
