@@ -873,9 +873,12 @@ func TestBeginAndQueueShareTheFailureOfTheirBatch(t *testing.T) {
 func TestQueuedRecordsRideWithTheNextCommit(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, Options{})
-	l.mu.Lock()
-	l.lazyDelay = time.Hour
-	l.mu.Unlock()
+	setLazyDelay := func(d time.Duration) {
+		l.mu.Lock()
+		l.lazyDelay = d
+		l.mu.Unlock()
+	}
+	setLazyDelay(time.Hour)
 	if err := l.Queue(sampleEvent(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -890,21 +893,13 @@ func TestQueuedRecordsRideWithTheNextCommit(t *testing.T) {
 		t.Fatalf("after the Append: %d syncs, %d records; want one sync for the queued record and the appended one, in order", n, len(lines))
 	}
 
-	l.mu.Lock()
-	l.lazyDelay = time.Millisecond
-	l.mu.Unlock()
+	setLazyDelay(time.Millisecond)
 	if err := l.Queue(sampleEvent(3)); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(readLines(t, segPath(dir, 1))) != 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("a queued record alone was never made durable")
-		}
-	}
+	waitUntil(t, func() bool { return len(readLines(t, segPath(dir, 1))) == 3 }) // alone, after the lazy delay
 
-	l.mu.Lock()
-	l.lazyDelay = time.Hour
-	l.mu.Unlock()
+	setLazyDelay(time.Hour)
 	if err := l.Queue(sampleEvent(4)); err != nil {
 		t.Fatal(err)
 	}
