@@ -141,9 +141,9 @@ type orderAudit struct {
 	fail   error
 	// beginFail, when set, is what Begin returns (a closed trail).
 	beginFail error
-	// waits counts Begin's records waited for; unwaited, those queued and
-	// never waited for (a release must wait for its decision record).
-	waits, unwaited int
+	// waits counts Begin's records waited for (a release must wait for
+	// its decision record).
+	waits int
 }
 
 func (a *orderAudit) Append(ctx context.Context, e *audit.Event) error {
@@ -175,7 +175,6 @@ func (a *orderAudit) Begin(e *audit.Event) (audit.Pending, error) {
 	if a.fail == nil {
 		a.events = append(a.events, *e)
 	}
-	a.unwaited++
 	return p, nil
 }
 
@@ -198,7 +197,6 @@ func (p *orderPending) Wait(context.Context) error {
 	a := p.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.unwaited--
 	a.waits++
 	a.checkUntouched(p.id)
 	return a.fail
