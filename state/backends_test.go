@@ -2,9 +2,10 @@ package state
 
 import (
 	"context"
-	"math"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func newBolt(t *testing.T) *Bolt {
@@ -39,7 +40,8 @@ func TestBoltKeepsBudgetsChargesAndAnswersAcrossReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCharge(t, b, charge("r1", "health/visits", "alice", 4.5, 5, 50))
+	accounts := []Account{acct("analysts", 50), acct("alice", 5), acct("acme", 20)}
+	first := mustCharge(t, b, charge("r1", "health/visits", 4.5, accounts...))
 	if _, err := b.StoreAnswer(ctx, "q", []byte("answer")); err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +54,14 @@ func TestBoltKeepsBudgetsChargesAndAnswersAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if got := mustSpent(t, b, "health/visits", "alice").Consumer.Epsilon; math.Abs(got-4.5) > 1e-12 {
-		t.Errorf("after reopening, alice has spent ε=%v, want 4.5", got)
+	if diff := cmp.Diff(epsilons(4.5, 4.5, 4.5), mustSpent(t, b, "health/visits", "analysts", "alice", "acme"), approx); diff != "" {
+		t.Errorf("after reopening, spent (-want +got):\n%s", diff)
 	}
-	_, err = b.Charge(ctx, charge("r2", "health/visits", "alice", 1, 5, 50))
-	expectExhausted(t, err, "consumer")
-	if r := mustCharge(t, b, charge("r1", "health/visits", "alice", 4.5, 5, 50)); !r.Replayed {
-		t.Error("after reopening, a retried charge charged again")
+	_, err = b.Charge(ctx, charge("r2", "health/visits", 1, accounts...))
+	expectExhausted(t, err, "alice")
+	again := mustCharge(t, b, charge("r1", "health/visits", 4.5, accounts...))
+	if diff := cmp.Diff(Receipt{Spent: first.Spent, Replayed: true}, again, approx); diff != "" {
+		t.Errorf("after reopening, a retried charge (-want +got):\n%s", diff)
 	}
 	if a, ok, err := b.Answer(ctx, "q"); !ok || err != nil || string(a) != "answer" {
 		t.Errorf("after reopening, Answer = %q, %v, %v", a, ok, err)

@@ -15,7 +15,9 @@ import (
 )
 
 // BenchmarkLedgerCharge measures one charge, each with a new request id,
-// from 1 and from 64 concurrent callers (a busy gateway), on the embedded
+// on three accounts as the gateway charges them (the allocation every
+// caller shares, a consumer's of 100 and an organisation's of 10), from 1
+// and from 64 concurrent callers (a busy gateway), on the embedded
 // ledger (bbolt, an fsync per group of charges) and on Redis (the claim
 // and the charge script: two round trips; the server started with
 // appendfsync always). It reports the median and 99th percentile latency
@@ -50,7 +52,8 @@ func BenchmarkLedgerCharge(b *testing.B) {
 					var mine []time.Duration
 					for pb.Next() {
 						i := n.Add(1)
-						c := charge(fmt.Sprint("bench-", i), "health/visits", fmt.Sprint("c", i%100), 1e-6, 1e6, 1e6)
+						c := charge(fmt.Sprint("bench-", i), "health/visits", 1e-6,
+							acct("analysts", 1e6), acct(fmt.Sprint("c", i%100), 1e6), acct(fmt.Sprint("o", i%10), 1e6))
 						t0 := time.Now()
 						if _, err := l.Charge(context.Background(), c); err != nil {
 							b.Error(err)

@@ -78,13 +78,12 @@ func (b *Bolt) Ping(ctx context.Context) error {
 	return b.db.View(func(tx *bolt.Tx) error { return nil })
 }
 
-// accountID is the key of an account: the dataset, length-prefixed so no
-// two (dataset, consumer) pairs share a key, then the consumer ("" for the
-// dataset's total).
-func accountID(dataset, consumer string) []byte {
-	k := binary.AppendUvarint(nil, uint64(len(dataset)))
-	k = append(k, dataset...)
-	return append(k, consumer...)
+// accountID is the key of an account: the scope, length-prefixed so no
+// two (scope, key) pairs share an id, then the account's key.
+func accountID(scope, key string) []byte {
+	k := binary.AppendUvarint(nil, uint64(len(scope)))
+	k = append(k, scope...)
+	return append(k, key...)
 }
 
 func readAmount(bk *bolt.Bucket, key []byte) (amount, error) {
@@ -105,7 +104,7 @@ func putAmount(bk *bolt.Bucket, key []byte, a amount) error {
 	return bk.Put(key, v[:])
 }
 
-// Charge implements [Ledger]. The check and both writes happen in one
+// Charge implements [Ledger]. The check and every write happen in one
 // bbolt transaction, which is durable when Charge returns.
 func (b *Bolt) Charge(ctx context.Context, c Charge) (Receipt, error) {
 	p, err := c.plan()
@@ -129,37 +128,36 @@ func (b *Bolt) Charge(ctx context.Context, c Charge) (Receipt, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("state: corrupt charge record: %w", err)
 			}
-			receipt, outcome = r.replay(&c, p)
+			receipt, outcome = r.replay(p)
 			return nil
 		}
-		ck, dk := accountID(c.Dataset, c.Consumer), accountID(c.Dataset, "")
-		consumerSpent, err := readAmount(accounts, ck)
-		if err != nil {
-			return err
+		ids := make([][]byte, len(p.keys))
+		spent := make([]amount, len(p.keys))
+		for i, k := range p.keys {
+			ids[i] = accountID(p.scope, k)
+			var err error
+			if spent[i], err = readAmount(accounts, ids[i]); err != nil {
+				return err
+			}
 		}
-		datasetSpent, err := readAmount(accounts, dk)
-		if err != nil {
-			return err
-		}
-		consumer, dataset, refused := p.apply(consumerSpent, datasetSpent)
+		after, refused := p.apply(spent)
 		if refused != nil {
 			outcome = refused
 			return nil
 		}
-		if err := putAmount(accounts, ck, consumer); err != nil {
-			return err
+		for i, id := range ids {
+			if err := putAmount(accounts, id, after[i]); err != nil {
+				return err
+			}
 		}
-		if err := putAmount(accounts, dk, dataset); err != nil {
-			return err
-		}
-		rec, err := json.Marshal(chargeRecord{Dataset: c.Dataset, Consumer: c.Consumer, Cost: p.cost, Consumed: consumer, Total: dataset})
+		rec, err := json.Marshal(p.record(after))
 		if err != nil {
 			return err
 		}
 		if err := charges.Put([]byte(c.RequestID), rec); err != nil {
 			return err
 		}
-		receipt = Receipt{Balance: Balance{Consumer: consumer.budget(), Dataset: dataset.budget()}}
+		receipt = Receipt{Spent: budgets(after)}
 		return nil
 	})
 	if err != nil {
@@ -169,22 +167,23 @@ func (b *Bolt) Charge(ctx context.Context, c Charge) (Receipt, error) {
 }
 
 // Spent implements [Ledger].
-func (b *Bolt) Spent(ctx context.Context, dataset, consumer string) (Balance, error) {
-	var bal Balance
+func (b *Bolt) Spent(ctx context.Context, scope string, keys ...string) ([]Budget, error) {
+	out := make([]Budget, len(keys))
 	err := b.db.View(func(tx *bolt.Tx) error {
 		accounts := tx.Bucket(accountsBucket)
-		c, err := readAmount(accounts, accountID(dataset, consumer))
-		if err != nil {
-			return err
+		for i, k := range keys {
+			a, err := readAmount(accounts, accountID(scope, k))
+			if err != nil {
+				return err
+			}
+			out[i] = a.budget()
 		}
-		d, err := readAmount(accounts, accountID(dataset, ""))
-		if err != nil {
-			return err
-		}
-		bal = Balance{Consumer: c.budget(), Dataset: d.budget()}
 		return nil
 	})
-	return bal, err
+	if err != nil {
+		return nil, fmt.Errorf("state: spent: %w", err)
+	}
+	return out, nil
 }
 
 // Answer implements [Cache].

@@ -21,9 +21,21 @@ import (
 // approx compares budgets to the ledger's precision.
 var approx = cmpopts.EquateApprox(0, 1e-12)
 
-func charge(id, dataset, consumer string, eps float64, consumerCap, datasetCap float64) Charge {
-	return Charge{RequestID: id, Dataset: dataset, Consumer: consumer, Cost: Budget{Epsilon: eps},
-		ConsumerCap: Budget{Epsilon: consumerCap}, DatasetCap: Budget{Epsilon: datasetCap}}
+// acct is an account of key capped at ε = eps, δ = 0.
+func acct(key string, eps float64) Account { return Account{Key: key, Cap: Budget{Epsilon: eps}} }
+
+// charge asks to spend ε = eps on accounts of scope.
+func charge(id, scope string, eps float64, accounts ...Account) Charge {
+	return Charge{RequestID: id, Scope: scope, Cost: Budget{Epsilon: eps}, Accounts: accounts}
+}
+
+// epsilons are budgets of ε alone.
+func epsilons(eps ...float64) []Budget {
+	out := make([]Budget, len(eps))
+	for i, e := range eps {
+		out[i] = Budget{Epsilon: e}
+	}
+	return out
 }
 
 func mustCharge(t *testing.T, l Ledger, c Charge) Receipt {
@@ -35,11 +47,11 @@ func mustCharge(t *testing.T, l Ledger, c Charge) Receipt {
 	return r
 }
 
-func mustSpent(t *testing.T, l Ledger, dataset, consumer string) Balance {
+func mustSpent(t *testing.T, l Ledger, scope string, keys ...string) []Budget {
 	t.Helper()
-	b, err := l.Spent(context.Background(), dataset, consumer)
+	b, err := l.Spent(context.Background(), scope, keys...)
 	if err != nil {
-		t.Fatalf("Spent(%s, %s): %v", dataset, consumer, err)
+		t.Fatalf("Spent(%q, %q): %v", scope, keys, err)
 	}
 	return b
 }
@@ -59,137 +71,269 @@ func expectExhausted(t *testing.T, err error, account string) *ExhaustedError {
 func testLedger(t *testing.T, newLedger func(t *testing.T) Ledger) {
 	ctx := context.Background()
 
-	t.Run("a charge spends on the consumer and the dataset", func(t *testing.T) {
+	t.Run("a charge spends on every one of its accounts", func(t *testing.T) {
 		l := newLedger(t)
-		r := mustCharge(t, l, charge("r1", "health/visits", "alice", 0.5, 5, 50))
-		want := Balance{Consumer: Budget{Epsilon: 0.5}, Dataset: Budget{Epsilon: 0.5}}
-		if diff := cmp.Diff(Receipt{Balance: want}, r, approx); diff != "" {
+		r := mustCharge(t, l, charge("r1", "health/visits", 0.5, acct("analysts", 50), acct("alice", 5)))
+		if diff := cmp.Diff(Receipt{Spent: epsilons(0.5, 0.5)}, r, approx); diff != "" {
 			t.Errorf("receipt (-want +got):\n%s", diff)
 		}
-		mustCharge(t, l, charge("r2", "health/visits", "bob", 0.25, 5, 50))
-		if diff := cmp.Diff(Balance{Consumer: Budget{Epsilon: 0.5}, Dataset: Budget{Epsilon: 0.75}},
-			mustSpent(t, l, "health/visits", "alice"), approx); diff != "" {
+		mustCharge(t, l, charge("r2", "health/visits", 0.25, acct("analysts", 50), acct("bob", 5), acct("acme", 10)))
+		if diff := cmp.Diff(epsilons(0.75, 0.5, 0.25, 0.25),
+			mustSpent(t, l, "health/visits", "analysts", "alice", "bob", "acme"), approx); diff != "" {
 			t.Errorf("spent (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("unknown accounts have spent nothing", func(t *testing.T) {
-		if got := mustSpent(t, newLedger(t), "civil/assistance", "nobody"); got != (Balance{}) {
-			t.Errorf("spent %+v, want nothing", got)
+		l := newLedger(t)
+		if diff := cmp.Diff([]Budget{{}, {}}, mustSpent(t, l, "civil/assistance", "nobody", "none")); diff != "" {
+			t.Errorf("spent (-want +got):\n%s", diff)
+		}
+		if got := mustSpent(t, l, "civil/assistance"); len(got) != 0 {
+			t.Errorf("Spent of no accounts = %+v, want none", got)
 		}
 	})
 
-	t.Run("ten charges of 0.1 spend a budget of 1 exactly", func(t *testing.T) {
+	t.Run("Spent returns the accounts in the order asked", func(t *testing.T) {
+		l := newLedger(t)
+		for i, key := range []string{"a", "b", "c"} {
+			mustCharge(t, l, charge(fmt.Sprint("r", i), "s", 0.1*float64(i+1), acct(key, 1)))
+		}
+		if diff := cmp.Diff(epsilons(0.3, 0, 0.1, 0.2, 0.1), mustSpent(t, l, "s", "c", "unknown", "a", "b", "a"), approx); diff != "" {
+			t.Errorf("spent (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("ten charges of 0.1 spend a cap of 1 exactly", func(t *testing.T) {
 		l := newLedger(t)
 		for i := range 10 {
-			mustCharge(t, l, charge(fmt.Sprint("r", i), "d/s", "c", 0.1, 1, 50))
+			mustCharge(t, l, charge(fmt.Sprint("r", i), "d/s", 0.1, acct("c", 1), acct("pop", 50)))
 		}
-		_, err := l.Charge(ctx, charge("r10", "d/s", "c", 1e-9, 1, 50))
-		expectExhausted(t, err, "consumer")
+		if got := mustSpent(t, l, "d/s", "c")[0]; got != (Budget{Epsilon: 1}) {
+			t.Errorf("spent %+v, want exactly ε=1", got)
+		}
+		_, err := l.Charge(ctx, charge("r10", "d/s", 1e-9, acct("c", 1), acct("pop", 50)))
+		expectExhausted(t, err, "c")
 	})
 
-	t.Run("the consumer cap refuses and charges neither account", func(t *testing.T) {
+	t.Run("the first account's cap refuses and charges none of them", func(t *testing.T) {
 		l := newLedger(t)
-		mustCharge(t, l, charge("r1", "d/s", "c", 4, 5, 50))
-		_, err := l.Charge(ctx, charge("r2", "d/s", "c", 1.5, 5, 50))
-		ex := expectExhausted(t, err, "consumer")
-		if diff := cmp.Diff(Balance{Consumer: Budget{Epsilon: 4}, Dataset: Budget{Epsilon: 4}}, ex.Spent, approx); diff != "" {
+		mustCharge(t, l, charge("r1", "d/s", 4, acct("c", 5), acct("pop", 50)))
+		_, err := l.Charge(ctx, charge("r2", "d/s", 1.5, acct("c", 5), acct("pop", 50)))
+		ex := expectExhausted(t, err, "c")
+		if diff := cmp.Diff(epsilons(4, 4), ex.Spent, approx); diff != "" {
 			t.Errorf("refusal reports spent (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(ex.Spent, mustSpent(t, l, "d/s", "c"), approx); diff != "" {
+		if diff := cmp.Diff(ex.Spent, mustSpent(t, l, "d/s", "c", "pop"), approx); diff != "" {
 			t.Errorf("a refused charge changed the ledger (-want +got):\n%s", diff)
 		}
 	})
 
-	t.Run("the dataset cap refuses across consumers", func(t *testing.T) {
+	t.Run("a shared account's cap refuses across the accounts that draw on it", func(t *testing.T) {
 		l := newLedger(t)
 		for i := range 4 {
-			mustCharge(t, l, charge(fmt.Sprint("r", i), "d/s", fmt.Sprint("c", i), 2.5, 5, 10))
+			mustCharge(t, l, charge(fmt.Sprint("r", i), "d/s", 2.5, acct(fmt.Sprint("c", i), 5), acct("pop", 10)))
 		}
-		_, err := l.Charge(ctx, charge("r4", "d/s", "c4", 0.1, 5, 10))
-		expectExhausted(t, err, "dataset")
-		if got := mustSpent(t, l, "d/s", "c4"); got.Consumer != (Budget{}) {
-			t.Errorf("the refused consumer was charged %+v", got.Consumer)
+		_, err := l.Charge(ctx, charge("r4", "d/s", 0.1, acct("c4", 5), acct("pop", 10)))
+		expectExhausted(t, err, "pop")
+		if got := mustSpent(t, l, "d/s", "c4")[0]; got != (Budget{}) {
+			t.Errorf("the refused consumer was charged %+v", got)
+		}
+	})
+
+	t.Run("of three accounts only the third short charges none and names it", func(t *testing.T) {
+		l := newLedger(t)
+		mustCharge(t, l, charge("r1", "d/s", 0.8, acct("org", 1)))
+		_, err := l.Charge(ctx, charge("r2", "d/s", 0.5, acct("pop", 5), acct("c", 5), acct("org", 1)))
+		ex := expectExhausted(t, err, "org")
+		if diff := cmp.Diff(epsilons(0, 0, 0.8), ex.Spent, approx); diff != "" {
+			t.Errorf("refusal reports spent (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(epsilons(0, 0, 0.8), mustSpent(t, l, "d/s", "pop", "c", "org"), approx); diff != "" {
+			t.Errorf("a refused charge changed the ledger (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("charges of different consumers both draw on the allocation they share", func(t *testing.T) {
+		l := newLedger(t)
+		a := mustCharge(t, l, charge("r1", "pop/2025", 0.4, acct("analysts", 1), acct("alice", 5)))
+		b := mustCharge(t, l, charge("r2", "pop/2025", 0.4, acct("analysts", 1), acct("bob", 5)))
+		if diff := cmp.Diff([][]Budget{epsilons(0.4, 0.4), epsilons(0.8, 0.4)}, [][]Budget{a.Spent, b.Spent}, approx); diff != "" {
+			t.Errorf("receipts (-want +got):\n%s", diff)
+		}
+		_, err := l.Charge(ctx, charge("r3", "pop/2025", 0.4, acct("analysts", 1), acct("carol", 5)))
+		expectExhausted(t, err, "analysts")
+		if diff := cmp.Diff(epsilons(0.8, 0.4, 0.4, 0), mustSpent(t, l, "pop/2025", "analysts", "alice", "bob", "carol"), approx); diff != "" {
+			t.Errorf("spent (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("the same key in two scopes is two accounts", func(t *testing.T) {
+		l := newLedger(t)
+		mustCharge(t, l, charge("r1", "pop/2024", 1, acct("alice", 1)))
+		mustCharge(t, l, charge("r2", "pop/2025", 0.25, acct("alice", 1)))
+		for scope, want := range map[string]float64{"pop/2024": 1, "pop/2025": 0.25} {
+			if diff := cmp.Diff(epsilons(want), mustSpent(t, l, scope, "alice"), approx); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", scope, diff)
+			}
 		}
 	})
 
 	t.Run("delta is capped too", func(t *testing.T) {
 		l := newLedger(t)
-		c := Charge{RequestID: "r1", Dataset: "d/s", Consumer: "c", Cost: Budget{Epsilon: 0.1, Delta: 1e-6},
-			ConsumerCap: Budget{Epsilon: 5, Delta: 1e-6}, DatasetCap: Budget{Epsilon: 50, Delta: 1e-4}}
+		cost := Budget{Epsilon: 0.1, Delta: 1e-6}
+		c := Charge{RequestID: "r1", Scope: "d/s", Cost: cost, Accounts: []Account{
+			{Key: "c", Cap: Budget{Epsilon: 5, Delta: 1e-6}}, {Key: "pop", Cap: Budget{Epsilon: 50, Delta: 1e-4}}}}
 		mustCharge(t, l, c)
 		c.RequestID = "r2"
 		_, err := l.Charge(ctx, c)
-		expectExhausted(t, err, "consumer")
-		c.RequestID, c.Consumer, c.ConsumerCap.Delta = "r3", "d", 0
+		expectExhausted(t, err, "c")
+		c.RequestID, c.Accounts[0] = "r3", Account{Key: "d", Cap: Budget{Epsilon: 5}} // a δ cap of 0
 		_, err = l.Charge(ctx, c)
-		expectExhausted(t, err, "consumer")
+		expectExhausted(t, err, "d")
+		_, err = l.Charge(ctx, Charge{RequestID: "r4", Scope: "d/t", Cost: cost, Accounts: []Account{
+			{Key: "c", Cap: Budget{Epsilon: 5, Delta: 1}}, {Key: "pop", Cap: Budget{Epsilon: 50, Delta: 5e-7}}}})
+		expectExhausted(t, err, "pop")
+		want := []Budget{{Epsilon: 0.1, Delta: 1e-6}, {}, {Epsilon: 0.1, Delta: 1e-6}}
+		if diff := cmp.Diff(want, mustSpent(t, l, "d/s", "c", "d", "pop"), approx); diff != "" {
+			t.Errorf("spent (-want +got):\n%s", diff)
+		}
 	})
 
-	t.Run("a retried request id charges once", func(t *testing.T) {
+	t.Run("a retried request id charges once and reports the first charge", func(t *testing.T) {
 		l := newLedger(t)
-		first := mustCharge(t, l, charge("r1", "d/s", "c", 1, 5, 50))
-		mustCharge(t, l, charge("r2", "d/s", "c", 1, 5, 50))
-		again := mustCharge(t, l, charge("r1", "d/s", "c", 1, 5, 50))
+		first := mustCharge(t, l, charge("r1", "d/s", 1, acct("pop", 50), acct("c", 5)))
+		mustCharge(t, l, charge("r2", "d/s", 1, acct("pop", 50), acct("c", 5)))
+		again := mustCharge(t, l, charge("r1", "d/s", 1, acct("pop", 50), acct("c", 5)))
 		if !again.Replayed || first.Replayed {
 			t.Errorf("Replayed: first %v, retry %v; want false, true", first.Replayed, again.Replayed)
 		}
-		if diff := cmp.Diff(first.Balance, again.Balance, approx); diff != "" {
-			t.Errorf("a retry reports another balance (-first +retry):\n%s", diff)
+		if diff := cmp.Diff(first.Spent, again.Spent, approx); diff != "" {
+			t.Errorf("a retry reports another spent (-first +retry):\n%s", diff)
 		}
-		if got := mustSpent(t, l, "d/s", "c").Consumer.Epsilon; math.Abs(got-2) > 1e-12 {
-			t.Errorf("spent ε=%v after two charges and a retry, want 2", got)
+		// Caps are not part of a charge's identity: one that would now be
+		// refused still replays.
+		tight := mustCharge(t, l, charge("r1", "d/s", 1, acct("pop", 1), acct("c", 1)))
+		if diff := cmp.Diff(Receipt{Spent: first.Spent, Replayed: true}, tight, approx); diff != "" {
+			t.Errorf("a retry with other caps (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(epsilons(2, 2), mustSpent(t, l, "d/s", "pop", "c"), approx); diff != "" {
+			t.Errorf("spent after two charges and retries (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("a request id reused for another charge is refused", func(t *testing.T) {
 		l := newLedger(t)
-		mustCharge(t, l, charge("r1", "d/s", "c", 1, 5, 50))
-		for _, c := range []Charge{charge("r1", "d/s", "other", 1, 5, 50), charge("r1", "d/s", "c", 2, 5, 50), charge("r1", "d/t", "c", 1, 5, 50)} {
+		pop, c := acct("pop", 50), acct("c", 5)
+		mustCharge(t, l, charge("r1", "d/s", 1, pop, c))
+		deltaCost := charge("r1", "d/s", 1, pop, c)
+		deltaCost.Cost.Delta, deltaCost.Accounts = 1e-9, []Account{
+			{Key: "pop", Cap: Budget{Epsilon: 50, Delta: 1}}, {Key: "c", Cap: Budget{Epsilon: 5, Delta: 1}}}
+		for name, c := range map[string]Charge{
+			"another scope":        charge("r1", "d/t", 1, pop, c),
+			"another account":      charge("r1", "d/s", 1, pop, acct("other", 5)),
+			"the accounts swapped": charge("r1", "d/s", 1, c, pop),
+			"an account more":      charge("r1", "d/s", 1, pop, c, acct("org", 5)),
+			"an account fewer":     charge("r1", "d/s", 1, pop),
+			"another ε":            charge("r1", "d/s", 2, pop, c),
+			"another δ":            deltaCost,
+		} {
 			if _, err := l.Charge(ctx, c); !errors.Is(err, ErrRequestReused) {
-				t.Errorf("Charge(%+v) = %v, want ErrRequestReused", c, err)
+				t.Errorf("%s: Charge(%+v) = %v, want ErrRequestReused", name, c, err)
 			}
+		}
+		if diff := cmp.Diff(epsilons(1, 1, 0, 0), mustSpent(t, l, "d/s", "pop", "c", "other", "org"), approx); diff != "" {
+			t.Errorf("reused ids changed the ledger (-want +got):\n%s", diff)
+		}
+		if got := mustSpent(t, l, "d/t", "pop", "c"); got[0] != (Budget{}) || got[1] != (Budget{}) {
+			t.Errorf("a reused id charged another scope: %+v", got)
 		}
 	})
 
 	t.Run("accounts of look-alike names are separate", func(t *testing.T) {
 		l := newLedger(t)
-		mustCharge(t, l, charge("r1", "x", "yz", 1, 1, 1))
-		mustCharge(t, l, charge("r2", "xy", "z", 1, 1, 1))
-		mustCharge(t, l, charge("r3", "x/y", "z", 1, 1, 1))
+		accounts := []struct{ scope, key string }{
+			{"x", "yz"}, {"xy", "z"}, {"x/y", "z"}, {"x:y", "z"}, {"x", "y:z"}, {"x", ":y:z"},
+			{"{x}", "y"}, {"x", "}y{"}, {"{", "x"}, {"%7B", "x"}, {"x", "charge:r1"}, {"x", "acct:y"},
+		}
+		for i, a := range accounts {
+			mustCharge(t, l, charge(fmt.Sprint("r", i), a.scope, 1, acct(a.key, 1)))
+		}
+		for _, a := range accounts {
+			if diff := cmp.Diff(epsilons(1), mustSpent(t, l, a.scope, a.key), approx); diff != "" {
+				t.Errorf("scope %q key %q (-want +got):\n%s", a.scope, a.key, diff)
+			}
+		}
 	})
 
-	t.Run("malformed charges are refused", func(t *testing.T) {
+	t.Run("eight accounts are the most a charge holds", func(t *testing.T) {
 		l := newLedger(t)
-		good := charge("r1", "d/s", "c", 1, 5, 50)
+		var accounts []Account
+		var keys []string
+		for i := range maxAccounts {
+			accounts = append(accounts, acct(fmt.Sprint("a", i), 1))
+			keys = append(keys, fmt.Sprint("a", i))
+		}
+		r := mustCharge(t, l, charge("r1", "s", 0.5, accounts...))
+		want := epsilons(0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5)
+		if diff := cmp.Diff(want, r.Spent, approx); diff != "" {
+			t.Errorf("receipt (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(want, mustSpent(t, l, "s", keys...), approx); diff != "" {
+			t.Errorf("spent (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("malformed charges are refused and spend nothing", func(t *testing.T) {
+		l := newLedger(t)
+		good := func() Charge { return charge("r1", "d/s", 1, acct("pop", 50), acct("c", 5)) }
+		nine := make([]Account, maxAccounts+1)
+		for i := range nine {
+			nine[i] = acct(fmt.Sprint("a", i), 5)
+		}
 		for name, edit := range map[string]func(c *Charge){
-			"no request id":        func(c *Charge) { c.RequestID = "" },
-			"no dataset":           func(c *Charge) { c.Dataset = "" },
-			"no consumer":          func(c *Charge) { c.Consumer = "" },
-			"zero cost":            func(c *Charge) { c.Cost.Epsilon = 0 },
-			"negative cost":        func(c *Charge) { c.Cost.Epsilon = -1 },
-			"NaN cost":             func(c *Charge) { c.Cost.Epsilon = math.NaN() },
-			"infinite cost":        func(c *Charge) { c.Cost.Epsilon = math.Inf(1) },
-			"negative delta":       func(c *Charge) { c.Cost.Delta = -1e-9 },
-			"no consumer cap":      func(c *Charge) { c.ConsumerCap.Epsilon = 0 },
-			"no dataset cap":       func(c *Charge) { c.DatasetCap.Epsilon = 0 },
-			"enormous dataset cap": func(c *Charge) { c.DatasetCap.Epsilon = 1e12 },
+			"no request id":     func(c *Charge) { c.RequestID = "" },
+			"no scope":          func(c *Charge) { c.Scope = "" },
+			"no accounts":       func(c *Charge) { c.Accounts = nil },
+			"nine accounts":     func(c *Charge) { c.Accounts = nine },
+			"a key twice":       func(c *Charge) { c.Accounts[1].Key = "pop" },
+			"an empty key":      func(c *Charge) { c.Accounts[1].Key = "" },
+			"zero cost":         func(c *Charge) { c.Cost.Epsilon = 0 },
+			"negative cost":     func(c *Charge) { c.Cost.Epsilon = -1 },
+			"NaN cost":          func(c *Charge) { c.Cost.Epsilon = math.NaN() },
+			"infinite cost":     func(c *Charge) { c.Cost.Epsilon = math.Inf(1) },
+			"negative delta":    func(c *Charge) { c.Cost.Delta = -1e-9 },
+			"no first cap":      func(c *Charge) { c.Accounts[0].Cap.Epsilon = 0 },
+			"no last cap":       func(c *Charge) { c.Accounts[1].Cap.Epsilon = 0 },
+			"negative δ cap":    func(c *Charge) { c.Accounts[1].Cap.Delta = -1 },
+			"NaN cap":           func(c *Charge) { c.Accounts[1].Cap.Epsilon = math.NaN() },
+			"enormous last cap": func(c *Charge) { c.Accounts[1].Cap.Epsilon = 1e12 },
 		} {
-			c := good
+			c := good()
 			edit(&c)
 			if _, err := l.Charge(ctx, c); err == nil {
 				t.Errorf("%s: Charge(%+v) succeeded", name, c)
 			}
 		}
-		if got := mustSpent(t, l, "d/s", "c"); got != (Balance{}) {
-			t.Errorf("malformed charges spent %+v", got)
+		keys := []string{"pop", "c", ""}
+		for _, a := range nine {
+			keys = append(keys, a.Key)
 		}
+		for _, b := range mustSpent(t, l, "d/s", keys...) {
+			if b != (Budget{}) {
+				t.Fatalf("malformed charges spent %+v", mustSpent(t, l, "d/s", keys...))
+			}
+		}
+		// Nor did they bind the request id.
+		mustCharge(t, l, good())
 	})
 
-	// 100 goroutines race to spend one budget: the number that succeed is
-	// exactly what the cap allows, and the ledger ends at or below the cap.
-	for _, shared := range []string{"consumer", "dataset"} {
-		t.Run("100 racing charges never overspend the "+shared+" budget", func(t *testing.T) {
+	// 100 goroutines race to spend one budget, an account each charge
+	// holds first or last among its own: the number that succeed is
+	// exactly what the cap allows, and the ledger ends at or below the
+	// cap.
+	for _, at := range []string{"first", "last"} {
+		t.Run("100 racing charges never overspend an account held "+at, func(t *testing.T) {
 			l := newLedger(t)
 			const (
 				racers = 100
@@ -205,10 +349,11 @@ func testLedger(t *testing.T, newLedger func(t *testing.T) Ledger) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					c := charge(fmt.Sprint("race", i), "d/s", "c", cost, budget, 1000)
-					if shared == "dataset" {
-						c.Consumer, c.ConsumerCap.Epsilon, c.DatasetCap.Epsilon = fmt.Sprint("c", i), 1000, budget
+					accounts := []Account{acct("shared", budget), acct(fmt.Sprint("c", i), 1000), acct(fmt.Sprint("o", i), 1000)}
+					if at == "last" {
+						accounts = []Account{accounts[1], accounts[2], accounts[0]}
 					}
+					c := charge(fmt.Sprint("race", i), "d/s", cost, accounts...)
 					<-start
 					_, err := l.Charge(ctx, c)
 					mu.Lock()
@@ -217,7 +362,7 @@ func testLedger(t *testing.T, newLedger func(t *testing.T) Ledger) {
 					switch {
 					case err == nil:
 						ok++
-					case errors.As(err, &ex) && ex.Account == shared:
+					case errors.As(err, &ex) && ex.Account == "shared":
 						refused++
 					default:
 						t.Errorf("charge %d: %v", i, err)
@@ -226,12 +371,12 @@ func testLedger(t *testing.T, newLedger func(t *testing.T) Ledger) {
 			}
 			close(start)
 			wg.Wait()
-			spent := mustSpent(t, l, "d/s", "c")
+			spent := mustSpent(t, l, "d/s", "shared")[0]
 			if ok != allows || refused != racers-allows {
 				t.Errorf("%d charges succeeded and %d were refused, want %d and %d", ok, refused, allows, racers-allows)
 			}
-			if float64(ok)*cost > budget+1e-12 || spent.Dataset.Epsilon > budget+1e-12 {
-				t.Errorf("overspent: %d × %v succeeded, ledger says ε=%v, cap %v", ok, cost, spent.Dataset.Epsilon, budget)
+			if spent != (Budget{Epsilon: allows * cost}) {
+				t.Errorf("overspent: %d × %v succeeded, ledger says ε=%v, cap %v", ok, cost, spent.Epsilon, budget)
 			}
 		})
 	}

@@ -21,7 +21,7 @@ type Memory struct {
 	revVersion string
 }
 
-type accountKey struct{ dataset, consumer string } // consumer "" is the dataset's total
+type accountKey struct{ scope, key string }
 
 var (
 	_ Ledger = (*Memory)(nil)
@@ -48,26 +48,32 @@ func (m *Memory) Charge(ctx context.Context, c Charge) (Receipt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if r, ok := m.charges[c.RequestID]; ok {
-		return r.replay(&c, p)
+		return r.replay(p)
 	}
-	ck, dk := accountKey{c.Dataset, c.Consumer}, accountKey{c.Dataset, ""}
-	consumer, dataset, err := p.apply(m.accounts[ck], m.accounts[dk])
+	spent := make([]amount, len(p.keys))
+	for i, k := range p.keys {
+		spent[i] = m.accounts[accountKey{p.scope, k}]
+	}
+	after, err := p.apply(spent)
 	if err != nil {
 		return Receipt{}, err
 	}
-	m.accounts[ck], m.accounts[dk] = consumer, dataset
-	m.charges[c.RequestID] = chargeRecord{Dataset: c.Dataset, Consumer: c.Consumer, Cost: p.cost, Consumed: consumer, Total: dataset}
-	return Receipt{Balance: Balance{Consumer: consumer.budget(), Dataset: dataset.budget()}}, nil
+	for i, k := range p.keys {
+		m.accounts[accountKey{p.scope, k}] = after[i]
+	}
+	m.charges[c.RequestID] = p.record(after)
+	return Receipt{Spent: budgets(after)}, nil
 }
 
 // Spent implements [Ledger].
-func (m *Memory) Spent(ctx context.Context, dataset, consumer string) (Balance, error) {
+func (m *Memory) Spent(ctx context.Context, scope string, keys ...string) ([]Budget, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Balance{
-		Consumer: m.accounts[accountKey{dataset, consumer}].budget(),
-		Dataset:  m.accounts[accountKey{dataset, ""}].budget(),
-	}, nil
+	out := make([]Budget, len(keys))
+	for i, k := range keys {
+		out[i] = m.accounts[accountKey{scope, k}].budget()
+	}
+	return out, nil
 }
 
 // Answer implements [Cache].

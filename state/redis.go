@@ -19,9 +19,9 @@ import (
 // gateway replicas share. It takes a redis.UniversalClient, so one server,
 // Sentinel (a failover client) and Cluster all work.
 //
-// Keys of the ledger are hash-tagged by dataset, {PREFIX:DATASET}, so that
-// a dataset's total and its consumers' accounts share a Cluster slot and
-// one Lua script checks and charges both atomically. Amounts are kept in
+// Keys of the ledger are hash-tagged by scope, {PREFIX:SCOPE}, so that
+// the accounts of a scope share a Cluster slot and one Lua script checks
+// and charges all the accounts of a charge atomically. Amounts are kept in
 // the ledger's fixed-point units as decimal integers.
 //
 // Durability is the server's: a charge is durable when Redis has it on
@@ -151,22 +151,22 @@ func (r *Redis) CheckConfig(ctx context.Context) []string {
 	return warnings
 }
 
-// tag is the hash tag of a dataset's keys. The dataset is escaped so that
-// no dataset name can close the tag early or pose as another's key.
-func (r *Redis) tag(dataset string) string {
-	esc := strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D", ":", "%3A").Replace(dataset)
+// tag is the hash tag of a scope's keys. The scope is escaped so that no
+// scope name can close the tag early or pose as another's key.
+func (r *Redis) tag(scope string) string {
+	esc := strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D", ":", "%3A").Replace(scope)
 	return "{" + r.prefix + ":" + esc + "}"
 }
 
-func (r *Redis) consumerKey(dataset, consumer string) string {
-	return r.tag(dataset) + ":consumer:" + consumer
-}
+// accountKey is the key of an account. The key needs no escaping: the
+// tag ends at the first }, which the escaped scope cannot hold, and
+// "acct:" then "charge:" start the two kinds of key in a scope, so no
+// account key is a charge record's.
+func (r *Redis) accountKey(scope, key string) string { return r.tag(scope) + ":acct:" + key }
 
-func (r *Redis) totalKey(dataset string) string { return r.tag(dataset) + ":total" }
+func (r *Redis) chargeKey(scope, id string) string { return r.tag(scope) + ":charge:" + id }
 
-func (r *Redis) chargeKey(dataset, id string) string { return r.tag(dataset) + ":charge:" + id }
-
-// requestKey binds a request id to one charge across datasets.
+// requestKey binds a request id to one charge across scopes.
 func (r *Redis) requestKey(id string) string { return r.prefix + ":request:" + id }
 
 // claimScript binds a request id to a charge, or returns the charge it is
@@ -183,49 +183,51 @@ return ARGV[1]
 `)
 
 // chargeScript is the ledger's check-and-charge, the rule of plan.apply:
-// refuse when the consumer's account would pass its cap in ε or δ, then
-// when the dataset's would, else add the cost to both and remember the
+// refuse when the first account, in the charge's order, would pass its
+// cap in ε or δ, else add the cost to every account and remember the
 // charge under its request id. Amounts are integers below 2⁵³, exact in
 // Lua's doubles, and written with %.0f, which prints them whole.
 //
-// KEYS: consumer account, dataset account, charge record.
-// ARGV: cost ε, cost δ, consumer cap ε, δ, dataset cap ε, δ, dataset,
-// consumer, retention in ms (0: none).
-// Returns {"ok"|"consumer"|"dataset", consumer ε, δ, dataset ε, δ} or
-// {"replay", dataset, consumer, cost ε, δ, consumer ε, δ, dataset ε, δ}.
+// KEYS: the n accounts in the charge's order, then the charge record.
+// ARGV: cost ε, cost δ, retention in ms (0: none), the charge (its claim,
+// see Redis.Charge), then the cap ε and δ of each account.
+// Returns {"ok", ε, δ after the charge of each account},
+// {"short", index of the first short account from 1, ε, δ spent of each
+// account} or {"replay", the charge, the space-separated ε, δ after it of
+// each account}.
 var chargeScript = redis.NewScript(`
-local rec = redis.call('HMGET', KEYS[3], 'dataset', 'consumer', 'cost_eps', 'cost_delta',
-  'consumer_eps', 'consumer_delta', 'dataset_eps', 'dataset_delta')
-if rec[1] then
-  return {'replay', rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7], rec[8]}
-end
-local function spent(key)
-  local v = redis.call('HMGET', key, 'eps', 'delta')
-  return tonumber(v[1] or '0'), tonumber(v[2] or '0')
-end
+local n = #KEYS - 1
+local rec = redis.call('HMGET', KEYS[n + 1], 'charge', 'spent')
+if rec[1] then return {'replay', rec[1], rec[2]} end
 local function int(x) return string.format('%.0f', x) end
-local ce, cd = spent(KEYS[1])
-local de, dd = spent(KEYS[2])
 local e, d = tonumber(ARGV[1]), tonumber(ARGV[2])
-if ce + e > tonumber(ARGV[3]) or cd + d > tonumber(ARGV[4]) then
-  return {'consumer', int(ce), int(cd), int(de), int(dd)}
+local spent = {}
+for i = 1, n do
+  local v = redis.call('HMGET', KEYS[i], 'eps', 'delta')
+  spent[2 * i - 1], spent[2 * i] = tonumber(v[1] or '0'), tonumber(v[2] or '0')
 end
-if de + e > tonumber(ARGV[5]) or dd + d > tonumber(ARGV[6]) then
-  return {'dataset', int(ce), int(cd), int(de), int(dd)}
+for i = 1, n do
+  if spent[2 * i - 1] + e > tonumber(ARGV[3 + 2 * i]) or spent[2 * i] + d > tonumber(ARGV[4 + 2 * i]) then
+    local out = {'short', tostring(i)}
+    for j = 1, 2 * n do out[j + 2] = int(spent[j]) end
+    return out
+  end
 end
-ce, cd, de, dd = int(ce + e), int(cd + d), int(de + e), int(dd + d)
-redis.call('HSET', KEYS[1], 'eps', ce, 'delta', cd)
-redis.call('HSET', KEYS[2], 'eps', de, 'delta', dd)
-redis.call('HSET', KEYS[3], 'dataset', ARGV[7], 'consumer', ARGV[8], 'cost_eps', ARGV[1], 'cost_delta', ARGV[2],
-  'consumer_eps', ce, 'consumer_delta', cd, 'dataset_eps', de, 'dataset_delta', dd)
-if tonumber(ARGV[9]) > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[9]) end
-return {'ok', ce, cd, de, dd}
+local after = {}
+for i = 1, n do
+  after[2 * i - 1], after[2 * i] = int(spent[2 * i - 1] + e), int(spent[2 * i] + d)
+  redis.call('HSET', KEYS[i], 'eps', after[2 * i - 1], 'delta', after[2 * i])
+end
+redis.call('HSET', KEYS[n + 1], 'charge', ARGV[4], 'spent', table.concat(after, ' '))
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[n + 1], ARGV[3]) end
+table.insert(after, 1, 'ok')
+return after
 `)
 
 // Charge implements [Ledger]. A request id is first bound to its charge
-// (one key, so that an id cannot be spent on two datasets, which live in
+// (one key, so that an id cannot be spent in two scopes, which live in
 // different Cluster slots); the check and the spending are then one Lua
-// script over the dataset's slot, which a retry replays rather than
+// script over the scope's slot, which a retry replays rather than
 // repeats. A request id whose charge was refused stays bound to it.
 func (r *Redis) Charge(ctx context.Context, c Charge) (Receipt, error) {
 	p, err := c.plan()
@@ -233,7 +235,9 @@ func (r *Redis) Charge(ctx context.Context, c Charge) (Receipt, error) {
 		return Receipt{}, err
 	}
 	retention := strconv.FormatInt(r.retention.Milliseconds(), 10)
-	claim, err := json.Marshal([]any{c.Dataset, c.Consumer, p.cost.Eps, p.cost.Delta})
+	// The claim is the charge as its record holds it: scope, account keys
+	// and cost, not the caps, which a retry may bring changed.
+	claim, err := json.Marshal(p.record(nil))
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -245,34 +249,61 @@ func (r *Redis) Charge(ctx context.Context, c Charge) (Receipt, error) {
 		return Receipt{}, ErrRequestReused
 	}
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
-	keys := []string{r.consumerKey(c.Dataset, c.Consumer), r.totalKey(c.Dataset), r.chargeKey(c.Dataset, c.RequestID)}
-	res, err := chargeScript.Run(ctx, r.c, keys,
-		i(p.cost.Eps), i(p.cost.Delta), i(p.consumerCap.Eps), i(p.consumerCap.Delta),
-		i(p.datasetCap.Eps), i(p.datasetCap.Delta), c.Dataset, c.Consumer, retention).StringSlice()
+	keys := make([]string, 0, len(p.keys)+1)
+	args := []any{i(p.cost.Eps), i(p.cost.Delta), retention, claim}
+	for n, k := range p.keys {
+		keys = append(keys, r.accountKey(p.scope, k))
+		args = append(args, i(p.caps[n].Eps), i(p.caps[n].Delta))
+	}
+	keys = append(keys, r.chargeKey(p.scope, c.RequestID))
+	res, err := chargeScript.Run(ctx, r.c, keys, args...).StringSlice()
 	if err != nil {
 		return Receipt{}, r.fail("charge", err)
 	}
-	switch {
-	case len(res) == 5 && (res[0] == "ok" || res[0] == "consumer" || res[0] == "dataset"):
-		n, err := parseInts(res[1:])
+	switch n := len(p.keys); {
+	case len(res) == 1+2*n && res[0] == "ok":
+		after, err := parseAmounts(res[1:])
 		if err != nil {
 			return Receipt{}, fmt.Errorf("state: redis charge: %w", err)
 		}
-		bal := Balance{Consumer: amount{n[0], n[1]}.budget(), Dataset: amount{n[2], n[3]}.budget()}
-		if res[0] != "ok" {
-			return Receipt{}, &ExhaustedError{Account: res[0], Spent: bal}
+		return Receipt{Spent: budgets(after)}, nil
+	case len(res) == 2+2*n && res[0] == "short":
+		short, err := strconv.Atoi(res[1])
+		if err != nil || short < 1 || short > n {
+			return Receipt{}, fmt.Errorf("state: redis charge: unexpected reply %q", res)
 		}
-		return Receipt{Balance: bal}, nil
-	case len(res) == 9 && res[0] == "replay":
-		n, err := parseInts(res[3:])
+		spent, err := parseAmounts(res[2:])
 		if err != nil {
-			return Receipt{}, fmt.Errorf("state: redis charge record: %w", err)
+			return Receipt{}, fmt.Errorf("state: redis charge: %w", err)
 		}
-		rec := chargeRecord{Dataset: res[1], Consumer: res[2], Cost: amount{n[0], n[1]},
-			Consumed: amount{n[2], n[3]}, Total: amount{n[4], n[5]}}
-		return rec.replay(&c, p)
+		return Receipt{}, &ExhaustedError{Account: p.keys[short-1], Spent: budgets(spent)}
+	case len(res) == 3 && res[0] == "replay":
+		var rec chargeRecord
+		if err := json.Unmarshal([]byte(res[1]), &rec); err != nil {
+			return Receipt{}, fmt.Errorf("state: redis: corrupt charge record: %w", err)
+		}
+		if rec.Spent, err = parseAmounts(strings.Fields(res[2])); err != nil {
+			return Receipt{}, fmt.Errorf("state: redis: corrupt charge record: %w", err)
+		}
+		return rec.replay(p)
 	}
 	return Receipt{}, fmt.Errorf("state: redis charge: unexpected reply %q", res)
+}
+
+// parseAmounts reads pairs of ε and δ in ledger units.
+func parseAmounts(ss []string) ([]amount, error) {
+	n, err := parseInts(ss)
+	if err != nil {
+		return nil, err
+	}
+	if len(n)%2 != 0 {
+		return nil, fmt.Errorf("%d numbers are not pairs of ε and δ", len(n))
+	}
+	out := make([]amount, len(n)/2)
+	for i := range out {
+		out[i] = amount{n[2*i], n[2*i+1]}
+	}
+	return out, nil
 }
 
 func parseInts(ss []string) ([]int64, error) {
@@ -287,26 +318,30 @@ func parseInts(ss []string) ([]int64, error) {
 	return out, nil
 }
 
-// Spent implements [Ledger]: both accounts read in one transaction.
-func (r *Redis) Spent(ctx context.Context, dataset, consumer string) (Balance, error) {
-	var ck, dk *redis.SliceCmd
+// Spent implements [Ledger]: the accounts read in one transaction.
+func (r *Redis) Spent(ctx context.Context, scope string, keys ...string) ([]Budget, error) {
+	out := make([]Budget, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.SliceCmd, len(keys))
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		ck = p.HMGet(ctx, r.consumerKey(dataset, consumer), "eps", "delta")
-		dk = p.HMGet(ctx, r.totalKey(dataset), "eps", "delta")
+		for i, k := range keys {
+			cmds[i] = p.HMGet(ctx, r.accountKey(scope, k), "eps", "delta")
+		}
 		return nil
 	})
 	if err != nil {
-		return Balance{}, r.fail("spent", err)
+		return nil, r.fail("spent", err)
 	}
-	c, err := readAccount(ck.Val())
-	if err != nil {
-		return Balance{}, err
+	for i, cmd := range cmds {
+		a, err := readAccount(cmd.Val())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = a.budget()
 	}
-	d, err := readAccount(dk.Val())
-	if err != nil {
-		return Balance{}, err
-	}
-	return Balance{Consumer: c.budget(), Dataset: d.budget()}, nil
+	return out, nil
 }
 
 func readAccount(v []any) (amount, error) {

@@ -9,10 +9,13 @@
 // and [Redis] (shared by replicas; also the audit witness and stream of
 // each replica's trail, see audit.go).
 //
-// The ledger guarantees that budgets are never overspent: a [Charge] checks
-// and spends two accounts (the consumer's on a dataset and the dataset's
-// total) atomically, all or nothing, durably before it returns, and at
-// most once per request id, so a retried charge never charges twice.
+// The ledger guarantees that budgets are never overspent. A [Charge]
+// names the accounts one release draws on, up to eight, all in one scope
+// (for the gateway: a population and its period, holding the allocation
+// of the caller's role class, the consumer's account and the
+// organisation's); it checks and spends every one of them atomically,
+// all or none, durably before it returns, and at most once per request
+// id, so a retried charge never charges twice.
 //
 // Accounting is sequential composition: the ledger adds up the (ε, δ) of
 // the releases charged to an account and compares the sums with the caps
@@ -21,8 +24,8 @@
 // sums are exact on every backend — ten charges of ε = 0.1 spend exactly a
 // budget of 1 — and stay below 2⁵³, where a Lua script's doubles are still
 // exact. Costs are rounded up to a unit and caps down, so rounding never
-// lets a release through. A tighter accountant (zCDP) would change what is
-// added, not how.
+// lets a release through. Under zCDP the gateway keeps ρ where ε is: the
+// ledger adds ρ the same way, since zCDP composes by adding ρ.
 package state
 
 import (
@@ -30,9 +33,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 )
 
 // Budget is a privacy loss (ε, δ): a cost, a cap or an amount spent.
+// Under zCDP accounting the gateway keeps ρ in Epsilon; the ledger adds
+// either the same way.
 type Budget struct {
 	Epsilon float64 `json:"epsilon"`
 	Delta   float64 `json:"delta"`
@@ -47,49 +54,52 @@ func (b Budget) Minus(c Budget) Budget {
 	}
 }
 
-// Charge asks to spend Cost on two accounts: the consumer's on the dataset
-// and the dataset's total, each within its cap.
+// Account is one budget a charge draws on.
+type Account struct {
+	// Key names the account within the charge's scope (any non-empty
+	// string).
+	Key string `json:"key"`
+	// Cap is the most the account may have spent (ε > 0; δ ≥ 0, and a δ
+	// cap of 0 admits only δ-free costs).
+	Cap Budget `json:"cap"`
+}
+
+// Charge asks to spend Cost on every one of Accounts, each within its cap:
+// all of them or none.
 type Charge struct {
 	// RequestID makes the charge idempotent: a charge whose id was charged
 	// before charges nothing again.
 	RequestID string `json:"request_id"`
-	// Dataset is "source/dataset".
-	Dataset string `json:"dataset"`
-	// Consumer is the caller's subject.
-	Consumer string `json:"consumer"`
+	// Scope holds the accounts (for the gateway: a population and its
+	// period). Every account of a charge is in its scope, so one Redis
+	// Cluster slot holds them all.
+	Scope string `json:"scope"`
 	// Cost is the loss of the release (ε > 0).
 	Cost Budget `json:"cost"`
-	// ConsumerCap and DatasetCap are the budgets of the two accounts (ε > 0;
-	// δ ≥ 0, and a δ cap of 0 admits only δ-free releases).
-	ConsumerCap Budget `json:"consumer_cap"`
-	DatasetCap  Budget `json:"dataset_cap"`
-}
-
-// Balance is what has been spent on the two accounts of a dataset and
-// consumer.
-type Balance struct {
-	Consumer Budget `json:"consumer"`
-	Dataset  Budget `json:"dataset"`
+	// Accounts are the accounts the release draws on: 1 to 8, with
+	// distinct non-empty keys.
+	Accounts []Account `json:"accounts"`
 }
 
 // Receipt is the outcome of a successful charge.
 type Receipt struct {
-	// Balance is what the accounts had spent right after the charge.
-	Balance Balance
+	// Spent is what each account had spent right after the charge, in the
+	// order of Charge.Accounts.
+	Spent []Budget
 	// Replayed is true when the request id had been charged before:
-	// nothing was charged again and Balance is the first charge's.
+	// nothing was charged again and Spent is the first charge's.
 	Replayed bool
 }
 
 // Ledger is the privacy budget ledger.
 type Ledger interface {
-	// Charge spends c.Cost on both accounts if neither would exceed its
-	// cap, and on neither otherwise (an *ExhaustedError). A nil error
-	// means the charge is durable.
+	// Charge spends c.Cost on every account of c if none would exceed its
+	// cap, and on none otherwise (an *ExhaustedError). A nil error means
+	// the charge is durable.
 	Charge(ctx context.Context, c Charge) (Receipt, error)
-	// Spent returns what the consumer and the dataset have spent; unknown
-	// accounts have spent nothing.
-	Spent(ctx context.Context, dataset, consumer string) (Balance, error)
+	// Spent returns what the named accounts of scope have spent, in the
+	// order asked; unknown accounts have spent nothing.
+	Spent(ctx context.Context, scope string, keys ...string) ([]Budget, error)
 }
 
 // Cache stores the answers of differentially private releases, so that a
@@ -107,22 +117,24 @@ type Cache interface {
 // ExhaustedError refuses a charge that would overspend an account; nothing
 // was charged.
 type ExhaustedError struct {
-	// Account is "consumer" or "dataset": the first account found short.
+	// Account is the key of the first account, in the charge's order, the
+	// cost would overspend.
 	Account string
-	// Spent is what both accounts had spent.
-	Spent Balance
+	// Spent is what each account of the charge had spent, in the charge's
+	// order.
+	Spent []Budget
 }
 
 func (e *ExhaustedError) Error() string {
-	return fmt.Sprintf("privacy budget exhausted: the %s account has spent ε=%g, δ=%g",
-		e.Account, e.account().Epsilon, e.account().Delta)
-}
-
-func (e *ExhaustedError) account() Budget {
-	if e.Account == "consumer" {
-		return e.Spent.Consumer
+	var spent strings.Builder
+	for i, b := range e.Spent {
+		if i > 0 {
+			spent.WriteString(", ")
+		}
+		fmt.Fprintf(&spent, "ε=%g δ=%g", b.Epsilon, b.Delta)
 	}
-	return e.Spent.Dataset
+	return fmt.Sprintf("privacy budget exhausted: the cost would overspend account %q (the charge's accounts have spent %s)",
+		e.Account, spent.String())
 }
 
 // ErrRequestReused is returned when a request id that was charged comes
@@ -179,59 +191,102 @@ func toAmount(b Budget, up bool) (amount, error) {
 	return amount{eps, delta}, nil
 }
 
+// maxAccounts bounds the accounts of one charge, and with them the keys
+// one Redis script holds its slot for; the gateway charges at most three.
+const maxAccounts = 8
+
 // plan is a validated charge in ledger units.
 type plan struct {
-	cost, consumerCap, datasetCap amount
+	scope string
+	keys  []string
+	cost  amount
+	caps  []amount // in the order of keys
 }
 
 func (c *Charge) plan() (plan, error) {
-	var p plan
-	if c.RequestID == "" || c.Dataset == "" || c.Consumer == "" {
-		return p, errors.New("state: a charge needs a request id, a dataset and a consumer")
+	p := plan{scope: c.Scope}
+	if c.RequestID == "" || c.Scope == "" {
+		return p, errors.New("state: a charge needs a request id and a scope")
+	}
+	if len(c.Accounts) == 0 || len(c.Accounts) > maxAccounts {
+		return p, fmt.Errorf("state: a charge has 1 to %d accounts, not %d", maxAccounts, len(c.Accounts))
 	}
 	var err error
 	if p.cost, err = toAmount(c.Cost, true); err != nil {
 		return p, fmt.Errorf("state: cost %w", err)
 	}
-	if p.consumerCap, err = toAmount(c.ConsumerCap, false); err != nil {
-		return p, fmt.Errorf("state: consumer cap %w", err)
+	if p.cost.Eps <= 0 {
+		return p, errors.New("state: the cost needs a positive ε")
 	}
-	if p.datasetCap, err = toAmount(c.DatasetCap, false); err != nil {
-		return p, fmt.Errorf("state: dataset cap %w", err)
-	}
-	if p.cost.Eps <= 0 || p.consumerCap.Eps <= 0 || p.datasetCap.Eps <= 0 {
-		return p, errors.New("state: cost and caps need a positive ε")
+	p.keys, p.caps = make([]string, len(c.Accounts)), make([]amount, len(c.Accounts))
+	for i, a := range c.Accounts {
+		switch {
+		case a.Key == "":
+			return p, fmt.Errorf("state: account %d has no key", i+1)
+		case slices.Contains(p.keys[:i], a.Key):
+			// The charge would add the cost twice to one account while
+			// checking it once.
+			return p, fmt.Errorf("state: account %q is named twice", a.Key)
+		}
+		p.keys[i] = a.Key
+		if p.caps[i], err = toAmount(a.Cap, false); err != nil {
+			return p, fmt.Errorf("state: cap of account %q: %w", a.Key, err)
+		}
+		if p.caps[i].Eps <= 0 {
+			return p, fmt.Errorf("state: the cap of account %q needs a positive ε", a.Key)
+		}
 	}
 	return p, nil
 }
 
 // apply is the one check-and-charge rule every backend runs inside its
-// atomic section: given what the accounts have spent, it returns what they
-// will have spent, or the refusal.
-func (p plan) apply(consumer, dataset amount) (amount, amount, error) {
-	spent := Balance{Consumer: consumer.budget(), Dataset: dataset.budget()}
-	if consumer.plus(p.cost).exceeds(p.consumerCap) {
-		return consumer, dataset, &ExhaustedError{Account: "consumer", Spent: spent}
+// atomic section: given what the accounts have spent, in the plan's
+// order, it returns what they will have spent, or the refusal naming the
+// first account the cost would overspend. The Redis charge script mirrors
+// it.
+func (p plan) apply(spent []amount) ([]amount, error) {
+	for i, s := range spent {
+		if s.plus(p.cost).exceeds(p.caps[i]) {
+			return nil, &ExhaustedError{Account: p.keys[i], Spent: budgets(spent)}
+		}
 	}
-	if dataset.plus(p.cost).exceeds(p.datasetCap) {
-		return consumer, dataset, &ExhaustedError{Account: "dataset", Spent: spent}
+	after := make([]amount, len(spent))
+	for i, s := range spent {
+		after[i] = s.plus(p.cost)
 	}
-	return consumer.plus(p.cost), dataset.plus(p.cost), nil
+	return after, nil
 }
 
-// chargeRecord is what a backend remembers of a charge, for idempotency.
+func budgets(as []amount) []Budget {
+	out := make([]Budget, len(as))
+	for i, a := range as {
+		out[i] = a.budget()
+	}
+	return out
+}
+
+// chargeRecord is what a backend remembers of a charge, for idempotency:
+// the charge (which the caps are not part of: a retry may come with
+// others) and what its accounts had spent after it.
 type chargeRecord struct {
-	Dataset  string `json:"dataset"`
-	Consumer string `json:"consumer"`
-	Cost     amount `json:"cost"`
-	Consumed amount `json:"consumer_after"`
-	Total    amount `json:"dataset_after"`
+	Scope string   `json:"scope"`
+	Keys  []string `json:"keys"`
+	Cost  amount   `json:"cost"`
+	Spent []amount `json:"spent,omitempty"`
+}
+
+// record is the record of p's charge, having left the accounts at spent.
+func (p plan) record(spent []amount) chargeRecord {
+	return chargeRecord{Scope: p.scope, Keys: p.keys, Cost: p.cost, Spent: spent}
 }
 
 // replay answers a charge whose request id was seen before.
-func (r *chargeRecord) replay(c *Charge, p plan) (Receipt, error) {
-	if r.Dataset != c.Dataset || r.Consumer != c.Consumer || r.Cost != p.cost {
+func (r *chargeRecord) replay(p plan) (Receipt, error) {
+	if r.Scope != p.scope || !slices.Equal(r.Keys, p.keys) || r.Cost != p.cost {
 		return Receipt{}, ErrRequestReused
 	}
-	return Receipt{Balance: Balance{Consumer: r.Consumed.budget(), Dataset: r.Total.budget()}, Replayed: true}, nil
+	if len(r.Spent) != len(r.Keys) {
+		return Receipt{}, fmt.Errorf("state: corrupt charge record: %d accounts, %d amounts", len(r.Keys), len(r.Spent))
+	}
+	return Receipt{Spent: budgets(r.Spent), Replayed: true}, nil
 }
