@@ -43,14 +43,29 @@ const (
 // maxExact is the largest magnitude below which every integer is a float64.
 const maxExact = 1 << 53
 
+// maxPartitionsPerUnit bounds MaxPartitions. Partition selection for a tiny
+// δ (see newSelector) has the library compute, as an int64, a crossover
+// count of about (k/ε)·ln(k/δ) units for k = MaxPartitions; at this bound
+// it stays below 2^51 for every ε and δ a release accepts.
+const maxPartitionsPerUnit = 1 << 20
+
 // Query describes a release of record-level data.
 type Query struct {
 	Metric Metric
-	// Epsilon is the ε of the whole release, partition selection included.
+	// Epsilon is the ε of the whole release, partition selection included;
+	// see CheckEpsilon.
 	Epsilon float64
-	// Delta is the δ of partition selection: positive when the release
-	// selects partitions, 0 otherwise.
+	// Delta is the δ of partition selection: at least MinDelta when the
+	// release selects partitions, 0 otherwise.
 	Delta float64
+	// Accounting is the accountant the release is charged under; "" is
+	// Pure. It chooses the noise: Laplace under Pure, Gaussian under ZCDP.
+	Accounting Accounting
+	// NoiseDelta is the δ the Gaussian noise of a ZCDP release is
+	// calibrated for, with the aggregation's ε: in [MinDelta, 1) under
+	// ZCDP, 0 under Pure. It sets σ and is part of the release's own
+	// (ε, δ)-DP Loss, but a ZCDP account is charged ρ for that σ, not δ.
+	NoiseDelta float64
 	// Grouped releases one value per partition; an ungrouped release has
 	// the single partition "" (the total).
 	Grouped bool
@@ -72,17 +87,27 @@ type Query struct {
 // a δ, to select the partitions it reports.
 func (q *Query) SelectsPartitions() bool { return q.Grouped && q.Domain == nil }
 
-// parts splits the release's loss: when it selects partitions, half of ε
-// and all of δ go to selection, the rest to the aggregation.
-func (q *Query) parts() (sel, agg Loss) {
-	if !q.SelectsPartitions() {
-		return Loss{}, Loss{Epsilon: q.Epsilon}
-	}
-	half := q.Epsilon / 2
-	return Loss{Epsilon: half, Delta: q.Delta}, Loss{Epsilon: q.Epsilon - half}
+func (q *Query) zcdp() bool { return q.Accounting == ZCDP }
+
+// partitionsPerUnit is MaxPartitions, or 1 when unset, as NewAggregator
+// defaults it.
+func (q *Query) partitionsPerUnit() int {
+	return max(q.MaxPartitions, 1)
 }
 
-// Loss is what the release costs: its parts composed.
+// parts splits the release's loss: when it selects partitions, half of ε
+// and all of Delta go to selection, the rest, with NoiseDelta, to the
+// aggregation.
+func (q *Query) parts() (sel, agg Loss) {
+	if !q.SelectsPartitions() {
+		return Loss{}, Loss{Epsilon: q.Epsilon, Delta: q.NoiseDelta}
+	}
+	half := q.Epsilon / 2
+	return Loss{Epsilon: half, Delta: q.Delta}, Loss{Epsilon: q.Epsilon - half, Delta: q.NoiseDelta}
+}
+
+// Loss is the release's own (ε, δ)-DP guarantee, its parts composed: under
+// ZCDP its δ includes NoiseDelta. What an account is charged is [Query.Cost].
 func (q *Query) Loss() Loss {
 	sel, agg := q.parts()
 	if !q.SelectsPartitions() {
@@ -97,18 +122,28 @@ func (q *Query) validate() error {
 	default:
 		return fmt.Errorf("unknown metric %q", q.Metric)
 	}
-	if !(Loss{Epsilon: q.Epsilon}).valid() {
-		return fmt.Errorf("epsilon %v: want a positive finite number", q.Epsilon)
+	if err := q.Accounting.check(); err != nil {
+		return err
+	}
+	if err := CheckEpsilon(q.Epsilon); err != nil {
+		return err
 	}
 	if q.SelectsPartitions() {
-		if !(q.Delta > 0 && q.Delta < 1) {
-			return fmt.Errorf("delta %v: selecting partitions needs 0 < δ < 1", q.Delta)
+		if !(q.Delta >= MinDelta && q.Delta < 1) {
+			return fmt.Errorf("delta %v: selecting partitions needs %v <= δ < 1", q.Delta, MinDelta)
 		}
 	} else if q.Delta != 0 {
 		return fmt.Errorf("delta %v: only a release that selects partitions spends δ", q.Delta)
 	}
-	if q.MaxPartitions < 1 {
-		return fmt.Errorf("max partitions %d: want at least 1", q.MaxPartitions)
+	if q.zcdp() {
+		if !(q.NoiseDelta >= MinDelta && q.NoiseDelta < 1) {
+			return fmt.Errorf("noise delta %v: Gaussian noise under zCDP accounting needs %v <= δ < 1", q.NoiseDelta, MinDelta)
+		}
+	} else if q.NoiseDelta != 0 {
+		return fmt.Errorf("noise delta %v: only Gaussian noise under zCDP accounting is calibrated with a δ", q.NoiseDelta)
+	}
+	if q.MaxPartitions < 1 || q.MaxPartitions > maxPartitionsPerUnit {
+		return fmt.Errorf("max partitions %d: want 1 to %d", q.MaxPartitions, maxPartitionsPerUnit)
 	}
 	if !q.Grouped && q.Domain != nil {
 		return errors.New("an ungrouped release has no domain")
@@ -150,8 +185,9 @@ func checkBounds(m Metric, lo, hi float64, integer bool) error {
 // Options inject the randomness of a release.
 type Options struct {
 	// Noise is the mechanism's noise; nil means the library's secure
-	// Laplace noise. Anything but noise.Laplace() and noise.Gaussian() is
-	// for tests.
+	// noise of the release's kind (Laplace, or Gaussian for a ZCDP or
+	// Gaussian release). Anything but noise.Laplace() and noise.Gaussian()
+	// is for tests.
 	Noise noise.Noise
 	// Rand samples the partitions kept of a unit that contributes to too
 	// many; nil means a generator seeded from crypto/rand.
@@ -194,8 +230,10 @@ type Result struct {
 	Mechanism string
 	// Selection says how the partitions were chosen (Selection*).
 	Selection string
-	// Loss is what the release cost.
+	// Loss is the release's own (ε, δ)-DP guarantee.
 	Loss Loss
+	// Cost is what the release added to its account.
+	Cost Cost
 	// Partitions in domain order, or sorted by key when selected.
 	Partitions []Partition
 }
@@ -245,9 +283,12 @@ func NewAggregator(q Query, opt Options) (*Aggregator, error) {
 	if err := q.validate(); err != nil {
 		return nil, fmt.Errorf("dp: %w", err)
 	}
-	n := opt.noise(false)
-	if n == noise.Gaussian() {
-		return nil, errors.New("dp: record-level releases use Laplace noise (δ goes to partition selection)")
+	n := opt.noise(q.zcdp())
+	switch {
+	case !q.zcdp() && n == noise.Gaussian():
+		return nil, errors.New("dp: under pure accounting record-level releases use Laplace noise (δ goes to partition selection)")
+	case q.zcdp() && n == noise.Laplace():
+		return nil, errors.New("dp: under zCDP accounting record-level releases use Gaussian noise, whose ρ the account is charged")
 	}
 	a := &Aggregator{q: q, noise: n, rng: opt.rand(), index: map[string]int32{}, units: map[string]*unitAcc{}}
 	switch {
@@ -260,6 +301,19 @@ func NewAggregator(q Query, opt Options) (*Aggregator, error) {
 	}
 	for i, k := range a.keys {
 		a.index[k] = int32(i)
+	}
+	// The library checks the parameters it will be called with when an
+	// aggregation is set up, and partition selection when it runs; doing
+	// both once now, on no data, means a release cannot fail for its
+	// parameters after the data was read.
+	if _, err := a.newAcc(); err != nil {
+		return nil, err
+	}
+	if q.SelectsPartitions() {
+		sel, _ := q.parts()
+		if _, err := keepPartition(sel, q.MaxPartitions, 1); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -358,46 +412,19 @@ func (a *Aggregator) Release() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Mechanism: mechanism(a.noise), Loss: a.q.Loss(), Selection: SelectionNone}
-	report := make([]int32, 0, len(a.keys))
+	res := &Result{Mechanism: mechanism(a.noise), Loss: a.q.Loss(), Cost: a.q.Cost(), Selection: SelectionNone}
+	var report []int32
 	switch {
 	case a.q.SelectsPartitions():
 		res.Selection = SelectionPrivate
-		sel, _ := a.q.parts()
-		for p := range a.keys {
-			if bounded.units[p] == 0 {
-				continue
-			}
-			s, err := dpagg.NewPreAggSelectPartition(&dpagg.PreAggSelectPartitionOptions{
-				Epsilon: sel.Epsilon, Delta: sel.Delta, MaxPartitionsContributed: int64(a.q.MaxPartitions),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("dp: partition selection: %w", err)
-			}
-			if err := s.IncrementBy(bounded.units[p]); err != nil {
-				return nil, fmt.Errorf("dp: partition selection: %w", err)
-			}
-			keep, err := s.ShouldKeepPartition()
-			if err != nil {
-				return nil, fmt.Errorf("dp: partition selection: %w", err)
-			}
-			if keep {
-				report = append(report, int32(p))
-			}
+		if report, err = a.selectPartitions(bounded.units); err != nil {
+			return nil, err
 		}
-		slices.SortFunc(report, func(x, y int32) int {
-			switch {
-			case a.keys[x] < a.keys[y]:
-				return -1
-			case a.keys[x] > a.keys[y]:
-				return 1
-			}
-			return 0
-		})
 	default:
 		if a.q.Grouped {
 			res.Selection = SelectionPublic
 		}
+		report = make([]int32, 0, len(a.keys))
 		for p := range a.keys {
 			report = append(report, int32(p))
 		}
@@ -467,6 +494,9 @@ type acc interface {
 	result() (float64, noise.ConfidenceInterval, error)
 }
 
+// newAcc returns a partition's aggregator. Query.gaussianCalls mirrors the
+// arguments these aggregations pass to their noise, to charge ZCDP releases
+// for it: a change here is a change there.
 func (a *Aggregator) newAcc() (acc, error) {
 	_, agg := a.q.parts()
 	k := int64(a.q.MaxPartitions)
@@ -477,21 +507,21 @@ func (a *Aggregator) newAcc() (acc, error) {
 	switch {
 	case a.q.Metric == Count:
 		var c *dpagg.Count
-		c, err = dpagg.NewCount(&dpagg.CountOptions{Epsilon: agg.Epsilon, MaxPartitionsContributed: k, Noise: a.noise})
+		c, err = dpagg.NewCount(&dpagg.CountOptions{Epsilon: agg.Epsilon, Delta: agg.Delta, MaxPartitionsContributed: k, Noise: a.noise})
 		out = countAcc{c}
 	case a.q.Metric == Sum && a.q.Integer:
 		var s *dpagg.BoundedSumInt64
-		s, err = dpagg.NewBoundedSumInt64(&dpagg.BoundedSumInt64Options{Epsilon: agg.Epsilon, MaxPartitionsContributed: k,
+		s, err = dpagg.NewBoundedSumInt64(&dpagg.BoundedSumInt64Options{Epsilon: agg.Epsilon, Delta: agg.Delta, MaxPartitionsContributed: k,
 			Lower: int64(a.q.Lower), Upper: int64(a.q.Upper), Noise: a.noise})
 		out = intSumAcc{s}
 	case a.q.Metric == Sum:
 		var s *dpagg.BoundedSumFloat64
-		s, err = dpagg.NewBoundedSumFloat64(&dpagg.BoundedSumFloat64Options{Epsilon: agg.Epsilon, MaxPartitionsContributed: k,
+		s, err = dpagg.NewBoundedSumFloat64(&dpagg.BoundedSumFloat64Options{Epsilon: agg.Epsilon, Delta: agg.Delta, MaxPartitionsContributed: k,
 			Lower: a.q.Lower, Upper: a.q.Upper, Noise: a.noise})
 		out = floatSumAcc{s}
 	default:
 		var m *dpagg.BoundedMean
-		m, err = dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{Epsilon: agg.Epsilon, MaxPartitionsContributed: k,
+		m, err = dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{Epsilon: agg.Epsilon, Delta: agg.Delta, MaxPartitionsContributed: k,
 			MaxContributionsPerPartition: 1, Lower: a.q.Lower, Upper: a.q.Upper, Noise: a.noise})
 		out = meanAcc{m, a.q.Integer}
 	}

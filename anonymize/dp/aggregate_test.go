@@ -2,9 +2,11 @@ package dp
 
 import (
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/google/differential-privacy/go/v3/noise"
@@ -14,9 +16,35 @@ import (
 // The statistical tests below each fail with probability below 1e-6 when
 // the code is right; the bounds say how that was worked out.
 
-// noiseless is an ε so large that the library's noise rounds to nothing
-// (its scale is 1e-12): releases made with it show the bounded true values.
-const noiseless = 1e12
+// exact is noise that adds nothing: releases made with it show the bounded
+// true values.
+type exact struct{}
+
+func (exact) AddNoiseInt64(x, _, _ int64, _, _ float64) (int64, error) { return x, nil }
+func (exact) AddNoiseFloat64(x float64, _ int64, _, _, _ float64) (float64, error) {
+	return x, nil
+}
+func (exact) Threshold(_ int64, _, _, _, _ float64) (float64, error) { return 0, nil }
+func (exact) ComputeConfidenceIntervalInt64(x, _, _ int64, _, _, _ float64) (noise.ConfidenceInterval, error) {
+	return noise.ConfidenceInterval{LowerBound: float64(x), UpperBound: float64(x)}, nil
+}
+func (exact) ComputeConfidenceIntervalFloat64(x float64, _ int64, _, _, _, _ float64) (noise.ConfidenceInterval, error) {
+	return noise.ConfidenceInterval{LowerBound: x, UpperBound: x}, nil
+}
+
+// TestMain keeps the library's log files out of the system's temporary
+// directory: it writes a warning to one each time it meets exact noise.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dp-test-logs")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	flag.Set("log_dir", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 func seeded(s uint64) *rand.Rand {
 	var seed [32]byte
@@ -129,8 +157,8 @@ func TestCountNoiseVarianceIsTwoOverEpsilonSquared(t *testing.T) {
 func TestUnitWithThousandRowsMovesACountByAtMostItsBound(t *testing.T) {
 	const k = 2
 	build := func(heavy bool) *Aggregator {
-		a := mustAggregator(t, Query{Metric: Count, Epsilon: noiseless, Grouped: true, Domain: []string{"a", "b", "c", "d", "e"},
-			MaxPartitions: k}, Options{Rand: seeded(1)})
+		a := mustAggregator(t, Query{Metric: Count, Epsilon: 1, Grouped: true, Domain: []string{"a", "b", "c", "d", "e"},
+			MaxPartitions: k}, Options{Noise: exact{}, Rand: seeded(1)})
 		for u := range 50 {
 			a.Add(fmt.Sprint("u", u), []string{"a", "b", "c", "d", "e"}[u%5])
 		}
@@ -254,8 +282,50 @@ func TestSinglePersonPartitionIsPracticallyNeverReleased(t *testing.T) {
 	}
 }
 
+// With more than three partitions per unit the library thresholds Gaussian
+// noise at a quantile it cannot compute for δ below about 1e-16, and then
+// keeps every partition (see newSelector). A single person's partition must
+// stay hidden at such a δ too, and a crowd's still be reported.
+func TestSinglePersonPartitionStaysHiddenAtTinyDelta(t *testing.T) {
+	const (
+		trials = 100
+		// Selection gets half of ε = 2, and so selects each partition at
+		// (0.2, δ/5): it keeps every partition of at least 3,635 units at
+		// δ = 1e-300, of fewer at the larger δ's.
+		crowdSize = 4000
+	)
+	crowdUnits := make([]string, crowdSize)
+	for u := range crowdUnits {
+		crowdUnits[u] = fmt.Sprint("u", u)
+	}
+	for _, delta := range []float64{1e-16, 1e-20, MinDelta} {
+		lonely, crowd := 0, 0
+		for range trials {
+			a := mustAggregator(t, Query{Metric: Count, Epsilon: 2, Delta: delta, Grouped: true, MaxPartitions: 5}, Options{})
+			for _, u := range crowdUnits {
+				a.Add(u, "crowd")
+			}
+			a.Add("alone", "lonely")
+			v := values(release(t, a))
+			if _, ok := v["lonely"]; ok {
+				lonely++
+			}
+			if _, ok := v["crowd"]; ok {
+				crowd++
+			}
+		}
+		// The lonely partition is kept with probability δ/5 per release.
+		if lonely > 0 {
+			t.Errorf("δ = %g: a single person's partition was released %d times in %d", delta, lonely, trials)
+		}
+		if crowd != trials {
+			t.Errorf("δ = %g: a partition of %d people was released %d times in %d", delta, crowdSize, crowd, trials)
+		}
+	}
+}
+
 func TestPublicDomainReportsEveryPartitionAndNothingElse(t *testing.T) {
-	a := mustAggregator(t, Query{Metric: Count, Epsilon: noiseless, Grouped: true, Domain: []string{"东城区", "西城区", "朝阳区"}}, Options{})
+	a := mustAggregator(t, Query{Metric: Count, Epsilon: 1, Grouped: true, Domain: []string{"东城区", "西城区", "朝阳区"}}, Options{Noise: exact{}})
 	a.Add("p1", "东城区")
 	a.Add("p2", "东城区")
 	a.Add("p3", "火星区") // not in the domain: dropped
@@ -270,7 +340,7 @@ func TestPublicDomainReportsEveryPartitionAndNothingElse(t *testing.T) {
 	if diff := cmp.Diff(map[string]float64{"东城区": 2, "西城区": 0, "朝阳区": 0}, values(r)); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
-	if r.Selection != SelectionPublic || r.Loss != (Loss{Epsilon: noiseless}) {
+	if r.Selection != SelectionPublic || r.Loss != (Loss{Epsilon: 1}) {
 		t.Errorf("selection %q, loss %+v: a public domain costs no selection budget", r.Selection, r.Loss)
 	}
 }
@@ -278,7 +348,7 @@ func TestPublicDomainReportsEveryPartitionAndNothingElse(t *testing.T) {
 func TestSumsClampEachUnitsSumInAPartition(t *testing.T) {
 	for _, integer := range []bool{true, false} {
 		t.Run(fmt.Sprint("integer=", integer), func(t *testing.T) {
-			a := mustAggregator(t, Query{Metric: Sum, Epsilon: noiseless, Lower: 0, Upper: 50000, Integer: integer}, Options{})
+			a := mustAggregator(t, Query{Metric: Sum, Epsilon: 1, Lower: 0, Upper: 50000, Integer: integer}, Options{Noise: exact{}})
 			add := func(unit string, v int64) {
 				if integer {
 					a.AddInt(unit, "", v)
@@ -292,7 +362,7 @@ func TestSumsClampEachUnitsSumInAPartition(t *testing.T) {
 			add("small", 60)
 			add("small", 40)
 			got := release(t, a).Partitions[0].Value
-			if math.Abs(got-50100) > 1e-3 {
+			if got != 50100 {
 				t.Errorf("sum %v, want 50,000 + 0 + 100", got)
 			}
 		})
@@ -300,7 +370,7 @@ func TestSumsClampEachUnitsSumInAPartition(t *testing.T) {
 }
 
 func TestSumSaturatesInsteadOfWrapping(t *testing.T) {
-	a := mustAggregator(t, Query{Metric: Sum, Epsilon: noiseless, Lower: 0, Upper: 10, Integer: true}, Options{})
+	a := mustAggregator(t, Query{Metric: Sum, Epsilon: 1, Lower: 0, Upper: 10, Integer: true}, Options{Noise: exact{}})
 	a.AddInt("u", "", math.MaxInt64)
 	a.AddInt("u", "", math.MaxInt64) // would wrap to -2 and clamp to 0
 	if got := release(t, a).Partitions[0].Value; got != 10 {
@@ -309,12 +379,12 @@ func TestSumSaturatesInsteadOfWrapping(t *testing.T) {
 }
 
 func TestMeanAveragesUnitsClampedSums(t *testing.T) {
-	a := mustAggregator(t, Query{Metric: Mean, Epsilon: noiseless, Grouped: true, Domain: []string{"a"}, Lower: 0, Upper: 100, Integer: true}, Options{})
+	a := mustAggregator(t, Query{Metric: Mean, Epsilon: 1, Grouped: true, Domain: []string{"a"}, Lower: 0, Upper: 100, Integer: true}, Options{Noise: exact{}})
 	a.AddInt("u1", "a", 30)
 	a.AddInt("u1", "a", 30)  // 60
 	a.AddInt("u2", "a", 500) // clamped to 100
 	a.AddInt("u3", "a", 20)
-	if got := release(t, a).Partitions[0].Value; math.Abs(got-60) > 1e-6 {
+	if got := release(t, a).Partitions[0].Value; math.Abs(got-60) > 1e-9 {
 		t.Errorf("mean %v, want (60+100+20)/3 = 60", got)
 	}
 }
@@ -348,6 +418,9 @@ func TestLossComposesSelectionAndAggregation(t *testing.T) {
 		{"total", Query{Metric: Count, Epsilon: 0.5}, Loss{Epsilon: 0.5}},
 		{"public domain", Query{Metric: Count, Epsilon: 0.5, Grouped: true, Domain: []string{"a"}}, Loss{Epsilon: 0.5}},
 		{"selected partitions", Query{Metric: Count, Epsilon: 0.3, Delta: 1e-6, Grouped: true}, Loss{Epsilon: 0.3, Delta: 1e-6}},
+		{"gaussian total", Query{Metric: Count, Epsilon: 0.5, Accounting: ZCDP, NoiseDelta: 1e-7}, Loss{Epsilon: 0.5, Delta: 1e-7}},
+		{"gaussian, selected partitions", Query{Metric: Count, Epsilon: 0.3, Delta: 1e-6, Grouped: true, Accounting: ZCDP, NoiseDelta: 1e-7},
+			Loss{Epsilon: 0.3, Delta: 1e-6 + 1e-7}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.q.Loss(); got != tc.want {
@@ -370,17 +443,27 @@ func TestNewAggregatorRefusesQueriesItCannotReleaseSafely(t *testing.T) {
 		{"unknown metric", Query{Metric: "median", Epsilon: 1}, Options{}},
 		{"zero epsilon", Query{Metric: Count}, Options{}},
 		{"infinite epsilon", Query{Metric: Count, Epsilon: math.Inf(1)}, Options{}},
+		{"epsilon below the range", Query{Metric: Count, Epsilon: MinEpsilon / 2}, Options{}},
+		{"epsilon above the range", Query{Metric: Count, Epsilon: 1e12}, Options{}},
 		{"selection without delta", Query{Metric: Count, Epsilon: 1, Grouped: true}, Options{}},
+		{"selection delta below MinDelta", Query{Metric: Count, Epsilon: 1, Grouped: true, Delta: 5e-324}, Options{}},
 		{"delta without selection", Query{Metric: Count, Epsilon: 1, Delta: 1e-6}, Options{}},
 		{"domain without grouping", Query{Metric: Count, Epsilon: 1, Domain: []string{"a"}}, Options{}},
 		{"duplicate domain value", Query{Metric: Count, Epsilon: 1, Grouped: true, Domain: []string{"a", "a"}}, Options{}},
 		{"negative max partitions", Query{Metric: Count, Epsilon: 1, MaxPartitions: -1}, Options{}},
+		{"too many partitions per unit", Query{Metric: Count, Epsilon: 1, MaxPartitions: 1<<20 + 1}, Options{}},
 		{"reversed bounds", Query{Metric: Sum, Epsilon: 1, Lower: 5, Upper: 1}, Options{}},
 		{"zero bounds", Query{Metric: Sum, Epsilon: 1}, Options{}},
 		{"fractional integer bounds", Query{Metric: Sum, Epsilon: 1, Upper: 1.5, Integer: true}, Options{}},
 		{"NaN bound", Query{Metric: Sum, Epsilon: 1, Upper: math.NaN()}, Options{}},
 		{"mean of a point", Query{Metric: Mean, Epsilon: 1, Lower: 3, Upper: 3}, Options{}},
-		{"gaussian records", Query{Metric: Count, Epsilon: 1}, Options{Noise: noise.Gaussian()}},
+		{"unknown accounting", Query{Metric: Count, Epsilon: 1, Accounting: "rdp"}, Options{}},
+		{"gaussian noise under pure accounting", Query{Metric: Count, Epsilon: 1}, Options{Noise: noise.Gaussian()}},
+		{"noise delta under pure accounting", Query{Metric: Count, Epsilon: 1, NoiseDelta: 1e-6}, Options{}},
+		{"zcdp without noise delta", Query{Metric: Count, Epsilon: 1, Accounting: ZCDP}, Options{}},
+		{"zcdp noise delta of 1", Query{Metric: Count, Epsilon: 1, Accounting: ZCDP, NoiseDelta: 1}, Options{}},
+		{"zcdp NaN noise delta", Query{Metric: Count, Epsilon: 1, Accounting: ZCDP, NoiseDelta: math.NaN()}, Options{}},
+		{"laplace noise under zcdp", Query{Metric: Count, Epsilon: 1, Accounting: ZCDP, NoiseDelta: 1e-6}, Options{Noise: noise.Laplace()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewAggregator(tc.q, tc.opt); err == nil {

@@ -17,13 +17,24 @@
 //     selection cost, or selects partitions with PreAggSelectPartition, which
 //     costs its own share of ε and a δ. An ungrouped release reports the one
 //     partition "" (the total).
-//   - Accounting of one release. [Query.Loss] is what a release costs,
-//     composed by [Compose]. Budgets across releases are the caller's: it
-//     charges a ledger with the loss before it releases (see package state).
+//   - Accounting of one release. [Query.Loss] is a release's own (ε, δ)-DP
+//     guarantee, its parts composed by [Compose]; [Query.Cost] is what it
+//     adds to an account under the query's [Accounting]. Under Pure, ε's
+//     and δ's add up and record-level releases add Laplace noise. Under
+//     ZCDP, zero-concentrated DP's ρ's add up and record-level releases add
+//     Gaussian noise, charged the ρ of the σ the library calibrates;
+//     [EpsilonForRho] reports an account's (ε, δ) and [RhoForEpsilon] turns
+//     an (ε, δ) budget into ρ. Budgets across releases are the caller's: it
+//     charges a ledger with the cost before it releases (see package state).
+//
+// Parameters are checked when a release is set up, before any data is read:
+// ε must lie in [MinEpsilon, MaxEpsilon] ([CheckEpsilon]) and a δ be at
+// least MinDelta, and the library's own checks run then, on no data, so a
+// release never fails for its parameters after the data was read.
 //
 // Noise for the mechanisms, and the sampling that bounds contributions, are
 // injectable through [Options] so that tests can be deterministic; the
-// defaults are the library's secure Laplace noise and a sampler seeded from
-// crypto/rand. Partition selection always uses the library's own secure
-// randomness.
+// defaults are the library's secure noise (Laplace, or Gaussian under ZCDP)
+// and a sampler seeded from crypto/rand. Partition selection always uses
+// the library's own secure randomness.
 package dp

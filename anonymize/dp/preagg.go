@@ -15,12 +15,16 @@ import (
 // declares the sensitivity: how many rows one person's data reaches and by
 // how much it can change one row's value.
 type NoiseQuery struct {
-	// Epsilon is the ε of the release.
+	// Epsilon is the ε of the release; see CheckEpsilon.
 	Epsilon float64
-	// Delta is required with Gaussian noise and must be 0 with Laplace.
+	// Delta is required with Gaussian noise, at least MinDelta, and must
+	// be 0 with Laplace.
 	Delta float64
 	// Gaussian selects Gaussian noise instead of Laplace.
 	Gaussian bool
+	// Accounting is the accountant the release is charged under; "" is
+	// Pure. It changes the release's Cost, not its noise.
+	Accounting Accounting
 	// MaxPartitions is how many rows one unit's data reaches (L0).
 	MaxPartitions int
 	// Sensitivity is how much one unit can change one row's value (L∞).
@@ -43,18 +47,22 @@ type NoiseQuery struct {
 // covers both that case (for the L2 of Gaussian noise) and the L1 of
 // Laplace noise.
 func (q *NoiseQuery) sensitivity() (int64, float64) {
-	return 1, float64(q.MaxPartitions) * q.Sensitivity
+	return 1, float64(max(q.MaxPartitions, 1)) * q.Sensitivity
 }
 
-// Loss is what the release costs.
+// Loss is the release's own (ε, δ)-DP guarantee. What an account is
+// charged is [NoiseQuery.Cost].
 func (q *NoiseQuery) Loss() Loss { return Loss{Epsilon: q.Epsilon, Delta: q.Delta} }
 
 func (q *NoiseQuery) validate() error {
-	if !q.Loss().valid() {
-		return fmt.Errorf("epsilon %v, delta %v: want ε > 0 and 0 <= δ < 1", q.Epsilon, q.Delta)
+	if err := q.Accounting.check(); err != nil {
+		return err
 	}
-	if q.Gaussian != (q.Delta > 0) {
-		return fmt.Errorf("delta %v: Gaussian noise needs δ > 0, Laplace noise δ = 0", q.Delta)
+	if err := CheckEpsilon(q.Epsilon); err != nil {
+		return err
+	}
+	if q.Gaussian && !(q.Delta >= MinDelta && q.Delta < 1) || !q.Gaussian && q.Delta != 0 {
+		return fmt.Errorf("delta %v: Gaussian noise needs %v <= δ < 1, Laplace noise δ = 0", q.Delta, MinDelta)
 	}
 	if q.MaxPartitions < 1 {
 		return fmt.Errorf("max partitions %d: want at least 1", q.MaxPartitions)
@@ -101,6 +109,13 @@ func NewNoiser(q NoiseQuery, opt Options) (*Noiser, error) {
 		n.index[k] = i
 	}
 	n.isum, n.fsum = make([]int64, len(n.keys)), make([]float64, len(n.keys))
+	// Noise the library refuses for its parameters is refused now, on no
+	// data, rather than after the rows were read.
+	if len(n.keys) > 0 {
+		if _, _, err := n.noised(0); err != nil {
+			return nil, fmt.Errorf("dp: %w", err)
+		}
+	}
 	return n, nil
 }
 
@@ -132,31 +147,36 @@ func (n *Noiser) Release() (*Result, error) {
 		return nil, errors.New("dp: the noiser was released already")
 	}
 	n.released = true
-	res := &Result{Mechanism: mechanism(n.noise), Selection: SelectionNone, Loss: n.q.Loss()}
+	res := &Result{Mechanism: mechanism(n.noise), Selection: SelectionNone, Loss: n.q.Loss(), Cost: n.q.Cost()}
 	if n.q.Grouped {
 		res.Selection = SelectionPublic
 	}
-	l0, linf := n.q.sensitivity()
-	eps, delta := n.q.Epsilon, n.q.Delta
 	for i, k := range n.keys {
-		var (
-			v   float64
-			ci  noise.ConfidenceInterval
-			err error
-		)
-		if n.q.Integer {
-			var x int64
-			if x, err = n.noise.AddNoiseInt64(n.isum[i], l0, int64(linf), eps, delta); err == nil {
-				v = float64(x)
-				ci, err = n.noise.ComputeConfidenceIntervalInt64(x, l0, int64(linf), eps, delta, alpha)
-			}
-		} else if v, err = n.noise.AddNoiseFloat64(n.fsum[i], l0, linf, eps, delta); err == nil {
-			ci, err = n.noise.ComputeConfidenceIntervalFloat64(v, l0, linf, eps, delta, alpha)
-		}
+		v, ci, err := n.noised(i)
 		if err != nil {
 			return nil, fmt.Errorf("dp: partition %q: %w", k, err)
 		}
 		res.Partitions = append(res.Partitions, Partition{Key: k, Value: v, Low: ci.LowerBound, High: ci.UpperBound})
 	}
 	return res, nil
+}
+
+// noised is partition i's value with noise, and its confidence interval.
+func (n *Noiser) noised(i int) (float64, noise.ConfidenceInterval, error) {
+	l0, linf := n.q.sensitivity()
+	eps, delta := n.q.Epsilon, n.q.Delta
+	if n.q.Integer {
+		x, err := n.noise.AddNoiseInt64(n.isum[i], l0, int64(linf), eps, delta)
+		if err != nil {
+			return 0, noise.ConfidenceInterval{}, err
+		}
+		ci, err := n.noise.ComputeConfidenceIntervalInt64(x, l0, int64(linf), eps, delta, alpha)
+		return float64(x), ci, err
+	}
+	v, err := n.noise.AddNoiseFloat64(n.fsum[i], l0, linf, eps, delta)
+	if err != nil {
+		return 0, noise.ConfidenceInterval{}, err
+	}
+	ci, err := n.noise.ComputeConfidenceIntervalFloat64(v, l0, linf, eps, delta, alpha)
+	return v, ci, err
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func mustNoiser(t testing.TB, q NoiseQuery) *Noiser {
+func mustNoiser(t testing.TB, q NoiseQuery, opt Options) *Noiser {
 	t.Helper()
-	n, err := NewNoiser(q, Options{})
+	n, err := NewNoiser(q, opt)
 	if err != nil {
 		t.Fatalf("NewNoiser(%+v): %v", q, err)
 	}
@@ -18,8 +18,8 @@ func mustNoiser(t testing.TB, q NoiseQuery) *Noiser {
 }
 
 func TestNoiserReportsEveryDomainValueAndDropsOthers(t *testing.T) {
-	n := mustNoiser(t, NoiseQuery{Epsilon: noiseless, MaxPartitions: 1, Sensitivity: 1, Integer: true, Grouped: true,
-		Domain: []string{"a", "b"}})
+	n := mustNoiser(t, NoiseQuery{Epsilon: 1, MaxPartitions: 1, Sensitivity: 1, Integer: true, Grouped: true,
+		Domain: []string{"a", "b"}}, Options{Noise: exact{}})
 	n.AddInt("a", 5)
 	n.AddInt("a", 7) // rows of one partition add up
 	n.AddInt("c", 100)
@@ -30,8 +30,8 @@ func TestNoiserReportsEveryDomainValueAndDropsOthers(t *testing.T) {
 	if diff := cmp.Diff(map[string]float64{"a": 12, "b": 0}, values(r)); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
-	if r.Mechanism != "laplace" || r.Selection != SelectionPublic {
-		t.Errorf("mechanism %q selection %q", r.Mechanism, r.Selection)
+	if r.Selection != SelectionPublic {
+		t.Errorf("selection %q, want %q", r.Selection, SelectionPublic)
 	}
 }
 
@@ -58,7 +58,7 @@ func TestNoiserCalibratesToTheDeclaredSensitivity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			samples := make([]float64, releases)
 			for i := range samples {
-				n := mustNoiser(t, tc.q)
+				n := mustNoiser(t, tc.q, Options{})
 				n.AddFloat("", 1000)
 				r, err := n.Release()
 				if err != nil {
@@ -90,6 +90,9 @@ func TestNewNoiserRefusesWhatItCannotCalibrate(t *testing.T) {
 		{"laplace with delta", NoiseQuery{Epsilon: 1, Delta: 1e-6, Sensitivity: 1}},
 		{"grouped without domain", NoiseQuery{Epsilon: 1, Sensitivity: 1, Grouped: true}},
 		{"no epsilon", NoiseQuery{Sensitivity: 1}},
+		{"epsilon above the range", NoiseQuery{Epsilon: 1e12, Sensitivity: 1}},
+		{"gaussian delta below MinDelta", NoiseQuery{Epsilon: 1, Delta: 1e-310, Gaussian: true, Sensitivity: 1}},
+		{"unknown accounting", NoiseQuery{Epsilon: 1, Sensitivity: 1, Accounting: "rdp"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewNoiser(tc.q, Options{}); err == nil {
