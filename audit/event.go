@@ -116,12 +116,23 @@ type Obligations struct {
 	Fallbacks int `json:"fallbacks,omitempty"`
 	// Suppressed counts records removed by small-cell suppression.
 	Suppressed int `json:"suppressed,omitempty"`
-	// EpsilonSpent and DeltaSpent are what a statistics release charged to
-	// the privacy budget ledger: 0 for a cached answer or a refusal.
+	// Population, Allocation and Period name the account a statistics
+	// release is charged to: the population its privacy unit belongs to,
+	// the allocation (role class) charged, and the start of the budget
+	// period ("" when the budget never renews). Accounting is the
+	// accountant, "pure" or "zcdp".
+	Population string `json:"population,omitempty"`
+	Allocation string `json:"allocation,omitempty"`
+	Period     string `json:"period,omitempty"`
+	Accounting string `json:"accounting,omitempty"`
+	// EpsilonSpent, RhoSpent and DeltaSpent are what a statistics release
+	// charged to the privacy budget ledger (ρ under zCDP accounting): 0
+	// for a cached answer or a refusal before the charge.
 	EpsilonSpent float64 `json:"epsilon_spent,omitempty"`
+	RhoSpent     float64 `json:"rho_spent,omitempty"`
 	DeltaSpent   float64 `json:"delta_spent,omitempty"`
-	// ConsumerBudget and DatasetBudget are the ε caps of a statistics
-	// decision: the caller's on the dataset and the dataset's in total.
+	// ConsumerBudget and OrgBudget are the ε caps of a statistics
+	// decision: the caller's and its organisation's on the population.
 	ConsumerBudget float64 `json:"consumer_budget,omitempty"`
-	DatasetBudget  float64 `json:"dataset_budget,omitempty"`
+	OrgBudget      float64 `json:"org_budget,omitempty"`
 }

@@ -140,15 +140,25 @@ func appendJSONObligations(dst []byte, o *Obligations) ([]byte, error) {
 			dst = strconv.AppendInt(dst, int64(f.v), 10)
 		}
 	}
+	for _, f := range [...]struct {
+		key string
+		v   string
+	}{{`"population":`, o.Population}, {`"allocation":`, o.Allocation}, {`"period":`, o.Period}, {`"accounting":`, o.Accounting}} {
+		if f.v != "" {
+			name(f.key)
+			dst = appendJSONString(dst, f.v)
+		}
+	}
 	var err error
 	for _, f := range [...]struct {
 		key string
 		v   float64
 	}{
 		{`"epsilon_spent":`, o.EpsilonSpent},
+		{`"rho_spent":`, o.RhoSpent},
 		{`"delta_spent":`, o.DeltaSpent},
 		{`"consumer_budget":`, o.ConsumerBudget},
-		{`"dataset_budget":`, o.DatasetBudget},
+		{`"org_budget":`, o.OrgBudget},
 	} {
 		if f.v == 0 { // omitempty: true for -0 too
 			continue

@@ -77,7 +77,12 @@ func fullEvent() *Event {
 			EpsilonSpent:   0.5,
 			DeltaSpent:     1e-9,
 			ConsumerBudget: 10,
-			DatasetBudget:  1e21,
+			OrgBudget:      1e21,
+			Population:     "residents",
+			Allocation:     "analyst",
+			Period:         "2026-01-01T00:00:00Z",
+			Accounting:     "zcdp",
+			RhoSpent:       0.125,
 		},
 		Rows:             20,
 		Status:           200,
@@ -134,16 +139,16 @@ func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 		{"obligations empty slices and map", withEvent(func(e *Event) {
 			e.Obligations = &Obligations{Fields: map[string]string{}, Dropped: []string{}, Rows: []string{}, Params: []string{}}
 		})},
-		{"obligations only last field", withEvent(func(e *Event) { e.Obligations = &Obligations{DatasetBudget: 3} })},
+		{"obligations only last field", withEvent(func(e *Event) { e.Obligations = &Obligations{OrgBudget: 3} })},
 		{"obligations only max rows", withEvent(func(e *Event) { e.Obligations = &Obligations{MaxRows: -1} })},
 		{"obligations negative zero floats", withEvent(func(e *Event) {
-			e.Obligations = &Obligations{EpsilonSpent: negZero, DeltaSpent: negZero, ConsumerBudget: negZero, DatasetBudget: negZero}
+			e.Obligations = &Obligations{EpsilonSpent: negZero, DeltaSpent: negZero, ConsumerBudget: negZero, OrgBudget: negZero, RhoSpent: negZero}
 		})},
 		{"obligations tiny floats", withEvent(func(e *Event) {
-			e.Obligations = &Obligations{EpsilonSpent: 1e-7, DeltaSpent: 5e-324, ConsumerBudget: 1e-100, DatasetBudget: 9.999999e-7}
+			e.Obligations = &Obligations{EpsilonSpent: 1e-7, DeltaSpent: 5e-324, ConsumerBudget: 1e-100, OrgBudget: 9.999999e-7}
 		})},
 		{"obligations NaN", withEvent(func(e *Event) { e.Obligations.DeltaSpent = math.NaN() })},
-		{"obligations Inf", withEvent(func(e *Event) { e.Obligations.DatasetBudget = math.Inf(-1) })},
+		{"obligations Inf", withEvent(func(e *Event) { e.Obligations.OrgBudget = math.Inf(-1) })},
 
 		// strings
 		{"unicode", withEvent(func(e *Event) { e.Subject = "张伟"; e.Reason = "emoji 😀 ok"; e.Path = "/ünïcödé" })},
@@ -428,7 +433,10 @@ func FuzzAppendEventMatchesEncodingJSON(f *testing.F) {
 				EpsilonSpent:   float(),
 				DeltaSpent:     float(),
 				ConsumerBudget: float(),
-				DatasetBudget:  float(),
+				OrgBudget:      float(),
+				RhoSpent:       float(),
+				Population:     str(),
+				Allocation:     str(),
 			}
 			if y := sh.next(); y%3 != 0 {
 				o.Fields = map[string]string{}
