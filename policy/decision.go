@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 
 	"github.com/sluicegw/sluice/anonymize"
@@ -41,12 +42,22 @@ type Decision struct {
 
 // StatsLimits bound the differentially private releases a decision allows.
 type StatsLimits struct {
-	Metrics        []string              `json:"metrics"`
-	MaxEpsilon     float64               `json:"max_epsilon"`
-	GroupBy        []string              `json:"group_by,omitempty"`
-	Bounds         map[string][2]float64 `json:"bounds,omitempty"`
-	ConsumerBudget float64               `json:"consumer_budget,omitempty"`
-	DatasetBudget  float64               `json:"dataset_budget,omitempty"`
+	Metrics    []string              `json:"metrics"`
+	MaxEpsilon float64               `json:"max_epsilon"`
+	GroupBy    []string              `json:"group_by,omitempty"`
+	Bounds     map[string][2]float64 `json:"bounds,omitempty"`
+	// Account names the allocation of the dataset's population this
+	// release is charged to: the caller's role class ("analyst",
+	// "public"). Required: one class never spends another's share.
+	Account string `json:"account,omitempty"`
+	// ConsumerBudget caps what one consumer (issuer, organisation and
+	// subject) may spend on the population.
+	ConsumerBudget float64 `json:"consumer_budget,omitempty"`
+	// OrgBudget caps what the caller's organisation (issuer and the dept,
+	// azp or client_id claim) may spend on the population in all, so that
+	// minting subjects inside one organisation buys nothing; 0 sets no
+	// organisation cap.
+	OrgBudget float64 `json:"org_budget,omitempty"`
 }
 
 // AllowsParam reports whether the decision lets the caller pass name.
@@ -199,8 +210,12 @@ func parseStats(v any) (*StatsLimits, error) {
 			s.MaxEpsilon, err = positive(val)
 		case "consumer_budget":
 			s.ConsumerBudget, err = positive(val)
-		case "dataset_budget":
-			s.DatasetBudget, err = positive(val)
+		case "org_budget":
+			s.OrgBudget, err = positive(val)
+		case "account":
+			if s.Account, err = str(val); err == nil && !accountRE.MatchString(s.Account) {
+				err = fmt.Errorf("want a class name of lower-case letters, digits, - or _, got %q", s.Account)
+			}
 		case "bounds":
 			s.Bounds, err = parseBounds(val)
 		default:
@@ -210,8 +225,21 @@ func parseStats(v any) (*StatsLimits, error) {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 	}
+	// Without an account or a consumer budget the gateway releases
+	// nothing: it has no allocation to charge or no cap to keep.
 	if s.MaxEpsilon == 0 {
 		return nil, fmt.Errorf("max_epsilon is required")
+	}
+	return s, nil
+}
+
+// accountRE is what a population allocation's name may be.
+var accountRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func str(v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("want a string, got %T", v)
 	}
 	return s, nil
 }

@@ -46,8 +46,9 @@ func TestParseDecisionReadsAWellFormedAllow(t *testing.T) {
 			"max_epsilon": 1.0,
 			"group_by": ["district"],
 			"bounds": {"cost": [0, 100000]},
+			"account": "analyst",
 			"consumer_budget": 5.0,
-			"dataset_budget": 20
+			"org_budget": 20
 		}
 	}`))
 	if err != nil {
@@ -74,8 +75,9 @@ func TestParseDecisionReadsAWellFormedAllow(t *testing.T) {
 			MaxEpsilon:     1,
 			GroupBy:        []string{"district"},
 			Bounds:         map[string][2]float64{"cost": {0, 100000}},
+			Account:        "analyst",
 			ConsumerBudget: 5,
-			DatasetBudget:  20,
+			OrgBudget:      20,
 		},
 	}
 	if diff := cmp.Diff(want, got, ignorePlan); diff != "" {
@@ -183,7 +185,10 @@ func TestParseDecisionRejectsEveryMalformedDecision(t *testing.T) {
 		{"stats max_epsilon a string", `{"allow": true, "stats": {"max_epsilon": "1"}}`},
 		{"stats max_epsilon missing", `{"allow": true, "stats": {"metrics": ["count"]}}`},
 		{"stats consumer_budget zero", `{"allow": true, "stats": {"max_epsilon": 1, "consumer_budget": 0}}`},
-		{"stats dataset_budget negative", `{"allow": true, "stats": {"max_epsilon": 1, "dataset_budget": -5}}`},
+		{"stats org_budget negative", `{"allow": true, "stats": {"max_epsilon": 1, "account": "a", "consumer_budget": 1, "org_budget": -5}}`},
+		{"stats dataset_budget, which populations replaced", `{"allow": true, "stats": {"max_epsilon": 1, "account": "a", "consumer_budget": 1, "dataset_budget": 5}}`},
+		{"stats with a malformed account", `{"allow": true, "stats": {"max_epsilon": 1, "account": "Public Class", "consumer_budget": 1}}`},
+		{"stats account not a string", `{"allow": true, "stats": {"max_epsilon": 1, "account": 7, "consumer_budget": 1}}`},
 		{"stats group_by not strings", `{"allow": true, "stats": {"max_epsilon": 1, "group_by": [true]}}`},
 		{"stats bounds not an object", `{"allow": true, "stats": {"max_epsilon": 1, "bounds": [0, 1]}}`},
 		{"stats bounds lower above upper", `{"allow": true, "stats": {"max_epsilon": 1, "bounds": {"cost": [100, 0]}}}`},
