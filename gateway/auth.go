@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -70,7 +71,13 @@ func keyFamily(key any) int {
 
 // Principal is an authenticated caller.
 type Principal struct {
-	Subject  string
+	// Issuer is the token's "iss".
+	Issuer  string
+	Subject string
+	// Org is the caller's organisation: the "dept" claim, else "azp",
+	// else "client_id"; "" when the token names none. Privacy budgets are
+	// kept per issuer, organisation and subject.
+	Org      string
 	Roles    []string
 	Dept     string
 	District string
@@ -426,6 +433,8 @@ func principalFrom(c jwt.MapClaims) (*Principal, error) {
 	p.District = str("district")
 	p.Purpose = str("purpose")
 	p.TokenID = str("jti")
+	p.Issuer = str("iss")
+	p.Org = cmp.Or(p.Dept, str("azp"), str("client_id"))
 	if err != nil {
 		return nil, err
 	}

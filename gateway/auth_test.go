@@ -733,6 +733,7 @@ func TestPrincipalFromMapsClaims(t *testing.T) {
 	}
 	want := &Principal{
 		Subject:  "carol",
+		Org:      "civil",
 		Roles:    []string{"caseworker", "public"},
 		Dept:     "civil",
 		District: "朝阳区",

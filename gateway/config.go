@@ -41,6 +41,13 @@ type Config struct {
 	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 	// Sources are the departments' data services behind the gateway.
 	Sources []SourceConfig `yaml:"sources"`
+	// Populations are the groups of people whose privacy statistics
+	// budgets protect (see config_stats.go).
+	Populations []PopulationConfig `yaml:"populations"`
+	// DefaultPopulation is the budget of each dataset that names no
+	// population: such a dataset is a population of its own. Unset, those
+	// datasets serve no statistics.
+	DefaultPopulation *PopulationConfig `yaml:"default_population"`
 
 	// dir is the directory of the configuration file.
 	dir string
@@ -219,15 +226,6 @@ type StateConfig struct {
 	Revocations RevocationsConfig `yaml:"revocations"`
 }
 
-// DeltaBudgetConfig caps the δ spent on a dataset (the policy caps ε); δ
-// goes to selecting partitions privately and to Gaussian noise.
-type DeltaBudgetConfig struct {
-	// Consumer caps each consumer's δ on the dataset (default 1e-5).
-	Consumer float64 `yaml:"consumer"`
-	// Dataset caps the dataset's δ across all consumers (default 1e-4).
-	Dataset float64 `yaml:"dataset"`
-}
-
 // NoiseConfig marks a dataset whose upstream serves aggregates (rows such
 // as {"district": ..., "visits": 1234}) rather than records about people.
 // The gateway cannot bound contributions it does not see, so the owner
@@ -331,10 +329,17 @@ type DatasetConfig struct {
 	// in one release (default 1); a unit in more counts in a random few.
 	MaxPartitions int `yaml:"max_partitions"`
 	// Delta is the δ a release spends when it selects partitions privately
-	// (default 1e-6).
+	// and, under zCDP accounting, the δ its Gaussian noise is calibrated
+	// for (default 1e-6).
 	Delta float64 `yaml:"delta"`
-	// DeltaBudget caps the δ consumers and the dataset spend.
-	DeltaBudget DeltaBudgetConfig `yaml:"delta_budget"`
+	// Population names the population (of populations) whose people this
+	// dataset's privacy unit identifies; every release about it is charged
+	// to that population's budget. Unset, the dataset is a population of
+	// its own, with default_population's budget.
+	Population string `yaml:"population"`
+	// StatsTimeout bounds a whole statistics read, every page of it
+	// (default 60s); a read past it is 504 upstream_timeout, and charged.
+	StatsTimeout Duration `yaml:"stats_timeout"`
 	// Noise marks the dataset as aggregated upstream; see NoiseConfig.
 	Noise *NoiseConfig `yaml:"noise"`
 }
@@ -506,6 +511,7 @@ func (c *Config) Validate() error {
 			d.validateStats(df, bad)
 		}
 	}
+	c.validatePopulations(bad)
 	return errors.Join(errs...)
 }
 
@@ -732,11 +738,20 @@ func isLoopback(host string) bool {
 // Duration is a time.Duration written as "10s" in YAML.
 type Duration time.Duration
 
-// UnmarshalYAML parses a Go duration string.
+// UnmarshalYAML parses a Go duration string, or a whole number of days
+// such as "365d".
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil {
 		return err
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		v, err := strconv.ParseUint(days, 10, 16)
+		if err != nil || v == 0 {
+			return fmt.Errorf("line %d: %q: want a positive whole number of days, such as 365d", n.Line, s)
+		}
+		*d = Duration(time.Duration(v) * 24 * time.Hour)
+		return nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {

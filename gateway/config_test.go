@@ -128,7 +128,7 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 						"district":   {Type: "string", Level: "L1"},
 					},
 					MaxRecords: 100_000, StatsPageSize: 1000, MaxPartitions: 1, Delta: 1e-6,
-					DeltaBudget: DeltaBudgetConfig{Consumer: 1e-5, Dataset: 1e-4},
+					StatsTimeout: Duration(time.Minute),
 				}},
 			},
 			{
@@ -137,7 +137,7 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 				Timeout:  Duration(3 * time.Second),
 				Datasets: []DatasetConfig{{Name: "residents", Path: "/residents", Records: ptr(""),
 					MaxRecords: 100_000, StatsPageSize: 1000, MaxPartitions: 1, Delta: 1e-6,
-					DeltaBudget: DeltaBudgetConfig{Consumer: 1e-5, Dataset: 1e-4}}},
+					StatsTimeout: Duration(time.Minute)}},
 			},
 		},
 		dir: filepath.Dir(path),

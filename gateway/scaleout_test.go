@@ -51,11 +51,11 @@ func (f *flakyState) Charge(ctx context.Context, c state.Charge) (state.Receipt,
 	return f.Memory.Charge(ctx, c)
 }
 
-func (f *flakyState) Spent(ctx context.Context, dataset, consumer string) (state.Balance, error) {
+func (f *flakyState) Spent(ctx context.Context, scope string, keys ...string) ([]state.Budget, error) {
 	if err := f.err(); err != nil {
-		return state.Balance{}, err
+		return nil, err
 	}
-	return f.Memory.Spent(ctx, dataset, consumer)
+	return f.Memory.Spent(ctx, scope, keys...)
 }
 
 func (f *flakyState) Answer(ctx context.Context, key string) ([]byte, bool, error) {
@@ -96,7 +96,7 @@ decision := {"allow": true, "reason": "officer: token revocation"} if {
 }
 
 decision := {"allow": true, "reason": "counter", "stats": {"metrics": ["count"], "max_epsilon": 1,
-	"group_by": [], "bounds": {}, "consumer_budget": 5, "dataset_budget": 50}} if {
+	"group_by": [], "bounds": {}, "account": "counter", "consumer_budget": 5}} if {
 	input.action == "stats"
 	"counter" in input.subject.roles
 }
@@ -132,6 +132,7 @@ func newScaleGateway(t *testing.T, extra string) *scaleGateway {
           visit_id: {type: string, level: L2}
           patient_id: {type: id_cn, level: L4}
           district: {type: string, level: L1}
+default_population: {budget: {epsilon: 50}, allocations: {counter: 50}}
 ` + extra)})
 	var err error
 	ctx, cancel := context.WithCancel(context.Background())

@@ -104,6 +104,7 @@ type Server struct {
 	// ledger, answers and dpRand serve statistics; statsLocks lets one
 	// release per normalised query run at a time.
 	ledger     Ledger
+	pops       map[*DatasetConfig]*population // each dataset's population
 	answers    AnswerCache
 	dpRand     func() dp.Options
 	statsLocks keyLocks
@@ -143,7 +144,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, audit: deps.Audit, policies: deps.Policies, log: deps.Logger, now: deps.Now,
 		metrics: newMetrics(deps.Metrics), shadow: deps.Shadow,
-		ledger: deps.Ledger, answers: deps.Answers, dpRand: deps.DP}
+		ledger: deps.Ledger, answers: deps.Answers, dpRand: deps.DP, pops: populations(cfg)}
 	s.registerPolicyMetrics(s.metrics.reg)
 	if s.log == nil {
 		s.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))

@@ -25,14 +25,14 @@ import (
 )
 
 // Ledger is the privacy budget ledger statistics are charged to
-// (state.Bolt embedded, state.Memory in tests).
+// (state.Bolt embedded, state.Redis shared, state.Memory in tests).
 type Ledger interface {
-	// Charge spends a release's loss on the consumer's and the dataset's
-	// accounts atomically and durably, at most once per request id, or
-	// refuses with a *state.ExhaustedError.
+	// Charge spends a release's loss on every account of one scope
+	// atomically and durably, at most once per request id, or refuses
+	// with a *state.ExhaustedError.
 	Charge(ctx context.Context, c state.Charge) (state.Receipt, error)
-	// Spent says what the two accounts have spent.
-	Spent(ctx context.Context, dataset, consumer string) (state.Balance, error)
+	// Spent says what the named accounts of scope have spent.
+	Spent(ctx context.Context, scope string, keys ...string) ([]state.Budget, error)
 }
 
 // AnswerCache keeps the answers of statistics releases, so that a repeated
@@ -73,9 +73,15 @@ func parseStatsQuery(q url.Values) (*statsRequest, *Error) {
 	if e := q.Get("epsilon"); e != "" {
 		f, err := strconv.ParseFloat(e, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
-			return req, errBadRequest("epsilon must be a positive number")
+			return req, errBadRequest(fmt.Sprintf("epsilon must be a number between %g and %g", dp.MinEpsilon, float64(dp.MaxEpsilon)))
 		}
 		req.epsilon = f
+		// Refused here, before the policy, the ledger or the department
+		// is asked: an ε the noise or the ledger cannot honour must never
+		// fail later, after the records were read.
+		if err := dp.CheckEpsilon(f); err != nil {
+			return req, errBadRequest(fmt.Sprintf("epsilon must be between %g and %g", dp.MinEpsilon, float64(dp.MaxEpsilon)))
+		}
 	}
 	req.metric, req.field, req.groupBy = dp.Metric(q.Get("metric")), q.Get("field"), q.Get("group_by")
 	switch {
@@ -117,8 +123,8 @@ type statsJob struct {
 	records *dp.Query       // a release of record-level data, or
 	noise   *dp.NoiseQuery  // noise on an upstream's aggregates
 	bounds  *[2]float64
-	cost    state.Budget
-	caps    struct{ consumer, dataset state.Budget }
+	pop     *population
+	cost    dp.Cost
 	key     string // the normalised query, for the answer cache
 }
 
@@ -133,10 +139,13 @@ func (s *Server) planStats(ds *dataset, d *policy.Decision, req *statsRequest) (
 		return nil, errForbidden(fmt.Sprintf("epsilon %g is above the policy's maximum of %g per query", req.epsilon, lim.MaxEpsilon))
 	case req.groupBy != "" && !slices.Contains(lim.GroupBy, req.groupBy):
 		return nil, errForbidden(fmt.Sprintf("group_by %q is not allowed (allowed: %s)", req.groupBy, strings.Join(lim.GroupBy, ", ")))
-	case lim.ConsumerBudget <= 0 || lim.DatasetBudget <= 0:
+	case lim.ConsumerBudget <= 0:
 		return nil, errForbidden("the policy grants no privacy budget for statistics on this dataset")
+	case s.pops[cfg] == nil:
+		return nil, errForbidden("this dataset belongs to no population with a privacy budget: it serves no statistics")
 	}
-	job := &statsJob{ds: ds, req: req}
+	job := &statsJob{ds: ds, req: req, pop: s.pops[cfg]}
+	accounting := job.pop.accounting
 	if req.groupBy != "" {
 		if _, ok := cfg.Fields[req.groupBy]; !ok && cfg.Fields != nil {
 			return nil, errBadRequest(fmt.Sprintf("group_by %q is not a field of this dataset", req.groupBy))
@@ -185,29 +194,28 @@ func (s *Server) planStats(ds *dataset, d *policy.Decision, req *statsRequest) (
 			return nil, errForbidden(fmt.Sprintf("group_by %q has no public domain: aggregates cannot be grouped by it", req.groupBy))
 		}
 		job.noise = &dp.NoiseQuery{Epsilon: req.epsilon, Gaussian: n.Mechanism == "gaussian", MaxPartitions: n.MaxRows,
-			Sensitivity: sens, Integer: job.integer, Grouped: req.groupBy != "", Domain: domain}
+			Sensitivity: sens, Integer: job.integer, Grouped: req.groupBy != "", Domain: domain, Accounting: accounting}
 		if job.noise.Gaussian {
 			job.noise.Delta = n.Delta
 		}
-		l := job.noise.Loss()
-		job.cost = state.Budget{Epsilon: l.Epsilon, Delta: l.Delta}
+		job.cost = job.noise.Cost()
 	} else {
 		if cfg.PrivacyUnit == "" {
 			return nil, errForbidden("this dataset declares no privacy unit: its records cannot be released as statistics")
 		}
 		job.records = &dp.Query{Metric: req.metric, Epsilon: req.epsilon, Grouped: req.groupBy != "", Domain: domain,
-			MaxPartitions: cfg.MaxPartitions, Integer: job.integer}
+			MaxPartitions: cfg.MaxPartitions, Integer: job.integer, Accounting: accounting}
 		if job.bounds != nil {
 			job.records.Lower, job.records.Upper = job.bounds[0], job.bounds[1]
 		}
 		if job.records.SelectsPartitions() {
 			job.records.Delta = cfg.Delta
 		}
-		l := job.records.Loss()
-		job.cost = state.Budget{Epsilon: l.Epsilon, Delta: l.Delta}
+		if accounting == dp.ZCDP {
+			job.records.NoiseDelta = cfg.Delta
+		}
+		job.cost = job.records.Cost()
 	}
-	job.caps.consumer = state.Budget{Epsilon: lim.ConsumerBudget, Delta: cfg.DeltaBudget.Consumer}
-	job.caps.dataset = state.Budget{Epsilon: lim.DatasetBudget, Delta: cfg.DeltaBudget.Dataset}
 	spec := d.Plan.Spec()
 	plan, err := anonymize.Compile(anonymize.Spec{Fields: keep, Rows: spec.Rows, Suppress: spec.Suppress})
 	if err != nil {
@@ -304,30 +312,39 @@ type statsPartition struct {
 	CI95  [2]float64 `json:"ci95"`
 }
 
-// statsResponse is what the caller gets: the answer and its own budgets.
+// statsResponse is what the caller gets: the answer, what this request
+// spent and from which account, and what the caller's own accounts have
+// left.
 type statsResponse struct {
 	Source  string `json:"source"`
 	Dataset string `json:"dataset"`
 	statsAnswer
+	// Accounting is the population's accountant: pure or zcdp.
+	Accounting string `json:"accounting"`
+	// Account is what was charged: the population, the allocation and
+	// the budget period.
+	Account statsAccount `json:"account"`
+	// Guarantee states the population's budget in words.
+	Guarantee string `json:"guarantee"`
 	// Spent is what this request charged: nothing when cached.
-	Spent     state.Budget   `json:"spent"`
+	Spent     statsSpent     `json:"spent"`
 	Remaining statsRemaining `json:"remaining"`
 	Cached    bool           `json:"cached"`
 }
 
-type statsRemaining struct {
-	Consumer state.Budget `json:"consumer"`
-	Dataset  state.Budget `json:"dataset"`
+// statsSpent is what one request charged; Rho under zCDP accounting.
+type statsSpent struct {
+	Epsilon float64  `json:"epsilon"`
+	Rho     *float64 `json:"rho,omitempty"`
+	Delta   float64  `json:"delta"`
 }
 
-func remaining(job *statsJob, b state.Balance) statsRemaining {
-	return statsRemaining{Consumer: job.caps.consumer.Minus(b.Consumer), Dataset: job.caps.dataset.Minus(b.Dataset)}
-}
-
-// stats serves GET /v1/{source}/{dataset}/stats: authenticate → decide →
-// check the stats limits → answer from the cache, or check the budget →
-// read every page → bound, aggregate, add noise → charge → cache → audit →
-// release. Nothing record-level ever leaves: only noisy aggregates.
+// stats serves GET /v1/{source}/{dataset}/stats in the order invariant 7
+// sets: authenticate → parse and validate → decide → plan → answer from
+// the cache, or reserve the cost durably → read every page → bound,
+// aggregate, add noise → cache → audit → release. Once the cost is
+// reserved it stands, whatever happens next: no failure after the first
+// upstream read is free. Nothing record-level ever leaves.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	x := s.begin(w, r, "stats")
 	ds, ok := s.openDataset(w, r, x)
@@ -352,13 +369,26 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job, e := s.planStats(ds, d, req)
+	if e == nil {
+		e = s.refuseRecordReaders(r.Context(), set, in)
+	}
 	if e != nil {
-		x.ev.Reason = e.Msg // the policy allowed statistics; its limits refuse these
+		x.ev.Decision, x.ev.Reason = "deny", e.Msg // the policy allowed statistics; its limits refuse these
+		s.fail(w, r, x, e)
+		return
+	}
+	ch, e := job.pop.newCharge(x.principal, d.Stats, x.start)
+	if e != nil {
+		x.ev.Decision, x.ev.Reason = "deny", e.Msg
 		s.fail(w, r, x, e)
 		return
 	}
 	x.ev.Obligations = &audit.Obligations{Rows: d.Plan.RowFilters(), Params: sortedKeys(job.query),
-		ConsumerBudget: job.caps.consumer.Epsilon, DatasetBudget: job.caps.dataset.Epsilon}
+		Population: ch.pop.name, Allocation: ch.class, Accounting: ch.pop.cfg.Accounting,
+		ConsumerBudget: ch.consumerEpsilon, OrgBudget: ch.orgEpsilon}
+	if !ch.period.Start.IsZero() {
+		x.ev.Obligations.Period = ch.period.Start.Format(time.RFC3339)
+	}
 	if s.ledger == nil || s.answers == nil {
 		s.fail(w, r, x, errUnavailable("statistics need a budget ledger: set state.path in the configuration", nil))
 		return
@@ -372,20 +402,29 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, x, errUnavailable("the answer cache is unavailable", err))
 		return
 	} else if ok {
-		s.answerStats(w, r, x, job, answer, true, state.Budget{}, nil)
+		spent, err := s.ledger.Spent(ctx, ch.scope, ch.keys()...)
+		if err != nil {
+			s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
+			return
+		}
+		s.answerStats(w, r, x, job, ch, answer, true, nil, spent)
 		return
 	}
-	consumer, datasetName := x.principal.Subject, ds.src.cfg.Name+"/"+ds.cfg.Name
-	bal, err := s.ledger.Spent(ctx, datasetName, consumer)
-	if err != nil {
-		s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
-		return
-	}
-	if e := exhausted(job, bal); e != nil {
+	// Reserve before the first read: from here on the cost stands.
+	receipt, err := s.ledger.Charge(context.WithoutCancel(ctx), state.Charge{RequestID: x.id, Scope: ch.scope,
+		Cost: ch.ledgerCost(job.cost), Accounts: ch.accounts})
+	var ex *state.ExhaustedError
+	switch {
+	case errors.As(err, &ex):
+		e := ch.exhausted(ex, job.cost)
 		x.ev.Decision, x.ev.Reason = "deny", e.Msg // the policy allowed; the budget refuses
 		s.fail(w, r, x, e)
 		return
+	case err != nil:
+		s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
+		return
 	}
+	s.recordSpent(x, job, ch, receipt)
 	res, e := s.runStats(ctx, x, job)
 	if e != nil {
 		s.fail(w, r, x, e)
@@ -396,26 +435,6 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, x, errInternal(err))
 		return
 	}
-	receipt, err := s.ledger.Charge(ctx, state.Charge{RequestID: x.id, Dataset: datasetName, Consumer: consumer,
-		Cost: job.cost, ConsumerCap: job.caps.consumer, DatasetCap: job.caps.dataset})
-	var ex *state.ExhaustedError
-	switch {
-	case errors.As(err, &ex):
-		e := exhausted(job, ex.Spent)
-		if e == nil { // the ledger's exact arithmetic refused what the early check let by
-			e = errBudgetExhausted(ex.Error())
-		}
-		x.ev.Decision, x.ev.Reason = "deny", e.Msg
-		s.fail(w, r, x, e)
-		return
-	case err != nil:
-		s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
-		return
-	}
-	x.ev.Obligations.EpsilonSpent, x.ev.Obligations.DeltaSpent = job.cost.Epsilon, job.cost.Delta
-	if !receipt.Replayed {
-		s.metrics.epsilon.WithLabelValues(x.ev.Source, x.ev.Dataset).Add(job.cost.Epsilon)
-	}
 	stored, err := s.answers.StoreAnswer(ctx, job.key, answer)
 	if err != nil {
 		s.fail(w, r, x, errUnavailable("the answer cache is unavailable", err))
@@ -423,23 +442,35 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	// Another replica may have released this query first: its answer is
 	// the answer, although this request was charged too.
-	s.answerStats(w, r, x, job, stored, !bytes.Equal(stored, answer), job.cost, &receipt.Balance)
+	s.answerStats(w, r, x, job, ch, stored, !bytes.Equal(stored, answer), &job.cost, receipt.Spent)
 }
 
-// exhausted refuses a release the balance cannot pay for, saying what is
-// left; nil when it can. The ledger's charge decides exactly; this early
-// check, made before the upstream is read, must only never refuse wrongly.
-func exhausted(job *statsJob, b state.Balance) *Error {
-	left := remaining(job, b)
-	short := func(l state.Budget) bool {
-		return job.cost.Epsilon > l.Epsilon+1e-9 || job.cost.Delta > l.Delta+1e-15
+// recordSpent puts a reservation in the audit record and the metrics.
+func (s *Server) recordSpent(x *exchange, job *statsJob, ch *charge, receipt state.Receipt) {
+	o := x.ev.Obligations
+	o.EpsilonSpent, o.DeltaSpent = job.cost.Epsilon, job.cost.Delta
+	if ch.pop.accounting == dp.ZCDP {
+		o.RhoSpent = job.cost.Rho
 	}
-	if !short(left.Consumer) && !short(left.Dataset) {
-		return nil
+	if !receipt.Replayed {
+		s.metrics.epsilon.WithLabelValues(x.ev.Source, x.ev.Dataset).Add(job.cost.Epsilon)
 	}
-	return errBudgetExhausted(fmt.Sprintf("privacy budget exhausted: this release needs ε=%g, δ=%g; "+
-		"left: you ε=%g, δ=%g, the dataset ε=%g, δ=%g. Repeating an earlier query costs nothing",
-		job.cost.Epsilon, job.cost.Delta, left.Consumer.Epsilon, left.Consumer.Delta, left.Dataset.Epsilon, left.Dataset.Delta))
+}
+
+// refuseRecordReaders refuses statistics to a caller the policy lets
+// read the dataset's records: the records tell it the exact answers, so
+// the noise would protect no one and the stated guarantee would mislead.
+// A read decision that cannot be made refuses too.
+func (s *Server) refuseRecordReaders(ctx context.Context, set *policy.Set, in *policy.Input) *Error {
+	read := *in
+	read.Action, read.Stats = "read", nil
+	read.Request.Path = strings.TrimSuffix(in.Request.Path, "/stats")
+	read.Request.Params = map[string][]string{}
+	d, err := set.Decide(ctx, &read)
+	if err != nil || d.Allow {
+		return errForbidden("this caller may read the dataset's records: statistics about it would protect no one, so none are released")
+	}
+	return nil
 }
 
 // newAnswer turns a release into its cached form.
@@ -468,25 +499,26 @@ func (s *Server) newAnswer(job *statsJob, res *dp.Result) *statsAnswer {
 	return a
 }
 
-// answerStats audits and then releases an answer with the caller's
-// budgets. balance is the caller's balance after its charge, nil to read
-// it (a cached answer).
-func (s *Server) answerStats(w http.ResponseWriter, r *http.Request, x *exchange, job *statsJob, answer []byte,
-	cached bool, spent state.Budget, balance *state.Balance) {
-	resp := statsResponse{Source: x.ev.Source, Dataset: x.ev.Dataset, Spent: spent, Cached: cached}
+// answerStats audits and then releases an answer with what the caller's
+// own accounts have left; spent is nil for a cached answer.
+func (s *Server) answerStats(w http.ResponseWriter, r *http.Request, x *exchange, job *statsJob, ch *charge, answer []byte,
+	cached bool, spent *dp.Cost, balance []state.Budget) {
+	resp := statsResponse{Source: x.ev.Source, Dataset: x.ev.Dataset, Cached: cached,
+		Accounting: ch.pop.cfg.Accounting, Account: ch.account(), Guarantee: ch.guarantee(), Remaining: ch.remaining(balance)}
 	if err := json.Unmarshal(answer, &resp.statsAnswer); err != nil {
 		s.fail(w, r, x, errInternal(fmt.Errorf("cached answer: %w", err)))
 		return
 	}
-	if balance == nil {
-		b, err := s.ledger.Spent(r.Context(), x.ev.Source+"/"+x.ev.Dataset, x.principal.Subject)
-		if err != nil {
-			s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
-			return
-		}
-		balance = &b
+	if spent != nil {
+		resp.Spent = statsSpent{Epsilon: spent.Epsilon, Delta: spent.Delta}
 	}
-	resp.Remaining = remaining(job, *balance)
+	if ch.pop.accounting == dp.ZCDP {
+		rho := 0.0
+		if spent != nil {
+			rho = spent.Rho
+		}
+		resp.Spent.Rho = &rho
+	}
 	x.ev.Rows = len(resp.Partitions)
 	s.answerJSON(w, r, x, resp)
 }
@@ -616,9 +648,15 @@ func addValue(rec map[string]json.RawMessage, job *statsJob, addInt func(int64),
 
 // readAll reads the dataset page by page, each page through the job's
 // plan (the decision's row filter, only the fields the aggregation needs),
-// until a page comes back empty. More than max_records records is 413.
+// until a page comes back empty, within the dataset's stats_timeout. More
+// than max_records records is 413. The release was paid for before the
+// first page: every failure here is charged.
 func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed func(map[string]json.RawMessage) *Error) *Error {
 	ds, cfg := job.ds, job.ds.cfg
+	// One deadline over every page: a department that never stops paging
+	// does not hold the request past it.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.StatsTimeout))
+	defer cancel()
 	client := &http.Client{
 		Transport: ds.src.proxy.Transport,
 		// A redirect would leave the configured upstream: refuse it.
@@ -736,106 +774,5 @@ func (k *keyLocks) lock(key string) func() {
 			delete(k.m, key)
 		}
 		k.mu.Unlock()
-	}
-}
-
-// validateStats checks a dataset's statistics settings and fills their
-// defaults; df is the dataset's field path for errors.
-func (d *DatasetConfig) validateStats(df string, bad func(field, format string, args ...any)) {
-	if d.MaxRecords == 0 {
-		d.MaxRecords = 100_000
-	}
-	if d.MaxRecords < 1 {
-		bad(df+".max_records", "must be positive")
-	}
-	if d.StatsPageSize == 0 {
-		d.StatsPageSize = 1000
-	}
-	if d.StatsPageSize < 1 {
-		bad(df+".stats_page_size", "must be positive")
-	}
-	if d.MaxPartitions == 0 {
-		d.MaxPartitions = 1
-	}
-	if d.MaxPartitions < 1 || d.MaxPartitions > 1000 {
-		bad(df+".max_partitions", "want 1 to 1000")
-	}
-	if d.Delta == 0 {
-		d.Delta = 1e-6
-	}
-	if !(d.Delta > 0 && d.Delta <= 1e-3) {
-		bad(df+".delta", "want 0 < δ <= 0.001")
-	}
-	if d.DeltaBudget.Consumer == 0 {
-		d.DeltaBudget.Consumer = 1e-5
-	}
-	if d.DeltaBudget.Dataset == 0 {
-		d.DeltaBudget.Dataset = 1e-4
-	}
-	if !(d.DeltaBudget.Consumer > 0 && d.DeltaBudget.Consumer < 1) || !(d.DeltaBudget.Dataset > 0 && d.DeltaBudget.Dataset < 1) {
-		bad(df+".delta_budget", "want each of consumer and dataset in (0, 1); unset for the default")
-	}
-	declared := func(field string) bool {
-		_, ok := d.Fields[field]
-		return d.Fields == nil || ok
-	}
-	for field, values := range d.Domains {
-		f := df + ".domains." + field
-		if !declared(field) {
-			bad(f, "%q is not a declared field", field)
-		}
-		if len(values) == 0 {
-			bad(f, "list at least one value")
-		}
-		seen := map[string]bool{}
-		for _, v := range values {
-			if seen[v] {
-				bad(f, "%q is listed twice", v)
-			}
-			seen[v] = true
-		}
-	}
-	n := d.Noise
-	if n == nil {
-		return
-	}
-	nf := df + ".noise"
-	switch n.Mechanism {
-	case "":
-		n.Mechanism = "laplace"
-	case "laplace", "gaussian":
-	default:
-		bad(nf+".mechanism", "want laplace or gaussian, got %q", n.Mechanism)
-	}
-	switch {
-	case n.Mechanism == "gaussian" && n.Delta == 0:
-		n.Delta = 1e-6
-	case n.Mechanism == "laplace" && n.Delta != 0:
-		bad(nf+".delta", "only Gaussian noise spends δ")
-	}
-	if n.Delta < 0 || n.Delta > 1e-3 {
-		bad(nf+".delta", "want 0 < δ <= 0.001")
-	}
-	if n.MaxRows == 0 {
-		n.MaxRows = 1
-	}
-	if n.MaxRows < 1 {
-		bad(nf+".max_rows", "must be positive")
-	}
-	if len(n.Sensitivity) == 0 {
-		bad(nf+".sensitivity", "declare the sensitivity of at least one numeric field")
-	}
-	for field, v := range n.Sensitivity {
-		t := d.Fields[field].Type
-		switch {
-		case !declared(field):
-			bad(nf+".sensitivity."+field, "%q is not a declared field", field)
-		case !(v > 0) || math.IsInf(v, 0):
-			bad(nf+".sensitivity."+field, "want a positive number")
-		case t == "integer" && v != math.Trunc(v):
-			bad(nf+".sensitivity."+field, "an integer field needs an integer sensitivity")
-		case d.Fields != nil && t != "integer" && t != "number":
-			bad(nf+".sensitivity."+field, "%q is not declared numeric (integer or number)", field)
-		}
 	}
 }

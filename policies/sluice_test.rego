@@ -54,14 +54,61 @@ test_analyst_cannot_read_other_datasets if {
 	not read(analyst, assistance, "public-health").allow
 }
 
-test_analyst_stats_on_every_dataset_up_to_epsilon_one if {
-	every r in [visits, assistance, residents] {
+test_analyst_stats_on_the_datasets_it_does_not_read_up_to_epsilon_one if {
+	every r in [assistance, residents] {
 		d := stats(analyst, r, "public-health")
 		d.allow
 		d.stats.max_epsilon == 1.0
+		d.stats.account == "analyst"
 		d.stats.consumer_budget == 10
-		d.stats.dataset_budget == 50
+		not d.stats.org_budget
 	}
+}
+
+test_analyst_gets_no_stats_on_the_dataset_it_reads if {
+	read(analyst, visits, "public-health").allow
+	not stats(analyst, visits, "public-health").allow
+}
+
+researcher := {"id": "rita", "roles": ["researcher"], "dept": "stats-bureau"}
+
+test_researcher_stats_on_every_dataset_with_an_organisation_cap if {
+	every r in [visits, assistance, residents] {
+		d := stats(researcher, r, "research")
+		d.allow
+		d.stats.account == "researcher"
+		d.stats.max_epsilon == 1.0
+		d.stats.consumer_budget == 10
+		d.stats.org_budget == 15
+	}
+}
+
+test_researcher_needs_the_research_purpose_and_reads_no_records if {
+	not stats(researcher, visits, "").allow
+	not stats(researcher, visits, "public-health").allow
+	not stats(object.union(researcher, {"dept": "health"}), visits, "research").allow
+	every r in [visits, assistance, residents] {
+		not read(researcher, r, "research").allow
+	}
+}
+
+# No role of the shipped policy both reads a dataset's records and gets
+# statistics about it.
+test_no_role_gets_records_and_stats_of_one_dataset if {
+	subjects := [analyst, caseworker, researcher, {"id": "pat", "roles": ["public"]}]
+	purposes := ["", "public-health", "research", "social-assistance", "statistics"]
+	every s in subjects {
+		every r in [visits, assistance, residents] {
+			every p in purposes {
+				not both(s, r, p)
+			}
+		}
+	}
+}
+
+both(s, r, p) if {
+	read(s, r, p).allow
+	stats(s, r, p).allow
 }
 
 test_caseworker_reads_own_district_masked if {
@@ -102,6 +149,7 @@ test_public_counts_and_sums_by_district_only if {
 	d.stats.metrics == ["count", "sum"]
 	d.stats.group_by == ["district"]
 	d.stats.max_epsilon == 0.5
+	d.stats.account == "public"
 	d.stats.consumer_budget == 5
 }
 
@@ -114,8 +162,9 @@ test_auditor_and_officer_get_no_data if {
 }
 
 test_first_role_in_precedence_decides if {
-	d := stats({"id": "a", "roles": ["public", "analyst"], "dept": "health"}, visits, "public-health")
+	d := stats({"id": "a", "roles": ["public", "analyst"], "dept": "health"}, residents, "public-health")
 	d.stats.max_epsilon == 1.0
+	d.stats.account == "analyst"
 }
 
 test_catalog_lists_what_the_caller_may_use if {

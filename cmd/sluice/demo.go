@@ -32,6 +32,7 @@ var demoRoles = []struct {
 }{
 	{"analyst", tokenClaims{Subject: "alice", Roles: []string{"analyst"}, Dept: "health", Purpose: "public-health"}},
 	{"caseworker", tokenClaims{Subject: "carol", Roles: []string{"caseworker"}, Dept: "civil", District: "朝阳区"}},
+	{"researcher", tokenClaims{Subject: "rita", Roles: []string{"researcher"}, Dept: "stats-bureau", Purpose: "research"}},
 	{"public", tokenClaims{Subject: "pat", Roles: []string{"public"}}},
 	{"auditor", tokenClaims{Subject: "audrey", Roles: []string{"auditor"}}},
 	{"officer", tokenClaims{Subject: "oscar", Roles: []string{"officer"}, Dept: "security"}},
@@ -222,6 +223,15 @@ limits:
   max_record_bytes: 1MiB
   max_response_bytes: 1GiB
   spool_memory_bytes: 4MiB
+# Whose privacy statistics protect. The three datasets are about one
+# population, the city's residents (keyed by ID number): every release
+# about any of them is charged to its budget, per role class, so a new
+# dataset or a new caller never adds budget about the same people.
+populations:
+  - name: residents
+    budget: {epsilon: 60, delta: 1e-5}      # no period: a spent budget stays spent
+    allocations: {researcher: 20, analyst: 15, public: 15, open: 10}
+    accounting: pure
 sources:
   - name: police
     upstream: {{.Police}}
@@ -231,6 +241,8 @@ sources:
       - name: residents
         path: /residents
         records: items
+        population: residents
+        delta: 1e-7                        # δ of private partition selection: 33 such releases per researcher
         id_field: id_number
         privacy_unit: id_number
         classification: L4
@@ -256,6 +268,8 @@ sources:
       - name: visits
         path: /visits
         records: items
+        population: residents
+        delta: 1e-7
         id_field: visit_id
         privacy_unit: patient_id
         classification: L3
@@ -280,6 +294,8 @@ sources:
       - name: assistance
         path: /assistance
         records: items
+        population: residents
+        delta: 1e-7
         id_field: case_id
         privacy_unit: id_number
         classification: L3

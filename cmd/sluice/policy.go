@@ -326,8 +326,11 @@ func printExplanation(w io.Writer, ex *gateway.Explanation) {
 		for _, f := range slices.Sorted(maps.Keys(s.Bounds)) {
 			fmt.Fprintf(tw, "  bounds %s\t[%g, %g]\n", f, s.Bounds[f][0], s.Bounds[f][1])
 		}
-		if s.ConsumerBudget > 0 || s.DatasetBudget > 0 {
-			fmt.Fprintf(tw, "  budgets\tcaller %g, dataset %g\n", s.ConsumerBudget, s.DatasetBudget)
+		fmt.Fprintf(tw, "  charged to\tthe %q allocation of the dataset's population\n", s.Account)
+		if s.OrgBudget > 0 {
+			fmt.Fprintf(tw, "  budgets\tcaller %g, organisation %g\n", s.ConsumerBudget, s.OrgBudget)
+		} else {
+			fmt.Fprintf(tw, "  budgets\tcaller %g\n", s.ConsumerBudget)
 		}
 	}
 	if ex.Action == "catalog" {

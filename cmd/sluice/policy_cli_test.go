@@ -163,7 +163,7 @@ func TestOfficerWorkflowOnTheDemo(t *testing.T) {
 			}
 		}
 		out, _, _ = runCmd(t, "policy", "explain", "--dir", d.dir, "--role", "public", "/v1/health/visits/stats?metric=count&group_by=district&epsilon=0.5")
-		for _, want := range []string{"statistics", "metrics count, sum; epsilon at most 0.5; group by district", "bounds cost", "budgets", "caller 5, dataset 50"} {
+		for _, want := range []string{"statistics", "metrics count, sum; epsilon at most 0.5; group by district", "bounds cost", "budgets", "caller 5", `the "public" allocation`} {
 			if !strings.Contains(out, want) {
 				t.Errorf("stats explain output lacks %q:\n%s", want, out)
 			}

@@ -36,6 +36,8 @@ type replicaSet struct {
 
 // replicaOptions shape the replicas' policy and configuration.
 type replicaOptions struct {
+	// consumerBudget is the policy's consumer cap; datasetBudget the
+	// town population's budget, all of it allocated to the counters.
 	consumerBudget, datasetBudget float64
 	// extra is YAML added to every replica's configuration.
 	extra string
@@ -50,7 +52,7 @@ default decision := {"allow": false, "reason": "no rule grants this access"}
 
 decision := {"allow": true, "reason": "counter", "params": ["tag"],
 	"stats": {"metrics": ["count"], "max_epsilon": 1, "group_by": [], "bounds": {},
-		"consumer_budget": %v, "dataset_budget": %v}} if {
+		"account": "counter", "consumer_budget": %v}} if {
 	input.action == "stats"
 }
 
@@ -99,7 +101,7 @@ func startReplicas(t *testing.T, n int, o replicaOptions) *replicaSet {
 	rs.key = key
 	os.MkdirAll(filepath.Join(rs.dir, "policies"), 0o700)
 	if err := os.WriteFile(filepath.Join(rs.dir, "policies", "sluice.rego"),
-		[]byte(fmt.Sprintf(townPolicy, o.consumerBudget, o.datasetBudget)), 0o600); err != nil {
+		[]byte(fmt.Sprintf(townPolicy, o.consumerBudget)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	up := townUpstream(t)
@@ -121,17 +123,22 @@ audit:
 state:
   redis: {addrs: [%[2]s]}
 %[3]s
+populations:
+  - name: town
+    budget: {epsilon: %[5]v}
+    allocations: {counter: %[5]v}
 sources:
   - name: town
     upstream: %[4]s
     datasets:
       - name: people
         path: /people
+        population: town
         privacy_unit: id
         fields:
           id: {type: string, level: L4}
           district: {type: string, level: L1}
-`, i+1, rs.redis.Addr(), o.extra, up.URL)
+`, i+1, rs.redis.Addr(), o.extra, up.URL, o.datasetBudget)
 		path := filepath.Join(rs.dir, fmt.Sprintf("sluice-r%d.yaml", i+1))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
@@ -158,18 +165,23 @@ func (rs *replicaSet) token(t *testing.T, sub string, roles ...string) string {
 	return tok
 }
 
-// ledger reads the shared ledger directly.
-func (rs *replicaSet) spent(t *testing.T, consumer string) state.Balance {
+// townBalance is what a consumer of the town population and the
+// population's counter allocation have spent.
+type townBalance struct{ Consumer, Dataset state.Budget }
+
+// spent reads the shared ledger directly.
+func (rs *replicaSet) spent(t *testing.T, consumer string) townBalance {
 	t.Helper()
 	r, err := state.NewRedis(rs.redis.Client(), state.RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := r.Spent(context.Background(), "town/people", consumer)
+	key := func(parts ...string) string { b, _ := json.Marshal(parts); return string(b) }
+	b, err := r.Spent(context.Background(), key("town", "pure", ""), key("consumer", demoIssuer, "", consumer), key("allocation", "counter"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return townBalance{Consumer: b[0], Dataset: b[1]}
 }
 
 // jti reads a token's id without verifying it.

@@ -33,10 +33,14 @@ type statsAnswer struct {
 		Value float64    `json:"value"`
 		CI95  [2]float64 `json:"ci95"`
 	} `json:"partitions"`
+	Accounting string `json:"accounting"`
+	Account    struct {
+		Population, Allocation string
+	} `json:"account"`
 	Spent     budget `json:"spent"`
 	Remaining struct {
-		Consumer budget `json:"consumer"`
-		Dataset  budget `json:"dataset"`
+		Consumer     budget  `json:"consumer"`
+		Organisation *budget `json:"organisation"`
 	} `json:"remaining"`
 	Cached bool `json:"cached"`
 }
@@ -93,7 +97,8 @@ func TestStatsReleaseCachedRepeatAndExhaustedBudget(t *testing.T) {
 		}
 	}
 	if first.Mechanism != "laplace" || first.Selection != "public_domain" || first.Cached ||
-		!first.Spent.is(0.5) || !first.Remaining.Consumer.is(4.5) || !first.Remaining.Dataset.is(49.5) {
+		!first.Spent.is(0.5) || !first.Remaining.Consumer.is(4.5) || first.Remaining.Organisation != nil ||
+		first.Accounting != "pure" || first.Account.Population != "residents" || first.Account.Allocation != "public" {
 		t.Errorf("release: %+v", first)
 	}
 	if idNumber.Match(r.body) {
@@ -124,14 +129,14 @@ func TestStatsReleaseCachedRepeatAndExhaustedBudget(t *testing.T) {
 	}
 	r = get(t, d.manifest.Gateway+"/v1/health/visits/stats?metric=sum&field=cost&group_by=district&epsilon=0.5", d.manifest.Tokens["public"])
 	expectError(t, r, http.StatusForbidden, "privacy_budget_exhausted")
-	if !strings.Contains(string(r.body), "you ε=0.45") {
+	if !strings.Contains(string(r.body), "your account on population residents has ε=0.45 left") {
 		t.Errorf("the refusal does not say what is left: %s", r.body)
 	}
 	if ev := d.audited(t, r); ev["decision"] != "deny" || ev["epsilon_requested"] != 0.5 || ev["code"] != "privacy_budget_exhausted" {
 		t.Errorf("audit record of the refusal %v", ev)
 	}
 	last, _ := d.stats(t, "public", "/v1/health/visits/stats?metric=sum&field=cost&group_by=district&epsilon=0.45")
-	if last.Remaining.Consumer != (budget{Delta: 1e-5}) {
+	if !last.Remaining.Consumer.is(0) {
 		t.Errorf("remaining %+v, want ε 0", last.Remaining.Consumer)
 	}
 	expectError(t, get(t, d.manifest.Gateway+"/v1/health/visits/stats?metric=count&epsilon=0.01", d.manifest.Tokens["public"]),
@@ -160,7 +165,7 @@ func TestStatsBudgetSurvivesRestart(t *testing.T) {
 		t.Errorf("after a restart: cached %v, remaining %+v; the answer survives and costs nothing", again.Cached, again.Remaining)
 	}
 	next, _ := d.stats(t, "analyst", strings.Replace(q, "epsilon=1", "epsilon=0.9", 1))
-	if !next.Remaining.Consumer.is(8.1) || !next.Remaining.Dataset.is(48.1) {
+	if !next.Remaining.Consumer.is(8.1) {
 		t.Errorf("after a restart the ledger forgot: remaining %+v", next.Remaining)
 	}
 }
@@ -172,9 +177,10 @@ func TestStatsAttacksAreRefusedAndAudited(t *testing.T) {
 		epsilon          float64
 	}{
 		{"epsilon above the public maximum", "public", "/v1/health/visits/stats?metric=count&group_by=district&epsilon=0.6", 0.6},
-		{"epsilon above the analyst maximum", "analyst", "/v1/health/visits/stats?metric=count&epsilon=1.5", 1.5},
+		{"epsilon above the analyst maximum", "analyst", "/v1/civil/assistance/stats?metric=count&epsilon=1.5", 1.5},
+		{"analyst statistics on the dataset it reads", "analyst", "/v1/health/visits/stats?metric=count&epsilon=0.1", 0.1},
 		{"public grouping by another field", "public", "/v1/police/residents/stats?metric=count&group_by=gender&epsilon=0.1", 0.1},
-		{"grouping by the privacy unit", "analyst", "/v1/health/visits/stats?metric=count&group_by=patient_id&epsilon=0.1", 0.1},
+		{"grouping by the privacy unit", "researcher", "/v1/health/visits/stats?metric=count&group_by=patient_id&epsilon=0.1", 0.1},
 		{"public mean", "public", "/v1/health/visits/stats?metric=mean&field=cost&epsilon=0.1", 0.1},
 		{"public filter", "public", "/v1/health/visits/stats?metric=count&epsilon=0.1&district=" + url.QueryEscape("朝阳区"), 0.1},
 		{"sum of an unbounded field", "analyst", "/v1/police/residents/stats?metric=sum&field=birth_date&epsilon=0.1", 0.1},
@@ -189,10 +195,21 @@ func TestStatsAttacksAreRefusedAndAudited(t *testing.T) {
 			}
 		})
 	}
+	// An ε the noise cannot honour is a bad request, refused before anything.
+	r := get(t, d.manifest.Gateway+"/v1/health/visits/stats?metric=count&epsilon=1e-300", d.manifest.Tokens["researcher"])
+	expectError(t, r, http.StatusBadRequest, "bad_request")
+	if ev := d.audited(t, r); ev["epsilon_requested"] != 1e-300 || spentIn(ev) != 0 {
+		t.Errorf("audit record %v", ev)
+	}
 	// Nothing was spent by any of them.
-	a, _ := d.stats(t, "analyst", "/v1/health/visits/stats?metric=count&epsilon=0.1")
-	if !a.Remaining.Consumer.is(9.9) || !a.Remaining.Dataset.is(49.9) {
+	a, _ := d.stats(t, "analyst", "/v1/police/residents/stats?metric=count&epsilon=0.1")
+	if !a.Remaining.Consumer.is(9.9) {
 		t.Errorf("remaining %+v after refusals and one release of 0.1", a.Remaining)
+	}
+	res, _ := d.stats(t, "researcher", "/v1/health/visits/stats?metric=count&epsilon=0.1")
+	if r := res; !r.Remaining.Consumer.is(9.9) || r.Remaining.Organisation == nil || !r.Remaining.Organisation.is(14.9) ||
+		r.Account.Allocation != "researcher" {
+		t.Errorf("researcher answer: account %+v, remaining %+v", r.Account, r.Remaining)
 	}
 }
 
@@ -212,8 +229,8 @@ func TestStatsSelectRarePartitionsPrivately(t *testing.T) {
 			patients[dx][r["patient_id"].(string)] = true
 		}
 	}
-	a, _ := d.stats(t, "analyst", "/v1/health/visits/stats?metric=count&group_by=diagnosis&epsilon=1")
-	if a.Selection != "private_selection" || a.Spent != (budget{Epsilon: 1, Delta: 1e-6}) || len(a.Partitions) == 0 {
+	a, _ := d.stats(t, "researcher", "/v1/health/visits/stats?metric=count&group_by=diagnosis&epsilon=1")
+	if a.Selection != "private_selection" || a.Spent != (budget{Epsilon: 1, Delta: 1e-7}) || len(a.Partitions) == 0 {
 		t.Fatalf("selection %q, spent %+v, %d partitions", a.Selection, a.Spent, len(a.Partitions))
 	}
 	for _, p := range a.Partitions {
