@@ -167,7 +167,7 @@ func (rs *replicaSet) token(t *testing.T, sub string, roles ...string) string {
 
 // townBalance is what a consumer of the town population and the
 // population's counter allocation have spent.
-type townBalance struct{ Consumer, Dataset state.Budget }
+type townBalance struct{ Consumer, Allocation state.Budget }
 
 // spent reads the shared ledger directly.
 func (rs *replicaSet) spent(t *testing.T, consumer string) townBalance {
@@ -181,7 +181,7 @@ func (rs *replicaSet) spent(t *testing.T, consumer string) townBalance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return townBalance{Consumer: b[0], Dataset: b[1]}
+	return townBalance{Consumer: b[0], Allocation: b[1]}
 }
 
 // jti reads a token's id without verifying it.
@@ -226,8 +226,8 @@ func loadGet(url, token string) (int, []byte, error) {
 // releases spread over them, each a new query costing ε = 0.01, against a
 // budget of ε = 1 that allows exactly 100: exactly 100 are released, the
 // rest refused, and the shared ledger holds exactly the cap. Once with the
-// consumer's budget binding (one caller), once the dataset's (500
-// callers).
+// consumer's budget binding (one caller), once the population's (500
+// callers drawing on the town population's one allocation).
 func TestReplicasNeverOverspendASharedBudget(t *testing.T) {
 	const (
 		requests = 500
@@ -235,10 +235,10 @@ func TestReplicasNeverOverspendASharedBudget(t *testing.T) {
 		budget   = 1.0
 		allows   = 100
 	)
-	for _, binding := range []string{"consumer", "dataset"} {
+	for _, binding := range []string{"consumer", "population"} {
 		t.Run(binding, func(t *testing.T) {
 			o := replicaOptions{consumerBudget: budget, datasetBudget: 1000}
-			if binding == "dataset" {
+			if binding == "population" {
 				o = replicaOptions{consumerBudget: 1000, datasetBudget: budget}
 			}
 			rs := startReplicas(t, 3, o)
@@ -291,8 +291,8 @@ func TestReplicasNeverOverspendASharedBudget(t *testing.T) {
 				t.Errorf("the released answers spent ε=%v of a budget of %v", spent, budget)
 			}
 			bal := rs.spent(t, "caller-000")
-			if got := bal.Dataset.Epsilon; math.Abs(got-float64(allows)*cost) > 1e-9 || got > budget+1e-12 {
-				t.Errorf("the shared ledger says the dataset spent ε=%v, want %v (the cap)", got, budget)
+			if got := bal.Allocation.Epsilon; math.Abs(got-float64(allows)*cost) > 1e-9 || got > budget+1e-12 {
+				t.Errorf("the shared ledger says the population's allocation spent ε=%v, want %v (the cap)", got, budget)
 			}
 			if binding == "consumer" && math.Abs(bal.Consumer.Epsilon-budget) > 1e-9 {
 				t.Errorf("the shared ledger says the consumer spent ε=%v, want %v", bal.Consumer.Epsilon, budget)
