@@ -59,6 +59,8 @@ commands:
   policy eval --input FILE [--dir DIR]  print the decision for an input document
   policy explain (--token T | --role R) [--dir D | --config F] [METHOD] PATH
                                         print what a caller would get, without contacting upstreams
+  policy lint [--config F] [--subjects FILE] [--time T] [--json] [DIR]
+                                        report callers the policies let both read and count a dataset
 `
 
 // run is the whole program; main only calls it.
