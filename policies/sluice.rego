@@ -115,13 +115,26 @@ grant["analyst"] := {
 } if {
 	input.action == "stats"
 	data.registry.stats[dataset]
-	not dataset in analyst_record_datasets
+	not reads_records
 	input.subject.dept == "health"
 	purpose.permits("analyst", "stats", dataset)
 }
 
-# The datasets analysts read records of (the read grant above).
-analyst_record_datasets := {"health/visits"}
+# The datasets each role reads records of (the read grants in this file).
+# A caller holding any of these roles gets no statistics on those
+# datasets, whichever other role would grant them: a token with roles
+# caseworker and public must not count the cases it reads.
+record_datasets := {
+	"analyst": {"health/visits"},
+	"caseworker": {"civil/assistance"},
+	"registrar": {"police/residents"},
+	"responder": {"health/visits"},
+}
+
+reads_records if {
+	some role in input.subject.roles
+	dataset in record_datasets[role]
+}
 
 # Researchers of the statistics bureau count, sum and average every
 # dataset for research, charged to the "researcher" allocation; their
@@ -137,6 +150,7 @@ grant["researcher"] := {
 	data.registry.stats[dataset]
 	input.subject.dept == "stats-bureau"
 	purpose.permits("researcher", "stats", dataset)
+	not reads_records
 }
 
 # stats_limits are the statistics limits of a role class: its metrics,
@@ -261,4 +275,5 @@ grant["public"] := {
 } if {
 	input.action == "stats"
 	data.registry.stats[dataset]
+	not reads_records
 }

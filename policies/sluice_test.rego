@@ -95,7 +95,12 @@ test_researcher_needs_the_research_purpose_and_reads_no_records if {
 # No role of the shipped policy both reads a dataset's records and gets
 # statistics about it.
 test_no_role_gets_records_and_stats_of_one_dataset if {
-	subjects := [analyst, caseworker, researcher, {"id": "pat", "roles": ["public"]}]
+	subjects := [
+		analyst, caseworker, researcher, {"id": "pat", "roles": ["public"]},
+		object.union(caseworker, {"roles": ["caseworker", "public"]}),
+		{"id": "r", "roles": ["responder", "public"], "dept": "health"},
+		object.union(analyst, {"roles": ["public", "analyst"]}),
+	]
 	purposes := ["", "public-health", "research", "social-assistance", "statistics"]
 	every s in subjects {
 		every r in [visits, assistance, residents] {

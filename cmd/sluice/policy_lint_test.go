@@ -163,16 +163,25 @@ func TestPolicyLintPrintsFindingsAsJSON(t *testing.T) {
 }
 
 func TestPolicyLintTriesEveryRoleACallerHolds(t *testing.T) {
-	// One token with two roles: the caseworker's records and the
-	// public's statistics of the same cases; the responder's break-glass
-	// read, stating a justification, and the public's statistics of the
-	// same visits.
+	// One token with two roles: the caseworker's records and the public's
+	// statistics of the same cases; the responder's break-glass read and
+	// the public's statistics of the same visits. The shipped policy
+	// refuses statistics to any caller holding a role that reads the
+	// dataset; without that rule both are findings.
 	subjects := filepath.Join(t.TempDir(), "subjects.json")
 	os.WriteFile(subjects, []byte(`[
 		{"id": "carol", "roles": ["caseworker", "public"], "dept": "civil", "district": "朝阳区"},
 		{"id": "erin", "roles": ["responder", "public"], "dept": "health"}
 	]`), 0o600)
 	out, errOut, err := runCmd(t, "policy", "lint", "--json", "--subjects", subjects, "--time", lintTime, "../../policies")
+	if exitCode(err) != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("shipped policy: exit %d (%v), output:\n%s%s", exitCode(err), err, out, errOut)
+	}
+	dir := copyPolicies(t)
+	path := filepath.Join(dir, "sluice.rego")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(b), "\tdata.registry.stats[dataset]\n\tnot reads_records\n}", "\tdata.registry.stats[dataset]\n}", 1)), 0o600)
+	out, errOut, err = runCmd(t, "policy", "lint", "--json", "--subjects", subjects, "--time", lintTime, dir)
 	if exitCode(err) != 1 {
 		t.Fatalf("exit %d (%v), want 1; output:\n%s%s", exitCode(err), err, out, errOut)
 	}
