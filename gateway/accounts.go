@@ -54,6 +54,11 @@ func populations(cfg *Config) map[*DatasetConfig]*population {
 	return out
 }
 
+// conversionDelta is the δ at which a zCDP population's ρ converts to
+// (ε, δ): half of its δ, the other half being what partition selection
+// may spend.
+func (p *population) conversionDelta() float64 { return p.cfg.Budget.Delta / 2 }
+
 // period is the budget period in force at t; zero when the budget never
 // renews.
 type period struct {
@@ -117,10 +122,10 @@ func (p *population) newCharge(pr *Principal, lim *policy.StatsLimits, t time.Ti
 	var allocCap state.Budget
 	capOf := func(eps float64) state.Budget { return state.Budget{Epsilon: eps, Delta: allocCap.Delta} }
 	if p.accounting == dp.ZCDP {
-		// Half of δ converts ρ to (ε, δ); the other half is what partition
-		// selection may spend. The allocations share the population's ρ
-		// in proportion, so that their sum converts to the budget.
-		conv := b.Delta / 2
+		// The allocations share the population's ρ in proportion, so
+		// that their sum converts to the budget; the δ left after the
+		// conversion's is what partition selection may spend.
+		conv := p.conversionDelta()
 		allocCap = state.Budget{Epsilon: dp.RhoForEpsilon(b.Epsilon, conv) * share, Delta: conv * share}
 		capOf = func(eps float64) state.Budget {
 			return state.Budget{Epsilon: dp.RhoForEpsilon(eps, conv), Delta: allocCap.Delta}
@@ -165,10 +170,10 @@ func (c *charge) keys() []string {
 	return out
 }
 
-// Left is what one of the caller's own accounts has left. Under zCDP,
-// Rho is authoritative and Epsilon is what remains of the cap in ε by
-// the standard conversion.
-type Left struct {
+// statsLeft is what one of the caller's own accounts has left. Under
+// zCDP, Rho is authoritative and Epsilon is what remains of the cap in ε
+// by the standard conversion.
+type statsLeft struct {
 	Epsilon float64  `json:"epsilon"`
 	Rho     *float64 `json:"rho,omitempty"`
 	Delta   float64  `json:"delta"`
@@ -177,25 +182,24 @@ type Left struct {
 // statsRemaining is what the caller's own accounts have left; never the
 // class's or the population's, which other callers spend too.
 type statsRemaining struct {
-	Consumer     Left  `json:"consumer"`
-	Organisation *Left `json:"organisation,omitempty"`
+	Consumer     statsLeft  `json:"consumer"`
+	Organisation *statsLeft `json:"organisation,omitempty"`
 }
 
 // remaining reads the caller's accounts out of what every account of the
 // charge has spent (in the charge's order).
 func (c *charge) remaining(spent []state.Budget) statsRemaining {
-	left := func(i int, eps float64) Left {
+	left := func(i int, eps float64) statsLeft {
 		var s state.Budget
 		if i < len(spent) {
 			s = spent[i]
 		}
 		rest := c.accounts[i].Cap.Minus(s)
 		if c.pop.accounting != dp.ZCDP {
-			return Left{Epsilon: rest.Epsilon, Delta: rest.Delta}
+			return statsLeft{Epsilon: rest.Epsilon, Delta: rest.Delta}
 		}
 		rho := rest.Epsilon
-		used := dp.EpsilonForRho(s.Epsilon, c.pop.cfg.Budget.Delta/2)
-		return Left{Epsilon: state.Budget{Epsilon: eps}.Minus(state.Budget{Epsilon: used}).Epsilon, Rho: &rho, Delta: rest.Delta}
+		return statsLeft{Epsilon: max(0, eps-dp.EpsilonForRho(s.Epsilon, c.pop.conversionDelta())), Rho: &rho, Delta: rest.Delta}
 	}
 	r := statsRemaining{Consumer: left(consumerAccount, c.consumerEpsilon)}
 	if len(c.accounts) > orgAccount {
@@ -231,7 +235,7 @@ func (c *charge) guarantee() string {
 	}
 	if c.pop.accounting == dp.ZCDP {
 		return fmt.Sprintf("each person of population %s: zCDP ρ ≤ %.4g, so (ε = %g, δ = %g)-DP, %s, whoever asks",
-			c.pop.name, dp.RhoForEpsilon(b.Epsilon, b.Delta/2), b.Epsilon, b.Delta, per)
+			c.pop.name, dp.RhoForEpsilon(b.Epsilon, c.pop.conversionDelta()), b.Epsilon, b.Delta, per)
 	}
 	return fmt.Sprintf("each person of population %s: (ε = %g, δ = %g)-DP %s, whoever asks", c.pop.name, b.Epsilon, b.Delta, per)
 }
@@ -257,6 +261,28 @@ func (c *charge) exhausted(ex *state.ExhaustedError, cost dp.Cost) *Error {
 	if !c.period.Start.IsZero() {
 		msg += "; budgets renew at " + c.period.End.Format(time.RFC3339)
 	}
-	e := errBudgetExhausted(fmt.Sprintf("privacy budget exhausted: this release needs %s; %s. Repeating an earlier query costs nothing", need, msg))
-	return e
+	return errBudgetExhausted(fmt.Sprintf("privacy budget exhausted: this release needs %s; %s. Repeating an earlier query costs nothing", need, msg))
+}
+
+// statsSpent is what one request charged; Rho under zCDP accounting.
+type statsSpent struct {
+	Epsilon float64  `json:"epsilon"`
+	Rho     *float64 `json:"rho,omitempty"`
+	Delta   float64  `json:"delta"`
+}
+
+// spent states cost as an answer does; nil (a cached answer) is nothing.
+func (c *charge) spent(cost *dp.Cost) statsSpent {
+	var out statsSpent
+	if cost != nil {
+		out = statsSpent{Epsilon: cost.Epsilon, Delta: cost.Delta}
+	}
+	if c.pop.accounting == dp.ZCDP {
+		rho := 0.0
+		if cost != nil {
+			rho = cost.Rho
+		}
+		out.Rho = &rho
+	}
+	return out
 }

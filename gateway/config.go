@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicegw/sluice/policy"
 )
 
 // Config is the gateway's configuration file (sluice.yaml). Relative paths
@@ -342,6 +344,17 @@ type DatasetConfig struct {
 	StatsTimeout Duration `yaml:"stats_timeout"`
 	// Noise marks the dataset as aggregated upstream; see NoiseConfig.
 	Noise *NoiseConfig `yaml:"noise"`
+}
+
+// Resource is the dataset as the policy sees it (input.resource) when
+// source serves it.
+func (d *DatasetConfig) Resource(source string) *policy.Resource {
+	r := &policy.Resource{Source: source, Dataset: d.Name, Classification: d.Classification,
+		Fields: make(map[string]policy.FieldInfo, len(d.Fields))}
+	for name, f := range d.Fields {
+		r.Fields[name] = policy.FieldInfo{Type: f.Type, Level: f.Level}
+	}
+	return r
 }
 
 // FieldConfig declares one field.

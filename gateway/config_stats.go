@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"regexp"
 	"slices"
 	"time"
 )
@@ -78,9 +77,6 @@ func (c *Config) validatePopulations(bad func(field, format string, args ...any)
 	}
 }
 
-// allocationRE is what a role class may be called (policy.accountRE).
-var allocationRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // maxBudgetEpsilon keeps every cap well inside what the ledger holds.
 const maxBudgetEpsilon = 1e6
 
@@ -120,7 +116,7 @@ func (p *PopulationConfig) validate(f string, bad func(field, format string, arg
 	for _, class := range slices.Sorted(maps.Keys(p.Allocations)) {
 		eps := p.Allocations[class]
 		switch {
-		case !allocationRE.MatchString(class):
+		case !nameRE.MatchString(class):
 			bad(f+".allocations", "%q: want lower-case letters, digits, - or _", class)
 		case !(eps > 0) || math.IsInf(eps, 0):
 			bad(f+".allocations."+class, "want a positive ε, got %v", eps)

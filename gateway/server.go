@@ -104,7 +104,6 @@ type Server struct {
 	// ledger, answers and dpRand serve statistics; statsLocks lets one
 	// release per normalised query run at a time.
 	ledger     Ledger
-	pops       map[*DatasetConfig]*population // each dataset's population
 	answers    AnswerCache
 	dpRand     func() dp.Options
 	statsLocks keyLocks
@@ -132,6 +131,7 @@ type dataset struct {
 	src      *source
 	cfg      *DatasetConfig
 	info     *policy.Resource
+	pop      *population        // whose budget its statistics are charged to; nil: none
 	released prometheus.Counter // records released from it
 }
 
@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, audit: deps.Audit, policies: deps.Policies, log: deps.Logger, now: deps.Now,
 		metrics: newMetrics(deps.Metrics), shadow: deps.Shadow,
-		ledger: deps.Ledger, answers: deps.Answers, dpRand: deps.DP, pops: populations(cfg)}
+		ledger: deps.Ledger, answers: deps.Answers, dpRand: deps.DP}
 	s.registerPolicyMetrics(s.metrics.reg)
 	if s.log == nil {
 		s.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -171,6 +171,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	s.known = map[string]bool{"v1": true, "catalog": true, "explain": true, "healthz": true, "readyz": true, "metrics": true,
 		"audit": true, "events": true, "verify": true, "summary": true,
 		"admin": true, "revocations": true, "stats": true}
+	pops := populations(cfg)
 	for i := range cfg.Sources {
 		src, err := s.newSource(&cfg.Sources[i])
 		if err != nil {
@@ -178,8 +179,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 		}
 		s.sources[src.cfg.Name] = src
 		s.known[src.cfg.Name] = true
-		for name := range src.datasets {
+		for name, ds := range src.datasets {
 			s.known[name] = true
+			ds.pop = pops[ds.cfg]
 		}
 	}
 	if err := s.scaleOut(ctx, deps); err != nil {
@@ -210,12 +212,7 @@ func (s *Server) newSource(sc *SourceConfig) (*source, error) {
 	}
 	for i := range sc.Datasets {
 		dc := &sc.Datasets[i]
-		info := &policy.Resource{Source: sc.Name, Dataset: dc.Name, Classification: dc.Classification,
-			Fields: map[string]policy.FieldInfo{}}
-		for name, f := range dc.Fields {
-			info.Fields[name] = policy.FieldInfo{Type: f.Type, Level: f.Level}
-		}
-		src.datasets[dc.Name] = &dataset{src: src, cfg: dc, info: info,
+		src.datasets[dc.Name] = &dataset{src: src, cfg: dc, info: dc.Resource(sc.Name),
 			released: s.metrics.released.WithLabelValues(sc.Name, dc.Name)}
 	}
 	transport := &http.Transport{

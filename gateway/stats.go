@@ -72,15 +72,14 @@ func parseStatsQuery(q url.Values) (*statsRequest, *Error) {
 	}
 	if e := q.Get("epsilon"); e != "" {
 		f, err := strconv.ParseFloat(e, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
-			return req, errBadRequest(fmt.Sprintf("epsilon must be a number between %g and %g", dp.MinEpsilon, float64(dp.MaxEpsilon)))
+		if err == nil && f > 0 && !math.IsInf(f, 0) {
+			req.epsilon = f // audited as asked, even when refused
 		}
-		req.epsilon = f
 		// Refused here, before the policy, the ledger or the department
 		// is asked: an ε the noise or the ledger cannot honour must never
 		// fail later, after the records were read.
-		if err := dp.CheckEpsilon(f); err != nil {
-			return req, errBadRequest(fmt.Sprintf("epsilon must be between %g and %g", dp.MinEpsilon, float64(dp.MaxEpsilon)))
+		if err != nil || dp.CheckEpsilon(f) != nil {
+			return req, errBadRequest(fmt.Sprintf("epsilon must be a number between %g and %g", dp.MinEpsilon, float64(dp.MaxEpsilon)))
 		}
 	}
 	req.metric, req.field, req.groupBy = dp.Metric(q.Get("metric")), q.Get("field"), q.Get("group_by")
@@ -141,10 +140,10 @@ func (s *Server) planStats(ds *dataset, d *policy.Decision, req *statsRequest) (
 		return nil, errForbidden(fmt.Sprintf("group_by %q is not allowed (allowed: %s)", req.groupBy, strings.Join(lim.GroupBy, ", ")))
 	case lim.ConsumerBudget <= 0:
 		return nil, errForbidden("the policy grants no privacy budget for statistics on this dataset")
-	case s.pops[cfg] == nil:
+	case ds.pop == nil:
 		return nil, errForbidden("this dataset belongs to no population with a privacy budget: it serves no statistics")
 	}
-	job := &statsJob{ds: ds, req: req, pop: s.pops[cfg]}
+	job := &statsJob{ds: ds, req: req, pop: ds.pop}
 	accounting := job.pop.accounting
 	if req.groupBy != "" {
 		if _, ok := cfg.Fields[req.groupBy]; !ok && cfg.Fields != nil {
@@ -332,13 +331,6 @@ type statsResponse struct {
 	Cached    bool           `json:"cached"`
 }
 
-// statsSpent is what one request charged; Rho under zCDP accounting.
-type statsSpent struct {
-	Epsilon float64  `json:"epsilon"`
-	Rho     *float64 `json:"rho,omitempty"`
-	Delta   float64  `json:"delta"`
-}
-
 // stats serves GET /v1/{source}/{dataset}/stats in the order invariant 7
 // sets: authenticate → parse and validate → decide → plan → answer from
 // the cache, or reserve the cost durably → read every page → bound,
@@ -407,7 +399,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, x, errUnavailable("the budget ledger is unavailable", err))
 			return
 		}
-		s.answerStats(w, r, x, job, ch, answer, true, nil, spent)
+		s.answerStats(w, r, x, ch, answer, true, nil, spent)
 		return
 	}
 	// Reserve before the first read: from here on the cost stands.
@@ -442,7 +434,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	// Another replica may have released this query first: its answer is
 	// the answer, although this request was charged too.
-	s.answerStats(w, r, x, job, ch, stored, !bytes.Equal(stored, answer), &job.cost, receipt.Spent)
+	s.answerStats(w, r, x, ch, stored, !bytes.Equal(stored, answer), &job.cost, receipt.Spent)
 }
 
 // recordSpent puts a reservation in the audit record and the metrics.
@@ -501,23 +493,13 @@ func (s *Server) newAnswer(job *statsJob, res *dp.Result) *statsAnswer {
 
 // answerStats audits and then releases an answer with what the caller's
 // own accounts have left; spent is nil for a cached answer.
-func (s *Server) answerStats(w http.ResponseWriter, r *http.Request, x *exchange, job *statsJob, ch *charge, answer []byte,
+func (s *Server) answerStats(w http.ResponseWriter, r *http.Request, x *exchange, ch *charge, answer []byte,
 	cached bool, spent *dp.Cost, balance []state.Budget) {
-	resp := statsResponse{Source: x.ev.Source, Dataset: x.ev.Dataset, Cached: cached,
-		Accounting: ch.pop.cfg.Accounting, Account: ch.account(), Guarantee: ch.guarantee(), Remaining: ch.remaining(balance)}
+	resp := statsResponse{Source: x.ev.Source, Dataset: x.ev.Dataset, Cached: cached, Accounting: ch.pop.cfg.Accounting,
+		Account: ch.account(), Guarantee: ch.guarantee(), Spent: ch.spent(spent), Remaining: ch.remaining(balance)}
 	if err := json.Unmarshal(answer, &resp.statsAnswer); err != nil {
 		s.fail(w, r, x, errInternal(fmt.Errorf("cached answer: %w", err)))
 		return
-	}
-	if spent != nil {
-		resp.Spent = statsSpent{Epsilon: spent.Epsilon, Delta: spent.Delta}
-	}
-	if ch.pop.accounting == dp.ZCDP {
-		rho := 0.0
-		if spent != nil {
-			rho = spent.Rho
-		}
-		resp.Spent.Rho = &rho
 	}
 	x.ev.Rows = len(resp.Partitions)
 	s.answerJSON(w, r, x, resp)

@@ -393,7 +393,7 @@ func TestStatsReleasesNoisyCountsOfEveryPublicPartition(t *testing.T) {
 	if diff := cmp.Diff(statsSpent{Epsilon: 0.5}, b.Spent); diff != "" {
 		t.Errorf("spent (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(statsRemaining{Consumer: Left{Epsilon: 2.5, Delta: 8.333333333e-06}}, b.Remaining, approx); diff != "" {
+	if diff := cmp.Diff(statsRemaining{Consumer: statsLeft{Epsilon: 2.5, Delta: 8.333333333e-06}}, b.Remaining, approx); diff != "" {
 		t.Errorf("remaining (-want +got):\n%s", diff)
 	}
 	if b.Accounting != "pure" || b.Account != (statsAccount{Population: "city", Allocation: "statistician"}) ||

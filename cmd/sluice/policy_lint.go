@@ -348,17 +348,11 @@ func readRegistry(set *policy.Set) (*lintRegistry, error) {
 }
 
 // configResources are the configured datasets as the policy sees them.
-// They mirror gateway.New's (server.go), which the gateway does not export.
 func configResources(cfg *gateway.Config) []*policy.Resource {
 	var rs []*policy.Resource
 	for _, sc := range cfg.Sources {
 		for _, dc := range sc.Datasets {
-			r := &policy.Resource{Source: sc.Name, Dataset: dc.Name, Classification: dc.Classification,
-				Fields: map[string]policy.FieldInfo{}}
-			for name, f := range dc.Fields {
-				r.Fields[name] = policy.FieldInfo{Type: f.Type, Level: f.Level}
-			}
-			rs = append(rs, r)
+			rs = append(rs, dc.Resource(sc.Name))
 		}
 	}
 	return rs
