@@ -304,6 +304,9 @@ type Set struct {
 	cache *decisionCache
 	// memo holds the decisions parsed, by value (memo.go).
 	memo *decisionMemo
+	// data is the data document the policies were compiled with; it is
+	// never changed.
+	data map[string]any
 }
 
 // Revision identifies the policy set: for a directory, a hash of every
@@ -413,7 +416,7 @@ func compileSnapshot(ctx context.Context, snap *snapshot) (*Set, error) {
 		rev = snap.digest
 	}
 	return &Set{query: pq, revision: rev, digest: snap.digest, files: snap.regoFiles,
-		cache: newDecisionCache(parsed), memo: newDecisionMemo()}, nil
+		cache: newDecisionCache(parsed), memo: newDecisionMemo(), data: loaded.Documents}, nil
 }
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }

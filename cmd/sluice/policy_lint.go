@@ -328,10 +328,7 @@ func ruleChain(rules []policy.RuleLocation) string {
 // readRegistry reads data.registry of the policies; a policy set without
 // one has an empty registry.
 func readRegistry(set *policy.Set) (*lintRegistry, error) {
-	data, err := set.Data()
-	if err != nil {
-		return nil, err
-	}
+	data := set.Data()
 	reg := &lintRegistry{}
 	v, ok := data["registry"]
 	if !ok {
