@@ -541,19 +541,27 @@ func (s *Set) evaluate(ctx context.Context, in *Input) (*Decision, error) {
 		return deny("policy input is malformed"), fmt.Errorf("build input: %w", err)
 	}
 	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(input), evalNoMetrics, evalKeepTerms)
+	d, _, err := s.decisionOf(rs, err)
+	return d, err
+}
+
+// decisionOf reads the decision out of an evaluation's results: a deny
+// with the reason it failed, or the decision and the value it was
+// parsed from.
+func (s *Set) decisionOf(rs rego.ResultSet, err error) (*Decision, *ast.Term, error) {
 	if err != nil {
-		return deny("policy evaluation failed"), fmt.Errorf("evaluate %s: %w", Query, err)
+		return deny("policy evaluation failed"), nil, fmt.Errorf("evaluate %s: %w", Query, err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return deny("no decision"), errors.New(Query + " is undefined")
+		return deny("no decision"), nil, errors.New(Query + " is undefined")
 	}
 	value, ok := rs[0].Expressions[0].Value.(*ast.Term)
 	if !ok {
-		return deny("policy decision is malformed"), fmt.Errorf("evaluate %s: a result of type %T", Query, rs[0].Expressions[0].Value)
+		return deny("policy decision is malformed"), nil, fmt.Errorf("evaluate %s: a result of type %T", Query, rs[0].Expressions[0].Value)
 	}
 	d, err := s.memo.parse(value)
 	if err != nil {
-		return deny("policy decision is malformed"), err
+		return deny("policy decision is malformed"), nil, err
 	}
-	return d, nil
+	return d, value, nil
 }

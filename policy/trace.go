@@ -44,19 +44,9 @@ func (s *Set) Trace(ctx context.Context, in *Input) (*Decision, []RuleLocation, 
 	}
 	t := &ruleTracer{}
 	rs, err := s.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalQueryTracer(t), evalNoMetrics, evalKeepTerms)
+	d, value, err := s.decisionOf(rs, err)
 	if err != nil {
-		return deny("policy evaluation failed"), nil, fmt.Errorf("evaluate %s: %w", Query, err)
-	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return deny("no decision"), nil, errors.New(Query + " is undefined")
-	}
-	value, ok := rs[0].Expressions[0].Value.(*ast.Term)
-	if !ok {
-		return deny("policy decision is malformed"), nil, fmt.Errorf("evaluate %s: a result of type %T", Query, rs[0].Expressions[0].Value)
-	}
-	d, err := s.memo.parse(value)
-	if err != nil {
-		return deny("policy decision is malformed"), nil, err
+		return d, nil, err
 	}
 	var from []RuleLocation
 	seen := map[*ast.Rule]bool{}
