@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,50 +51,6 @@ type Config struct {
 
 	// dir is the directory of the configuration file.
 	dir string
-}
-
-// AuthConfig configures bearer-token validation.
-type AuthConfig struct {
-	// Issuer is the required "iss" claim.
-	Issuer string `yaml:"issuer"`
-	// Audience is the required "aud" claim (one of the token's audiences).
-	Audience string `yaml:"audience"`
-	// Leeway tolerates clock skew on exp, nbf and iat (default 30s when
-	// unset, at most 5m; 0s allows no skew).
-	Leeway *Duration `yaml:"leeway"`
-	// Keys are the verification keys. Each key accepts only its algorithms.
-	Keys []KeyConfig `yaml:"keys"`
-	// JWKS fetches further keys from the identity provider.
-	JWKS *JWKSConfig `yaml:"jwks"`
-}
-
-// KeyConfig is one verification key.
-type KeyConfig struct {
-	// ID is the key id a token names in its "kid" header. Tokens without a
-	// kid are tried against keys allowed for their algorithm.
-	ID string `yaml:"id"`
-	// Algorithms this key verifies: HS256/384/512 for a secret; RS256/384/512
-	// or PS256/384/512 for an RSA key; ES256/384/512 for an EC key; EdDSA for
-	// an Ed25519 key.
-	Algorithms []string `yaml:"algorithms"`
-	// SecretFile holds an HMAC secret (at least 32 bytes).
-	SecretFile string `yaml:"secret_file"`
-	// PublicKeyFile holds a PEM public key (PKIX) or certificate.
-	PublicKeyFile string `yaml:"public_key_file"`
-}
-
-// JWKSConfig fetches keys from a JSON Web Key Set URL.
-type JWKSConfig struct {
-	// URL of the key set (https, or http on loopback).
-	URL string `yaml:"url"`
-	// Refresh is how often the key set is refetched (default 1h); an
-	// unknown kid triggers a refetch at most every RefreshRateLimit.
-	Refresh Duration `yaml:"refresh"`
-	// RefreshRateLimit bounds refetches on unknown kids (default 1m).
-	RefreshRateLimit Duration `yaml:"refresh_rate_limit"`
-	// Algorithms the key set's keys may be used with (default RS256, ES256,
-	// EdDSA); a key's own "alg" must also match.
-	Algorithms []string `yaml:"algorithms"`
 }
 
 // PolicyConfig locates the policies: a directory (watched and reloaded
@@ -226,24 +180,6 @@ type StateConfig struct {
 	// Revocations says how fresh each gateway keeps its copy of the
 	// token revocation list.
 	Revocations RevocationsConfig `yaml:"revocations"`
-}
-
-// NoiseConfig marks a dataset whose upstream serves aggregates (rows such
-// as {"district": ..., "visits": 1234}) rather than records about people.
-// The gateway cannot bound contributions it does not see, so the owner
-// declares them; statistics on the dataset are sums of its numeric fields
-// with noise calibrated to that declaration, charged like any release.
-type NoiseConfig struct {
-	// Mechanism is laplace (default) or gaussian.
-	Mechanism string `yaml:"mechanism"`
-	// Delta is the δ of Gaussian noise per release (default 1e-6); unset
-	// for Laplace.
-	Delta float64 `yaml:"delta"`
-	// MaxRows is how many rows one person's data can reach (default 1).
-	MaxRows int `yaml:"max_rows"`
-	// Sensitivity maps each numeric field statistics may sum to how much
-	// one person can change its value in one row.
-	Sensitivity map[string]float64 `yaml:"sensitivity"`
 }
 
 // LimitsConfig bounds what the gateway holds and waits for.
@@ -554,78 +490,6 @@ func (a *AuditConfig) validate(c *Config, bad func(field, format string, args ..
 	}
 }
 
-func (a *AuthConfig) validate(bad func(field, format string, args ...any)) {
-	if a.Issuer == "" {
-		bad("auth.issuer", "required")
-	}
-	if a.Audience == "" {
-		bad("auth.audience", "required")
-	}
-	if a.Leeway == nil {
-		leeway := Duration(defaultLeeway)
-		a.Leeway = &leeway
-	}
-	if *a.Leeway < 0 || *a.Leeway > Duration(5*time.Minute) {
-		bad("auth.leeway", "want between 0s and 5m")
-	}
-	if len(a.Keys) == 0 && a.JWKS == nil {
-		bad("auth", "set keys or jwks")
-	}
-	ids := map[string]bool{}
-	for i, k := range a.Keys {
-		f := fmt.Sprintf("auth.keys[%d]", i)
-		if k.ID != "" && ids[k.ID] {
-			bad(f+".id", "duplicate key id %q", k.ID)
-		}
-		ids[k.ID] = true
-		if (k.SecretFile == "") == (k.PublicKeyFile == "") {
-			bad(f, "set exactly one of secret_file and public_key_file")
-		}
-		if len(k.Algorithms) == 0 {
-			bad(f+".algorithms", "required: list the algorithms this key may verify")
-		}
-		for _, alg := range k.Algorithms {
-			fam, ok := algFamily[alg]
-			switch {
-			case !ok:
-				bad(f+".algorithms", "unsupported algorithm %q", alg)
-			case k.SecretFile != "" && fam != famHMAC:
-				bad(f+".algorithms", "%s needs a public key, not a secret", alg)
-			case k.PublicKeyFile != "" && fam == famHMAC:
-				bad(f+".algorithms", "%s needs a secret, not a public key", alg)
-			}
-		}
-	}
-	if j := a.JWKS; j != nil {
-		u, err := url.Parse(j.URL)
-		if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))) {
-			bad("auth.jwks.url", "want an https URL (http only on loopback), got %q", j.URL)
-		}
-		if j.Refresh == 0 {
-			j.Refresh = Duration(time.Hour)
-		}
-		if j.Refresh < 0 {
-			bad("auth.jwks.refresh", "must be positive")
-		}
-		if j.RefreshRateLimit == 0 {
-			j.RefreshRateLimit = Duration(time.Minute)
-		}
-		// A zero or negative limit would let every unknown kid refetch the
-		// key set: an amplifier against the identity provider.
-		if j.RefreshRateLimit < 0 {
-			bad("auth.jwks.refresh_rate_limit", "must be positive")
-		}
-		if len(j.Algorithms) == 0 {
-			j.Algorithms = []string{"RS256", "ES256", "EdDSA"}
-		}
-		for _, alg := range j.Algorithms {
-			if fam, ok := algFamily[alg]; !ok || fam == famHMAC {
-				bad("auth.jwks.algorithms", "unsupported algorithm %q (no HMAC over JWKS)", alg)
-			}
-		}
-	}
-}
-
 func (p *PolicyConfig) validate(bad func(field, format string, args ...any)) {
 	switch {
 	case p.Dir == "" && p.Bundle == nil:
@@ -717,17 +581,6 @@ var bundleAlgs = map[string]bool{
 	"ES256": true, "ES384": true, "ES512": true, "HS256": true, "HS384": true, "HS512": true,
 }
 
-// defaultLeeway is the clock skew tolerated when auth.leeway is unset.
-const defaultLeeway = 30 * time.Second
-
-// leeway is the configured clock skew tolerance.
-func (a *AuthConfig) leeway() time.Duration {
-	if a.Leeway == nil {
-		return defaultLeeway
-	}
-	return time.Duration(*a.Leeway)
-}
-
 // validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
 func validHeaderName(s string) bool {
 	if s == "" {
@@ -746,62 +599,4 @@ func validHeaderName(s string) bool {
 
 func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
-}
-
-// Duration is a time.Duration written as "10s" in YAML.
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string, or a whole number of days
-// such as "365d".
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		v, err := strconv.ParseUint(days, 10, 16)
-		if err != nil || v == 0 {
-			return fmt.Errorf("line %d: %q: want a positive whole number of days, such as 365d", n.Line, s)
-		}
-		*d = Duration(time.Duration(v) * 24 * time.Hour)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-// Size is a byte count written as 1048576, "64KiB", "1MiB" or "1GiB".
-type Size int64
-
-// UnmarshalYAML parses a byte size.
-func (s *Size) UnmarshalYAML(n *yaml.Node) error {
-	var str string
-	if err := n.Decode(&str); err != nil {
-		return err
-	}
-	num, mult := str, int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if strings.HasSuffix(str, u.suffix) {
-			num, mult = strings.TrimSuffix(str, u.suffix), u.mult
-			break
-		}
-	}
-	// ParseUint, unlike Sscanf, rejects signs, spaces and trailing garbage
-	// ("12abc", "1.5MiB").
-	v, err := strconv.ParseUint(num, 10, 63)
-	if err != nil || v > math.MaxInt64/uint64(mult) {
-		return fmt.Errorf("line %d: %q is not a size: want a byte count like 1048576, 64KiB, 1MiB or 1GiB", n.Line, str)
-	}
-	*s = Size(int64(v) * mult)
-	return nil
 }

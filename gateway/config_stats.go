@@ -45,6 +45,24 @@ type BudgetConfig struct {
 	PeriodStart string `yaml:"period_start"`
 }
 
+// NoiseConfig marks a dataset whose upstream serves aggregates (rows such
+// as {"district": ..., "visits": 1234}) rather than records about people.
+// The gateway cannot bound contributions it does not see, so the owner
+// declares them; statistics on the dataset are sums of its numeric fields
+// with noise calibrated to that declaration, charged like any release.
+type NoiseConfig struct {
+	// Mechanism is laplace (default) or gaussian.
+	Mechanism string `yaml:"mechanism"`
+	// Delta is the δ of Gaussian noise per release (default 1e-6); unset
+	// for Laplace.
+	Delta float64 `yaml:"delta"`
+	// MaxRows is how many rows one person's data can reach (default 1).
+	MaxRows int `yaml:"max_rows"`
+	// Sensitivity maps each numeric field statistics may sum to how much
+	// one person can change its value in one row.
+	Sensitivity map[string]float64 `yaml:"sensitivity"`
+}
+
 // validatePopulations checks populations, default_population and each
 // dataset's population.
 func (c *Config) validatePopulations(bad func(field, format string, args ...any)) {

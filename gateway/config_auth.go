@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// AuthConfig configures bearer-token validation.
+type AuthConfig struct {
+	// Issuer is the required "iss" claim.
+	Issuer string `yaml:"issuer"`
+	// Audience is the required "aud" claim (one of the token's audiences).
+	Audience string `yaml:"audience"`
+	// Leeway tolerates clock skew on exp, nbf and iat (default 30s when
+	// unset, at most 5m; 0s allows no skew).
+	Leeway *Duration `yaml:"leeway"`
+	// Keys are the verification keys. Each key accepts only its algorithms.
+	Keys []KeyConfig `yaml:"keys"`
+	// JWKS fetches further keys from the identity provider.
+	JWKS *JWKSConfig `yaml:"jwks"`
+}
+
+// KeyConfig is one verification key.
+type KeyConfig struct {
+	// ID is the key id a token names in its "kid" header. Tokens without a
+	// kid are tried against keys allowed for their algorithm.
+	ID string `yaml:"id"`
+	// Algorithms this key verifies: HS256/384/512 for a secret; RS256/384/512
+	// or PS256/384/512 for an RSA key; ES256/384/512 for an EC key; EdDSA for
+	// an Ed25519 key.
+	Algorithms []string `yaml:"algorithms"`
+	// SecretFile holds an HMAC secret (at least 32 bytes).
+	SecretFile string `yaml:"secret_file"`
+	// PublicKeyFile holds a PEM public key (PKIX) or certificate.
+	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// JWKSConfig fetches keys from a JSON Web Key Set URL.
+type JWKSConfig struct {
+	// URL of the key set (https, or http on loopback).
+	URL string `yaml:"url"`
+	// Refresh is how often the key set is refetched (default 1h); an
+	// unknown kid triggers a refetch at most every RefreshRateLimit.
+	Refresh Duration `yaml:"refresh"`
+	// RefreshRateLimit bounds refetches on unknown kids (default 1m).
+	RefreshRateLimit Duration `yaml:"refresh_rate_limit"`
+	// Algorithms the key set's keys may be used with (default RS256, ES256,
+	// EdDSA); a key's own "alg" must also match.
+	Algorithms []string `yaml:"algorithms"`
+}
+
+func (a *AuthConfig) validate(bad func(field, format string, args ...any)) {
+	if a.Issuer == "" {
+		bad("auth.issuer", "required")
+	}
+	if a.Audience == "" {
+		bad("auth.audience", "required")
+	}
+	if a.Leeway == nil {
+		leeway := Duration(defaultLeeway)
+		a.Leeway = &leeway
+	}
+	if *a.Leeway < 0 || *a.Leeway > Duration(5*time.Minute) {
+		bad("auth.leeway", "want between 0s and 5m")
+	}
+	if len(a.Keys) == 0 && a.JWKS == nil {
+		bad("auth", "set keys or jwks")
+	}
+	ids := map[string]bool{}
+	for i, k := range a.Keys {
+		f := fmt.Sprintf("auth.keys[%d]", i)
+		if k.ID != "" && ids[k.ID] {
+			bad(f+".id", "duplicate key id %q", k.ID)
+		}
+		ids[k.ID] = true
+		if (k.SecretFile == "") == (k.PublicKeyFile == "") {
+			bad(f, "set exactly one of secret_file and public_key_file")
+		}
+		if len(k.Algorithms) == 0 {
+			bad(f+".algorithms", "required: list the algorithms this key may verify")
+		}
+		for _, alg := range k.Algorithms {
+			fam, ok := algFamily[alg]
+			switch {
+			case !ok:
+				bad(f+".algorithms", "unsupported algorithm %q", alg)
+			case k.SecretFile != "" && fam != famHMAC:
+				bad(f+".algorithms", "%s needs a public key, not a secret", alg)
+			case k.PublicKeyFile != "" && fam == famHMAC:
+				bad(f+".algorithms", "%s needs a secret, not a public key", alg)
+			}
+		}
+	}
+	if j := a.JWKS; j != nil {
+		u, err := url.Parse(j.URL)
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			bad("auth.jwks.url", "want an https URL (http only on loopback), got %q", j.URL)
+		}
+		if j.Refresh == 0 {
+			j.Refresh = Duration(time.Hour)
+		}
+		if j.Refresh < 0 {
+			bad("auth.jwks.refresh", "must be positive")
+		}
+		if j.RefreshRateLimit == 0 {
+			j.RefreshRateLimit = Duration(time.Minute)
+		}
+		// A zero or negative limit would let every unknown kid refetch the
+		// key set: an amplifier against the identity provider.
+		if j.RefreshRateLimit < 0 {
+			bad("auth.jwks.refresh_rate_limit", "must be positive")
+		}
+		if len(j.Algorithms) == 0 {
+			j.Algorithms = []string{"RS256", "ES256", "EdDSA"}
+		}
+		for _, alg := range j.Algorithms {
+			if fam, ok := algFamily[alg]; !ok || fam == famHMAC {
+				bad("auth.jwks.algorithms", "unsupported algorithm %q (no HMAC over JWKS)", alg)
+			}
+		}
+	}
+}
+
+// defaultLeeway is the clock skew tolerated when auth.leeway is unset.
+const defaultLeeway = 30 * time.Second
+
+// leeway is the configured clock skew tolerance.
+func (a *AuthConfig) leeway() time.Duration {
+	if a.Leeway == nil {
+		return defaultLeeway
+	}
+	return time.Duration(*a.Leeway)
+}

@@ -1,0 +1,240 @@
+package gateway
+
+// Reading a statistics release's records from the department and
+// aggregating them: the work that follows the reservation in stats.go,
+// so every failure here is charged.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/anonymize/dp"
+)
+
+// runStats reads the records and releases them.
+func (s *Server) runStats(ctx context.Context, x *exchange, job *statsJob) (*dp.Result, *Error) {
+	opt := s.dpOptions()
+	var (
+		feed    func(rec map[string]json.RawMessage) *Error
+		release func() (*dp.Result, error)
+	)
+	if job.noise != nil {
+		n, err := dp.NewNoiser(*job.noise, opt)
+		if err != nil {
+			return nil, errInternal(err)
+		}
+		feed = func(rec map[string]json.RawMessage) *Error {
+			part, ok := groupKey(rec, job.req.groupBy)
+			if !ok {
+				return nil
+			}
+			return addValue(rec, job, func(i int64) { n.AddInt(part, i) }, func(f float64) { n.AddFloat(part, f) })
+		}
+		release = n.Release
+	} else {
+		a, err := dp.NewAggregator(*job.records, opt)
+		if err != nil {
+			return nil, errInternal(err)
+		}
+		unitField := job.ds.cfg.PrivacyUnit
+		feed = func(rec map[string]json.RawMessage) *Error {
+			unit, ok := unitKey(rec[unitField])
+			if !ok {
+				return errUpstreamInvalid(fmt.Errorf("a record has no usable privacy unit %q", unitField))
+			}
+			part, ok := groupKey(rec, job.req.groupBy)
+			if !ok {
+				return nil
+			}
+			if job.req.metric == dp.Count {
+				a.Add(unit, part)
+				return nil
+			}
+			return addValue(rec, job, func(i int64) { a.AddInt(unit, part, i) }, func(f float64) { a.AddFloat(unit, part, f) })
+		}
+		release = a.Release
+	}
+	if e := s.readAll(ctx, x, job, feed); e != nil {
+		return nil, e
+	}
+	s.lap(x, stageUpstream)
+	res, err := release()
+	if err != nil {
+		return nil, errInternal(err)
+	}
+	s.lap(x, stageTransform)
+	return res, nil
+}
+
+// unitKey identifies a privacy unit by its JSON value: a string or a number.
+func unitKey(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil || s == "" {
+			return "", false
+		}
+		return s, true
+	case '{', '[', 'n', 't', 'f':
+		return "", false
+	}
+	return "#" + string(raw), true // a number, kept apart from strings
+}
+
+// groupKey is a record's partition: its group-by value as text ("" when
+// ungrouped); false when the record has no scalar value there.
+func groupKey(rec map[string]json.RawMessage, field string) (string, bool) {
+	if field == "" {
+		return "", true
+	}
+	raw := rec[field]
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err == nil
+	case 't', 'f':
+		return string(raw), true
+	case '{', '[', 'n':
+		return "", false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return "", false
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64), true
+}
+
+// addValue adds a record's field value. A record without a number there
+// adds nothing; a non-integer in an integer field is an upstream fault.
+func addValue(rec map[string]json.RawMessage, job *statsJob, addInt func(int64), addFloat func(float64)) *Error {
+	raw := rec[job.req.field]
+	if len(raw) == 0 || raw[0] == '"' || raw[0] == '{' || raw[0] == '[' || raw[0] == 'n' || raw[0] == 't' || raw[0] == 'f' {
+		return nil
+	}
+	if job.integer {
+		i, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return errUpstreamInvalid(fmt.Errorf("field %q holds %.32s, not an integer", job.req.field, raw))
+		}
+		addInt(i)
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return errUpstreamInvalid(fmt.Errorf("field %q holds %.32s, not a finite number", job.req.field, raw))
+	}
+	addFloat(f)
+	return nil
+}
+
+// readAll reads the dataset page by page, each page through the job's
+// plan (the decision's row filter, only the fields the aggregation needs),
+// until a page comes back empty, within the dataset's stats_timeout. More
+// than max_records records is 413. The release was paid for before the
+// first page: every failure here is charged.
+func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed func(map[string]json.RawMessage) *Error) *Error {
+	ds, cfg := job.ds, job.ds.cfg
+	// One deadline over every page: a department that never stops paging
+	// does not hold the request past it.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.StatsTimeout))
+	defer cancel()
+	client := &http.Client{
+		Transport: ds.src.proxy.Transport,
+		// A redirect would leave the configured upstream: refuse it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset, Now: s.now}
+	shape := anonymize.Shape{Records: *cfg.Records}
+	limits := anonymize.Limits{MaxRecordBytes: int(s.cfg.Limits.MaxRecordBytes), MaxBodyBytes: int64(s.cfg.Limits.MaxResponseBytes)}
+	var buf bytes.Buffer
+	read := 0
+	for page := 1; ; page++ {
+		q := url.Values{}
+		for k, vs := range job.query {
+			q[k] = vs
+		}
+		q.Set("page", strconv.Itoa(page))
+		q.Set("page_size", strconv.Itoa(cfg.StatsPageSize))
+		target := *ds.src.base
+		target.Path = strings.TrimSuffix(target.Path, "/") + cfg.Path
+		target.RawPath = ""
+		target.RawQuery = q.Encode()
+		buf.Reset()
+		st, err := s.fetchPage(ctx, client, ds, x.id, target.String(), job.plan, &buf, shape, env, limits)
+		if err != nil {
+			return upstreamError(err)
+		}
+		read += st.Records
+		if read > cfg.MaxRecords {
+			return errTooLarge(fmt.Sprintf("the dataset holds more than %d records, the most a statistics request reads; narrow it with a filter", cfg.MaxRecords), nil)
+		}
+		if st.Records == 0 {
+			return nil
+		}
+		var body struct {
+			Items []map[string]json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &body); err != nil {
+			return errInternal(fmt.Errorf("stats page: %w", err))
+		}
+		for _, rec := range body.Items {
+			if e := feed(rec); e != nil {
+				return e
+			}
+		}
+	}
+}
+
+// fetchPage gets one page from the upstream, with the source's credentials
+// and timeout, and transforms it into buf.
+func (s *Server) fetchPage(ctx context.Context, client *http.Client, ds *dataset, requestID, target string,
+	plan *anonymize.Plan, buf *bytes.Buffer, shape anonymize.Shape, env *anonymize.Env, lim anonymize.Limits) (anonymize.Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(ds.src.cfg.Timeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return anonymize.Stats{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "sluice")
+	req.Header.Set("X-Request-Id", requestID)
+	if c := ds.src.cred; c.header != "" {
+		req.Header.Set(c.header, c.value)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return anonymize.Stats{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return anonymize.Stats{}, errUpstreamInvalid(fmt.Errorf("upstream status %d", resp.StatusCode))
+	}
+	if err := checkJSON(resp.Header.Get("Content-Type")); err != nil {
+		return anonymize.Stats{}, errUpstreamInvalid(err)
+	}
+	return plan.Transform(buf, resp.Body, shape, env, lim)
+}
+
+// dpOptions are the randomness of one release.
+func (s *Server) dpOptions() dp.Options {
+	if s.dpRand != nil {
+		return s.dpRand()
+	}
+	return dp.Options{}
+}
