@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -117,6 +118,21 @@ type statsGateway struct {
 	// hook, when set, answers the upstream's pages instead of the fixture.
 	hook atomic.Pointer[http.HandlerFunc]
 	now  atomic.Pointer[time.Time] // the gateway's clock, when set
+	// storeFails makes the answer cache refuse to store answers.
+	storeFails atomic.Bool
+}
+
+// storeFails is an answer cache that can fail to store, after the read.
+type storeFails struct {
+	*state.Memory
+	fail *atomic.Bool
+}
+
+func (c storeFails) StoreAnswer(ctx context.Context, key string, answer []byte) ([]byte, error) {
+	if c.fail.Load() {
+		return nil, &state.UnavailableError{Backend: "redis", Reason: "connection refused", Err: errors.New("refused")}
+	}
+	return c.Memory.StoreAnswer(ctx, key, answer)
 }
 
 // The fixture's populations: city (ε 6: 5 for statisticians, 1 for the
@@ -225,7 +241,7 @@ func newStatsGateway(t testing.TB, withState bool) *statsGateway {
 			return time.Now()
 		}}
 	if withState {
-		deps.Ledger, deps.Answers = g.ledger, g.ledger
+		deps.Ledger, deps.Answers = g.ledger, storeFails{g.ledger, &g.storeFails}
 	}
 	var err error
 	if g.srv, err = New(context.Background(), cfg, deps); err != nil {
@@ -695,6 +711,43 @@ func TestStatsFailuresAfterTheFirstReadAreCharged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The failures that are the gateway's own, after the read: the answer
+// cannot be stored, or the caller goes away while the pages are read.
+// Both are charged.
+func TestStatsFailuresOfTheGatewayAfterTheReadAreCharged(t *testing.T) {
+	t.Run("the answer cache cannot store the answer", func(t *testing.T) {
+		g := newStatsGateway(t, true)
+		g.storeFails.Store(true)
+		w := g.get(t, countByDistrict, g.token(t, "ann", "statistician"))
+		expectStatsError(t, w, 503, "unavailable")
+		if spent := g.spent(t, consumer("ann"))[0]; spent.Epsilon != 0.5 {
+			t.Errorf("spent %+v, want ε=0.5", spent)
+		}
+		if ev := g.event(t, w); spentOf(ev) != 0.5 || ev.Status != 503 {
+			t.Errorf("audit record %+v", ev)
+		}
+	})
+	t.Run("the caller goes away during the read", func(t *testing.T) {
+		g := newStatsGateway(t, true)
+		ctx, cancel := context.WithCancel(context.Background())
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cancel() // the caller leaves once the department is asked
+			<-r.Context().Done()
+		})
+		g.hook.Store(&h)
+		w := httptest.NewRecorder()
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, countByDistrict, nil)
+		r.Header.Set("Authorization", "Bearer "+g.token(t, "ann", "statistician"))
+		g.srv.ServeHTTP(w, r)
+		if w.Code == http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		if spent := g.spent(t, consumer("ann"))[0]; spent.Epsilon != 0.5 {
+			t.Errorf("a caller that left during the read spent %+v, want ε=0.5", spent)
+		}
+	})
 }
 
 func TestStatsSybilSubjectsOfOneOrganisationShareItsCap(t *testing.T) {
