@@ -3,12 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -358,20 +356,15 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, x, e)
 		return
 	}
-	target := *ds.src.base
-	target.Path = strings.TrimSuffix(target.Path, "/") + ds.cfg.Path
-	target.RawPath = ""
-	if id := r.PathValue("id"); id != "" {
+	id := r.PathValue("id")
+	if id != "" {
 		if e := lookupAllowed(ds, d, id); e != nil {
 			s.fail(w, r, x, e)
 			return
 		}
 		x.lookup = true
-		target.RawPath = strings.TrimSuffix(target.EscapedPath(), "/") + "/" + url.PathEscape(id)
-		target.Path = strings.TrimSuffix(target.Path, "/") + "/" + id
 	}
-	target.RawQuery = q.Encode()
-	x.target = &target
+	x.target = ds.src.url(ds.cfg, id, q)
 	x.shape = anonymize.Shape{Records: *ds.cfg.Records, Meta: ds.cfg.Meta}
 	if countsOK {
 		x.shape.Counts = ds.cfg.Counts
@@ -385,7 +378,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ds.src.cfg.Timeout))
 	defer cancel()
 	ctx = context.WithValue(ctx, exchangeKey{}, x)
-	ds.src.proxy.ServeHTTP(w, r.WithContext(ctx))
+	ds.src.proxy.ServeHTTP(newNoInformational(w), r.WithContext(ctx))
 }
 
 // denyMessage is the reason a caller is shown for a deny.
@@ -486,41 +479,14 @@ func sortedKeys(q url.Values) []string {
 	return slices.Sorted(maps.Keys(q))
 }
 
-// rewrite builds the upstream request from scratch: the decided URL and the
-// source's own credentials. Nothing of the caller's headers, cookies or
-// body is forwarded.
-func (s *Server) rewrite(pr *httputil.ProxyRequest) {
-	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
-	pr.Out.URL = x.target
-	pr.Out.Host = ""
-	h := http.Header{}
-	h.Set("Accept", "application/json")
-	h.Set("User-Agent", "sluice")
-	h.Set("X-Request-Id", x.id)
-	if c := x.ds.src.cred; c.header != "" {
-		h.Set(c.header, c.value)
-	}
-	pr.Out.Header = h
-	pr.Out.Body = http.NoBody
-	pr.Out.ContentLength = 0
-	pr.Out.Trailer = nil
-}
-
 // release runs on the upstream's response: it transforms the body into a
 // spool, writes the audit record, and only then hands the spool to the
 // proxy to send. Any failure becomes an error response instead.
 func (s *Server) release(resp *http.Response) error {
 	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
 	s.lap(x, stageUpstream)
-	switch {
-	case resp.StatusCode == http.StatusOK:
-	case resp.StatusCode == http.StatusNotFound && x.lookup:
-		return errNotFound("no such record")
-	default:
-		return errUpstreamInvalid(fmt.Errorf("upstream status %d", resp.StatusCode))
-	}
-	if err := checkJSON(resp.Header.Get("Content-Type")); err != nil {
-		return errUpstreamInvalid(err)
+	if e := checkResponse(resp, x.lookup); e != nil {
+		return e
 	}
 	limits := s.cfg.Limits
 	sp := newSpool(int(limits.SpoolMemoryBytes), limits.SpoolDir)
@@ -561,55 +527,6 @@ func (s *Server) release(resp *http.Response) error {
 	resp.Trailer = nil
 	s.logDone(x, nil)
 	return nil
-}
-
-// checkJSON accepts application/json (or a +json type) in UTF-8.
-func checkJSON(ct string) error {
-	switch ct {
-	case "application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8":
-		return nil // what nearly every upstream sends: no need to parse it
-	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return fmt.Errorf("content type %q: %w", ct, err)
-	}
-	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-		return fmt.Errorf("content type %q is not JSON", mt)
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return fmt.Errorf("charset %q is not UTF-8", cs)
-	}
-	return nil
-}
-
-// upstreamError classifies a failure to fetch or transform.
-func upstreamError(err error) *Error {
-	var e *Error
-	switch {
-	case errors.As(err, &e):
-		return e
-	case errors.Is(err, context.DeadlineExceeded):
-		return errUpstreamTimeout(err)
-	case errors.Is(err, anonymize.ErrTooLarge):
-		return errTooLarge("the answer is over the gateway's size limits; ask for fewer records", err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return errUpstreamTimeout(err)
-	}
-	return errUpstreamInvalid(err)
-}
-
-// proxyError answers a failed proxy exchange: the upstream was unreachable,
-// timed out, answered wrongly, or the release failed.
-func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	x := r.Context().Value(exchangeKey{}).(*exchange)
-	if errors.Is(r.Context().Err(), context.Canceled) {
-		e := &Error{Status: 499, Code: "canceled", Msg: "the caller went away", cause: err}
-		s.fail(w, r, x, e)
-		return
-	}
-	s.fail(w, r, x, upstreamError(err))
 }
 
 // copyBuffers lends the proxy 32 KiB buffers for copying responses.

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -123,7 +122,8 @@ type source struct {
 	cfg      *SourceConfig
 	base     *url.URL
 	datasets map[string]*dataset
-	proxy    *httputil.ReverseProxy
+	proxy    *httputil.ReverseProxy // record reads
+	client   *http.Client           // statistics reads
 	cred     struct{ header, value string }
 }
 
@@ -189,50 +189,6 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
-}
-
-func (s *Server) newSource(sc *SourceConfig) (*source, error) {
-	base, err := url.Parse(sc.Upstream)
-	if err != nil {
-		return nil, err
-	}
-	src := &source{cfg: sc, base: base, datasets: map[string]*dataset{}}
-	if cr := sc.Credentials; cr != nil {
-		var v string
-		if cr.ValueFile != "" {
-			b, err := os.ReadFile(s.cfg.Path(cr.ValueFile))
-			if err != nil {
-				return nil, fmt.Errorf("credentials.value_file: %w", err)
-			}
-			v = strings.TrimRight(string(b), "\r\n")
-		} else if v = os.Getenv(cr.ValueEnv); v == "" {
-			return nil, fmt.Errorf("credentials.value_env: %s is empty", cr.ValueEnv)
-		}
-		src.cred.header, src.cred.value = http.CanonicalHeaderKey(cr.Header), v
-	}
-	for i := range sc.Datasets {
-		dc := &sc.Datasets[i]
-		src.datasets[dc.Name] = &dataset{src: src, cfg: dc, info: dc.Resource(sc.Name),
-			released: s.metrics.released.WithLabelValues(sc.Name, dc.Name)}
-	}
-	transport := &http.Transport{
-		Proxy:                 nil, // the upstream is reached directly, never through an environment proxy
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ResponseHeaderTimeout: time.Duration(sc.Timeout),
-		ForceAttemptHTTP2:     true,
-	}
-	src.proxy = &httputil.ReverseProxy{
-		Rewrite:        s.rewrite,
-		Transport:      transport,
-		ModifyResponse: s.release,
-		ErrorHandler:   s.proxyError,
-		BufferPool:     copyBuffers{},
-	}
-	return src, nil
 }
 
 // ServeHTTP serves the gateway's routes.

@@ -10,10 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sluicegw/sluice/anonymize"
@@ -154,11 +152,6 @@ func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed f
 	// does not hold the request past it.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.StatsTimeout))
 	defer cancel()
-	client := &http.Client{
-		Transport: ds.src.proxy.Transport,
-		// A redirect would leave the configured upstream: refuse it.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset, Now: s.now}
 	shape := anonymize.Shape{Records: *cfg.Records}
 	limits := anonymize.Limits{MaxRecordBytes: int(s.cfg.Limits.MaxRecordBytes), MaxBodyBytes: int64(s.cfg.Limits.MaxResponseBytes)}
@@ -171,14 +164,10 @@ func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed f
 		}
 		q.Set("page", strconv.Itoa(page))
 		q.Set("page_size", strconv.Itoa(cfg.StatsPageSize))
-		target := *ds.src.base
-		target.Path = strings.TrimSuffix(target.Path, "/") + cfg.Path
-		target.RawPath = ""
-		target.RawQuery = q.Encode()
 		buf.Reset()
-		st, err := s.fetchPage(ctx, client, ds, x.id, target.String(), job.plan, &buf, shape, env, limits)
+		st, err := s.fetchPage(ctx, ds.src, x.id, ds.src.url(cfg, "", q), job.plan, &buf, shape, env, limits)
 		if err != nil {
-			return upstreamError(err)
+			return s.departmentFailure(err)
 		}
 		read += st.Records
 		if read > cfg.MaxRecords {
@@ -195,39 +184,23 @@ func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed f
 		}
 		for _, rec := range body.Items {
 			if e := feed(rec); e != nil {
-				return e
+				return s.departmentFailure(e)
 			}
 		}
 	}
 }
 
-// fetchPage gets one page from the upstream, with the source's credentials
-// and timeout, and transforms it into buf.
-func (s *Server) fetchPage(ctx context.Context, client *http.Client, ds *dataset, requestID, target string,
+// fetchPage gets one page from the department, within the source's
+// timeout, and transforms it into buf.
+func (s *Server) fetchPage(ctx context.Context, src *source, requestID string, target *url.URL,
 	plan *anonymize.Plan, buf *bytes.Buffer, shape anonymize.Shape, env *anonymize.Env, lim anonymize.Limits) (anonymize.Stats, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(ds.src.cfg.Timeout))
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(src.cfg.Timeout))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return anonymize.Stats{}, err
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "sluice")
-	req.Header.Set("X-Request-Id", requestID)
-	if c := ds.src.cred; c.header != "" {
-		req.Header.Set(c.header, c.value)
-	}
-	resp, err := client.Do(req)
+	resp, err := src.fetch(ctx, requestID, target)
 	if err != nil {
 		return anonymize.Stats{}, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return anonymize.Stats{}, errUpstreamInvalid(fmt.Errorf("upstream status %d", resp.StatusCode))
-	}
-	if err := checkJSON(resp.Header.Get("Content-Type")); err != nil {
-		return anonymize.Stats{}, errUpstreamInvalid(err)
-	}
 	return plan.Transform(buf, resp.Body, shape, env, lim)
 }
 

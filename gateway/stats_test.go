@@ -709,6 +709,9 @@ func TestStatsFailuresAfterTheFirstReadAreCharged(t *testing.T) {
 			if strings.Contains(w.Body.String(), "P1") || strings.Contains(w.Body.String(), "1.5") {
 				t.Errorf("the error quotes the department's data: %s", w.Body)
 			}
+			if ev := g.event(t, w); strings.Contains(ev.Reason, "P1") || strings.Contains(ev.Reason, "1.5") || strings.Contains(ev.Reason, "html") {
+				t.Errorf("the audit record quotes the department's data: %q", ev.Reason)
+			}
 		})
 	}
 }

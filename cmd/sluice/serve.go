@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -95,6 +96,10 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 	if err != nil {
 		return err
 	}
+	// net/http logs through the standard logger, quoting what a department
+	// sent after its answer: those lines go to Sluice's log, hashed.
+	log.SetFlags(0)
+	log.SetOutput(srv.StdlibLogWriter())
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
