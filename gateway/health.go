@@ -105,6 +105,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // re-raised, as net/http expects.
 func recoverer(s *Server, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ref := &exchangeRef{}
 		defer func() {
 			v := recover()
 			if v == nil {
@@ -113,14 +114,26 @@ func recoverer(s *Server, next http.Handler) http.Handler {
 			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
-			id := w.Header().Get("X-Request-Id")
-			s.log.Error("panic", "request_id", id, "panic", v)
-			e := errInternal(nil)
-			writeError(w, e, errorJSON(id, e))
+			x := ref.x
+			if x == nil { // the panic came before the exchange began
+				x = s.begin(w, r, "unknown")
+			}
+			s.log.Error("panic", "request_id", x.id, "panic", v)
+			// Audited as an error, like any failure: what the exchange
+			// knew of the caller, the dataset and the decision stays.
+			x.ev.Decision = "error"
+			x.ev.Reason = "the gateway failed internally"
+			s.fail(w, r, x, errInternal(nil))
 		}()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeRefKey{}, ref)))
 	})
 }
+
+// exchangeRef lets the recoverer find the exchange a handler began, so
+// that a panic is audited with what was known of the request.
+type exchangeRef struct{ x *exchange }
+
+type exchangeRefKey struct{}
 
 // prober is an audit trail that can test a write without a record.
 type prober interface{ Probe() error }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/audit"
@@ -46,6 +48,7 @@ type exchange struct {
 	shadow    *shadowState
 	shape     anonymize.Shape
 	query     url.Values // the request's query, parsed once by params
+	queryErr  error      // the query is malformed: the request is refused
 	// decided is a proxied release's decision record, queued before the
 	// upstream is asked; the release waits for it to be durable.
 	decided audit.Pending
@@ -59,12 +62,38 @@ type exchangeKey struct{}
 // params returns the query of r, the request the exchange is about,
 // parsing it on the first call only: the audit record, the policy input,
 // the upstream query and a statistics request's parameters all read it.
-// Nobody may modify it.
+// Nobody may modify it. A malformed query (a ';' separator, a bad
+// %-escape) is not read in part: url.Values would drop what it cannot
+// parse, and the policy, the trail and the department would each see
+// less than the caller sent; queryErr refuses it instead.
 func (x *exchange) params(r *http.Request) url.Values {
 	if x.query == nil {
-		x.query = r.URL.Query()
+		x.query, x.queryErr = url.ParseQuery(r.URL.RawQuery)
+		if x.queryErr == nil {
+			x.queryErr = checkUTF8(x.query)
+		}
+		if x.queryErr != nil {
+			x.query = url.Values{}
+		}
 	}
 	return x.query
+}
+
+// errQueryUTF8 refuses a query whose unescaped text is not UTF-8.
+var errQueryUTF8 = errors.New("the query is not UTF-8")
+
+func checkUTF8(q url.Values) error {
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return errQueryUTF8
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return errQueryUTF8
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string) *exchange {
@@ -80,6 +109,12 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, action string) *e
 		Path:      s.auditPath(r.URL.Path),
 		Query:     s.auditQuery(x.params(r)),
 	}
+	if x.queryErr != nil {
+		x.ev.Query = map[string][]string{"malformed_query": {s.hasher.Sum(r.URL.RawQuery)}}
+	}
+	if ref, ok := r.Context().Value(exchangeRefKey{}).(*exchangeRef); ok {
+		ref.x = x
+	}
 	return x
 }
 
@@ -91,8 +126,13 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// authenticate validates the caller and records who it is.
+// authenticate admits the caller of any route: a well-formed request
+// from a valid, unrevoked token within its rate limit. It records who the
+// caller is.
 func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
+	if x.queryErr != nil {
+		return errBadRequest("the query string is malformed: separate parameters with &, escape % as %25, and send UTF-8")
+	}
 	p, err := s.auth.authenticate(r)
 	s.lap(x, stageAuth)
 	if err != nil {
