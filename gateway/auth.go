@@ -83,6 +83,10 @@ type Principal struct {
 	District string
 	Purpose  string
 	TokenID  string
+	// IssuedAt is the token's "iat", zero when it has none: a subject
+	// revocation refuses the tokens issued before its cutoff, and those
+	// that do not say when they were issued.
+	IssuedAt time.Time
 	Expires  time.Time
 	Claims   map[string]any
 
@@ -225,6 +229,11 @@ func ParsePublicKeyPEM(b []byte) (any, error) {
 // not "sig".
 func (a *authenticator) keyFor(ctx context.Context) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
+		// Before any key is looked up, so that it holds for every key
+		// source and a refused token costs no key set refetch.
+		if err := checkCritical(t.Header); err != nil {
+			return nil, err
+		}
 		alg := t.Method.Alg()
 		var kid string
 		v, hasKid := t.Header["kid"]
@@ -276,6 +285,51 @@ func (a *authenticator) keyFor(ctx context.Context) jwt.Keyfunc {
 		}
 		return set, nil
 	}
+}
+
+// criticalError refuses a token whose header has "crit" (RFC 7515
+// §4.1.11); its message is safe to show the caller and never repeats the
+// header.
+type criticalError struct{ problem string }
+
+func (e *criticalError) Error() string { return e.problem }
+
+// registeredHeaders are the header parameters RFC 7515 and RFC 7518
+// define for JWS; a "crit" list must not name them.
+var registeredHeaders = map[string]bool{
+	"alg": true, "jku": true, "jwk": true, "kid": true, "x5u": true, "x5c": true,
+	"x5t": true, "x5t#S256": true, "typ": true, "cty": true, "crit": true,
+}
+
+// checkCritical refuses a header with "crit". The extensions it lists
+// must be understood for the token to be valid, and the gateway
+// understands none (golang-jwt does not either: RFC 7797's "b64": false
+// would change what the signature covers), so a well-formed list is
+// refused as unsupported; one that is not a non-empty array of distinct
+// names of extension parameters present in the header is malformed
+// (§4.1.11 forbids the rest).
+func checkCritical(h map[string]any) error {
+	v, present := h["crit"]
+	if !present {
+		return nil
+	}
+	malformed := &criticalError{"malformed critical header (crit)"}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return malformed
+	}
+	seen := make(map[string]bool, len(list))
+	for _, item := range list {
+		name, ok := item.(string)
+		if !ok || registeredHeaders[name] || seen[name] {
+			return malformed
+		}
+		if _, ok := h[name]; !ok {
+			return malformed
+		}
+		seen[name] = true
+	}
+	return &criticalError{"unsupported critical header (crit)"}
 }
 
 // jwkVerifies returns the public key of j when j may verify alg: a
@@ -395,7 +449,10 @@ func (c *tokenCache) put(tok string, p *Principal, now, expires time.Time) {
 
 // tokenProblem names what was wrong with a token without echoing it.
 func tokenProblem(err error) string {
+	var crit *criticalError
 	switch {
+	case errors.As(err, &crit):
+		return crit.problem
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
@@ -456,6 +513,9 @@ func principalFrom(c jwt.MapClaims) (*Principal, error) {
 	}
 	if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
 		p.Expires = exp.Time
+	}
+	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
+		p.IssuedAt = iat.Time
 	}
 	p.policySubject = p.newSubject().Prepared()
 	return p, nil

@@ -792,3 +792,148 @@ func BenchmarkAuthenticateEdDSA(b *testing.B) {
 		}
 	}
 }
+
+// signWithHeader makes a token whose header also holds extra (a nil value
+// sets JSON null).
+func signWithHeader(t testing.TB, method jwt.SigningMethod, key any, kid string, extra map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, validClaims())
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	for k, v := range extra {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatalf("sign %s: %v", method.Alg(), err)
+	}
+	return s
+}
+
+// critHeaders are headers with "crit" (RFC 7515 §4.1.11), each making a
+// correctly signed token invalid, and the problem the refusal names.
+var critHeaders = []struct {
+	name   string
+	header map[string]any
+	want   string
+}{
+	{"unencoded payload (RFC 7797)", map[string]any{"crit": []any{"b64"}, "b64": false}, "unsupported critical header"},
+	{"RFC 7515 example extension", map[string]any{"crit": []any{"http://example.invalid/UNDEFINED"}, "http://example.invalid/UNDEFINED": true}, "unsupported critical header"},
+	{"two extensions", map[string]any{"crit": []any{"ext1", "ext2"}, "ext1": 1, "ext2": "x"}, "unsupported critical header"},
+	{"a claim name as extension", map[string]any{"crit": []any{"exp"}, "exp": 1}, "unsupported critical header"},
+	{"empty list", map[string]any{"crit": []any{}}, "malformed critical header"},
+	{"null", map[string]any{"crit": nil}, "malformed critical header"},
+	{"a string", map[string]any{"crit": "b64", "b64": false}, "malformed critical header"},
+	{"an object", map[string]any{"crit": map[string]any{"ext1": true}, "ext1": 1}, "malformed critical header"},
+	{"a number in the list", map[string]any{"crit": []any{"ext1", 7}, "ext1": 1}, "malformed critical header"},
+	{"an extension not in the header", map[string]any{"crit": []any{"ext1"}}, "malformed critical header"},
+	{"an extension named twice", map[string]any{"crit": []any{"ext1", "ext1"}, "ext1": 1}, "malformed critical header"},
+	{"alg", map[string]any{"crit": []any{"alg"}}, "malformed critical header"},
+	{"kid", map[string]any{"crit": []any{"kid"}}, "malformed critical header"},
+	{"typ", map[string]any{"crit": []any{"typ"}}, "malformed critical header"},
+	{"crit itself", map[string]any{"crit": []any{"crit"}}, "malformed critical header"},
+	{"x5t#S256 absent", map[string]any{"crit": []any{"x5t#S256"}}, "malformed critical header"},
+}
+
+// TestAuthenticateRefusesEveryCriticalHeader: a token whose header has
+// "crit" is invalid however well it is signed, with every key family, with
+// or without kid, and a second use is refused again, never served from the
+// token cache. The refusal never repeats what the header named.
+func TestAuthenticateRefusesEveryCriticalHeader(t *testing.T) {
+	s := testSigners()
+	a := newTestAuthenticator(t, staticKeysConfig(t))
+	keys := []struct {
+		method jwt.SigningMethod
+		key    any
+		kid    string
+	}{
+		{jwt.SigningMethodHS256, s.hmac, "hs"},
+		{jwt.SigningMethodEdDSA, s.ed, "ed"},
+		{jwt.SigningMethodRS256, s.rsa, "rsa"},
+		{jwt.SigningMethodES256, s.ec, ""},
+	}
+	for _, k := range keys {
+		assertAccepted(t, a, bearer(sign(t, k.method, k.key, k.kid, validClaims())))
+		for _, tt := range critHeaders {
+			t.Run(k.method.Alg()+"/kid="+k.kid+"/"+tt.name, func(t *testing.T) {
+				tok := signWithHeader(t, k.method, k.key, k.kid, tt.header)
+				for range 2 {
+					assertRefused(t, a, bearer(tok), "invalid token: "+tt.want)
+				}
+				_, err := a.authenticate(bearer(tok))
+				for name := range tt.header {
+					if name != "crit" && strings.Contains(err.Error(), name) {
+						t.Errorf("the refusal %q repeats the header's %q", err, name)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAuthenticateRefusesCriticalHeadersFromAKeySetBeforeFetchingKeys:
+// tokens verified with a JWKS key are refused the same way, and a "crit"
+// token naming an unknown kid does not make the gateway fetch the set.
+func TestAuthenticateRefusesCriticalHeadersFromAKeySetBeforeFetchingKeys(t *testing.T) {
+	s := testSigners()
+	srv := newJWKSServer(t, ecJWK(t, "k1", s.ec))
+	a := newTestAuthenticator(t, jwksConfig(srv.URL))
+	assertAccepted(t, a, bearer(sign(t, jwt.SigningMethodES256, s.ec, "k1", validClaims())))
+	for _, tt := range critHeaders {
+		for _, kid := range []string{"k1", ""} {
+			t.Run(tt.name+"/kid="+kid, func(t *testing.T) {
+				assertRefused(t, a, bearer(signWithHeader(t, jwt.SigningMethodES256, s.ec, kid, tt.header)), "invalid token: "+tt.want)
+			})
+		}
+	}
+	before := srv.fetches.Load()
+	crit := map[string]any{"crit": []any{"b64"}, "b64": false}
+	assertRefused(t, a, bearer(signWithHeader(t, jwt.SigningMethodES256, s.ec, "never-seen", crit)), "unsupported critical header")
+	if got := srv.fetches.Load() - before; got != 0 {
+		t.Errorf("a crit token with an unknown kid fetched the key set %d times", got)
+	}
+}
+
+// TestAuthenticateAcceptsHeadersWithoutCrit: extension parameters that are
+// not marked critical may be ignored (RFC 7515 §4), so they do not refuse
+// a token.
+func TestAuthenticateAcceptsHeadersWithoutCrit(t *testing.T) {
+	s := testSigners()
+	a := newTestAuthenticator(t, staticKeysConfig(t))
+	for _, extra := range []map[string]any{nil, {"typ": "at+jwt"}, {"ext1": 1}, {"b64": true}} {
+		assertAccepted(t, a, bearer(signWithHeader(t, jwt.SigningMethodEdDSA, s.ed, "ed", extra)))
+	}
+}
+
+// TestCriticalHeaderTokenIsRefusedWith401AndAuditedEveryTime: through the
+// gateway, a correctly signed token with "crit" is refused as
+// unauthenticated and audited like any bad token, on every request.
+func TestCriticalHeaderTokenIsRefusedWith401AndAuditedEveryTime(t *testing.T) {
+	g := newScaleGateway(t, "")
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "test-idp", "aud": "sluice", "sub": "alice",
+		"roles": []any{"reader"}, "exp": time.Now().Add(time.Hour).Unix()})
+	plain, err := tok.SignedString(g.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Header["crit"] = []any{"urn:example:extension"}
+	tok.Header["urn:example:extension"] = true
+	crit, err := tok.SignedString(g.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := g.get("/v1/health/visits", plain); w.Code != http.StatusOK {
+		t.Fatalf("the same token without crit: %d %s", w.Code, w.Body)
+	}
+	for i := range 2 {
+		w := g.get("/v1/health/visits", crit)
+		if w.Code != http.StatusUnauthorized || errCode(t, w) != "unauthenticated" ||
+			!strings.Contains(w.Body.String(), "invalid token: unsupported critical header") || strings.Contains(w.Body.String(), "example") {
+			t.Errorf("request %d: %d %s, want 401 naming an unsupported critical header, not which", i+1, w.Code, w.Body)
+		}
+		if d, status, reason := g.lastEvent(t); d != "deny" || status != http.StatusUnauthorized || !strings.Contains(reason, "critical header") {
+			t.Errorf("request %d audited as %s %d %q", i+1, d, status, reason)
+		}
+	}
+}

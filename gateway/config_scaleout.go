@@ -75,13 +75,25 @@ type RevocationsConfig struct {
 
 // RateLimitsConfig bounds request rates (GCRA). With state.redis the
 // limits hold across all replicas together; otherwise per process.
-// Refused requests get 429 rate_limited with Retry-After.
+// Refused requests get 429 rate_limited with Retry-After. A limit left
+// out does not limit.
 type RateLimitsConfig struct {
 	// Consumer limits each caller (token subject) over all its requests.
 	Consumer *RateConfig `yaml:"consumer"`
 	// Dataset limits all callers together on each dataset, sparing the
 	// department's service.
 	Dataset *RateConfig `yaml:"dataset"`
+	// Unauthenticated limits, per client address (IPv6: per /64), the
+	// requests that fail authentication: no token, one that does not
+	// verify, a revoked one. A request whose token is accepted never
+	// counts and is never refused by it, and routes that need no token
+	// (health, readiness, metrics, the auditor page) are not limited.
+	// The address is the connection's: behind a proxy every caller
+	// shares the proxy's, so a flood of bad tokens through it would turn
+	// every other caller's 401 for an expired token (on which clients
+	// refresh it) into 429. Set it where the gateway sees its callers'
+	// addresses, for example {rate: 10, burst: 20}.
+	Unauthenticated *RateConfig `yaml:"unauthenticated"`
 }
 
 // RateConfig is one limit: rate requests per per on average, bursts of up
@@ -148,6 +160,7 @@ func (c *Config) validateScaleOut(bad func(field, format string, args ...any)) {
 	}
 	c.RateLimits.Consumer.validate("rate_limits.consumer", bad)
 	c.RateLimits.Dataset.validate("rate_limits.dataset", bad)
+	c.RateLimits.Unauthenticated.validate("rate_limits.unauthenticated", bad)
 
 	a := &c.Audit
 	if a.RedisWitness {

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/sluicegw/sluice/state"
@@ -47,15 +49,9 @@ func (s *Server) limitDataset(x *exchange, ds *dataset) *Error {
 func (s *Server) limit(x *exchange, scope, key string, c *RateConfig) *Error {
 	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
 	defer cancel()
-	wait, err := s.limiter.Allow(ctx, key, c.rate())
+	wait, err := s.allow(ctx, key, c, x.route != "stats" && s.cfg.State.OnFailure == FailOpen)
 	if err != nil {
-		if x.route == "stats" || s.cfg.State.OnFailure != FailOpen || s.limiter == s.localLimiter {
-			return errUnavailable("the rate limiter is unavailable", err)
-		}
-		s.scale.limiterFallbacks.Inc()
-		if wait, err = s.localLimiter.Allow(ctx, key, c.rate()); err != nil {
-			return errUnavailable("the rate limiter is unavailable", err)
-		}
+		return errUnavailable("the rate limiter is unavailable", err)
 	}
 	if wait > 0 {
 		x.ev.Decision = "deny"
@@ -64,4 +60,110 @@ func (s *Server) limit(x *exchange, scope, key string, c *RateConfig) *Error {
 			scope, c.Rate, time.Duration(c.Per), c.Burst, wait.Round(time.Millisecond)), wait)
 	}
 	return nil
+}
+
+// allow takes one request from key's allowance in the shared limiter or,
+// when that cannot decide and fallback is set, in this replica's own.
+func (s *Server) allow(ctx context.Context, key string, c *RateConfig, fallback bool) (time.Duration, error) {
+	wait, err := s.limiter.Allow(ctx, key, c.rate())
+	if err == nil || !fallback || s.limiter == s.localLimiter {
+		return wait, err
+	}
+	s.scale.limiterFallbacks.Inc()
+	return s.localLimiter.Allow(ctx, key, c.rate())
+}
+
+// tokenlessRoutes are the patterns of routes.go that answer without a
+// token, which rate_limits.unauthenticated leaves alone.
+// TestUnauthenticatedLimitSparesExactlyTheRoutesThatNeedNoToken asks
+// every route of routes.go, with and without the limit, and fails when
+// this list and the routes disagree.
+var tokenlessRoutes = map[string]bool{
+	"GET /healthz": true,
+	"GET /readyz":  true,
+	"GET /metrics": true,
+	"GET /audit/":  true,
+	"GET /audit":   true,
+}
+
+// limitUnauthenticated applies rate_limits.unauthenticated to the
+// requests next would refuse as unauthenticated: per client address, each
+// takes one request from the address's allowance, and past it the
+// request is refused with 429 (audited) before its route sees it. A
+// request whose token is accepted takes nothing and is never refused
+// here, so a valid token works from an address that has used up its
+// allowance.
+//
+// The token is verified here to tell the two apart; an accepted one is
+// then served from the token cache, and a refused one under the limit is
+// verified again by its route, at most rate + burst times per period and
+// address.
+func (s *Server) limitUnauthenticated(next *http.ServeMux) http.Handler {
+	c := s.cfg.RateLimits.Unauthenticated
+	if c == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := next.Handler(r); tokenlessRoutes[pattern] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		why := s.tokenRefusal(r)
+		if why == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+		defer cancel()
+		// The request is refused whatever the limiter says, so a shared
+		// limiter that cannot decide falls back to this replica's own
+		// under either on_failure: it only chooses between 401 and 429.
+		wait, err := s.allow(ctx, "unauthenticated:"+clientKey(clientIP(r)), c, true)
+		if err != nil || wait == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		x := s.begin(w, r, "authenticate")
+		x.ev.Decision = "deny"
+		s.scale.rateLimited.WithLabelValues("unauthenticated").Inc()
+		s.fail(w, r, x, errRateLimited(fmt.Sprintf(
+			"too many requests without an accepted token from this address (this one: %s): the limit is %d per %s (bursts of %d); retry after %s",
+			why, c.Rate, time.Duration(c.Per), c.Burst, wait.Round(time.Millisecond)), wait))
+	})
+}
+
+// tokenRefusal is why authentication refuses r, "" when it accepts it:
+// the authenticator's verdict or the token's revocation. A revocation
+// list too stale to vouch for the token is not a refusal of the token;
+// the route answers for it.
+func (s *Server) tokenRefusal(r *http.Request) string {
+	p, err := s.auth.authenticate(r)
+	if err != nil {
+		return err.Error()
+	}
+	if s.revocations != nil {
+		if revoked, _, _ := s.revocations.check(p); revoked {
+			return msgRevoked
+		}
+	}
+	return ""
+}
+
+// clientKey is the allowance a client address draws on: the address, or
+// for IPv6 its /64, since one host is commonly given a /64 whole and could
+// otherwise take a new allowance with every address in it.
+func clientKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return ip.String()
+	}
+	return p.String()
 }

@@ -520,6 +520,133 @@ func testRevocations(t *testing.T, newRevocations func(t *testing.T) Revocations
 			t.Error("a revocation without an id or expiry was taken")
 		}
 	})
+
+	alice := RevokedSubject{Issuer: "https://idp.example", Subject: "alice"}
+	cutoff := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+
+	t.Run("one poll returns the revoked ids and subjects", func(t *testing.T) {
+		r := newRevocations(t)
+		empty, err := r.Revoked(ctx, "")
+		if err != nil || !empty.Changed || len(empty.Subjects) != 0 {
+			t.Fatalf("a new list: %+v, %v; want changed, no subjects", empty, err)
+		}
+		if err := r.Revoke(ctx, "jti-1", soon); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.RevokeSubject(ctx, alice, SubjectRevocation{IssuedBefore: cutoff, Expires: soon}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Revoked(ctx, empty.Version)
+		if err != nil || !got.Changed || got.Version == empty.Version {
+			t.Fatalf("after revocations: %+v, %v; want a new version", got, err)
+		}
+		want := RevocationList{Version: got.Version, Changed: true, IDs: map[string]time.Time{"jti-1": soon},
+			Subjects: map[RevokedSubject]SubjectRevocation{alice: {IssuedBefore: cutoff, Expires: soon}}}
+		if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(time.Millisecond)); diff != "" {
+			t.Errorf("list (-want +got):\n%s", diff)
+		}
+		again, err := r.Revoked(ctx, got.Version)
+		if err != nil || again.Changed || again.IDs != nil || again.Subjects != nil {
+			t.Errorf("asked at the current version: %+v, %v; want unchanged, nothing listed", again, err)
+		}
+	})
+
+	t.Run("every subject revocation changes the version", func(t *testing.T) {
+		r := newRevocations(t)
+		seen := map[string]bool{}
+		for range 3 {
+			if err := r.RevokeSubject(ctx, alice, SubjectRevocation{IssuedBefore: cutoff, Expires: soon}); err != nil {
+				t.Fatal(err)
+			}
+			l, _ := r.Revoked(ctx, "")
+			if seen[l.Version] {
+				t.Fatalf("version %q came back", l.Version)
+			}
+			seen[l.Version] = true
+		}
+	})
+
+	t.Run("revoking a subject again never narrows the revocation", func(t *testing.T) {
+		early, late := cutoff.Add(-time.Hour), cutoff
+		short, long := soon.Add(-time.Minute), soon
+		for _, tc := range []struct {
+			name          string
+			first, second SubjectRevocation
+		}{
+			{"later cutoff and expiry second", SubjectRevocation{early, short}, SubjectRevocation{late, long}},
+			{"earlier cutoff and expiry second", SubjectRevocation{late, long}, SubjectRevocation{early, short}},
+			{"later cutoff, earlier expiry second", SubjectRevocation{early, long}, SubjectRevocation{late, short}},
+			{"earlier cutoff, later expiry second", SubjectRevocation{late, short}, SubjectRevocation{early, long}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := newRevocations(t)
+				for _, rev := range []SubjectRevocation{tc.first, tc.second} {
+					if err := r.RevokeSubject(ctx, alice, rev); err != nil {
+						t.Fatal(err)
+					}
+				}
+				l, _ := r.Revoked(ctx, "")
+				want := SubjectRevocation{IssuedBefore: late, Expires: long}
+				if diff := cmp.Diff(want, l.Subjects[alice], cmpopts.EquateApproxTime(time.Millisecond)); diff != "" {
+					t.Errorf("revocation (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+
+	t.Run("subjects are told apart by issuer and by every byte", func(t *testing.T) {
+		r := newRevocations(t)
+		subjects := []RevokedSubject{
+			alice,
+			{Issuer: "https://other.example", Subject: "alice"},
+			{Issuer: "a", Subject: `b","c`},
+			{Issuer: `a","b`, Subject: "c"},
+			{Issuer: "a", Subject: "b\x00c 张三"},
+		}
+		want := map[RevokedSubject]SubjectRevocation{}
+		for i, s := range subjects {
+			rev := SubjectRevocation{IssuedBefore: cutoff.Add(time.Duration(i) * time.Second), Expires: soon}
+			if err := r.RevokeSubject(ctx, s, rev); err != nil {
+				t.Fatal(err)
+			}
+			want[s] = rev
+		}
+		l, _ := r.Revoked(ctx, "")
+		if diff := cmp.Diff(want, l.Subjects, cmpopts.EquateApproxTime(time.Millisecond)); diff != "" {
+			t.Errorf("subjects (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("expired subject revocations are dropped when another subject is revoked", func(t *testing.T) {
+		r := newRevocations(t)
+		old := RevokedSubject{Issuer: alice.Issuer, Subject: "old"}
+		r.RevokeSubject(ctx, old, SubjectRevocation{IssuedBefore: cutoff.Add(-48 * time.Hour), Expires: time.Now().Add(-time.Minute)})
+		r.RevokeSubject(ctx, alice, SubjectRevocation{IssuedBefore: cutoff, Expires: soon})
+		l, _ := r.Revoked(ctx, "")
+		if _, ok := l.Subjects[old]; ok || len(l.Subjects) != 1 {
+			t.Errorf("subjects %v, want only alice", l.Subjects)
+		}
+	})
+
+	t.Run("a subject revocation needs an issuer, a subject, a cutoff and an expiry", func(t *testing.T) {
+		r := newRevocations(t)
+		for _, tc := range []struct {
+			s   RevokedSubject
+			rev SubjectRevocation
+		}{
+			{RevokedSubject{Subject: "alice"}, SubjectRevocation{cutoff, soon}},
+			{RevokedSubject{Issuer: alice.Issuer}, SubjectRevocation{cutoff, soon}},
+			{alice, SubjectRevocation{Expires: soon}},
+			{alice, SubjectRevocation{IssuedBefore: cutoff}},
+		} {
+			if err := r.RevokeSubject(ctx, tc.s, tc.rev); err == nil {
+				t.Errorf("RevokeSubject(%+v, %+v) was taken", tc.s, tc.rev)
+			}
+		}
+		if l, _ := r.Revoked(ctx, ""); len(l.Subjects) != 0 {
+			t.Errorf("refused revocations were kept: %v", l.Subjects)
+		}
+	})
 }
 
 func testLimiter(t *testing.T, newLimiter func(t *testing.T) Limiter) {

@@ -15,10 +15,12 @@ type Memory struct {
 	accounts map[accountKey]amount
 	charges  map[string]chargeRecord
 	answers  map[string][]byte
-	// revoked maps revoked token ids to their expiry; revVersion is the
-	// revocation list's version.
-	revoked    map[string]time.Time
-	revVersion string
+	// revoked maps revoked token ids to their expiry, revokedSubjects
+	// the subjects whose tokens are revoked; revVersion is the revocation
+	// list's version.
+	revoked         map[string]time.Time
+	revokedSubjects map[RevokedSubject]SubjectRevocation
+	revVersion      string
 }
 
 type accountKey struct{ scope, key string }

@@ -395,15 +395,27 @@ func (r *Redis) StoreAnswer(ctx context.Context, key string, answer []byte) ([]b
 	return []byte(b), nil
 }
 
-// The revocation list: a sorted set of token ids scored by expiry (Unix
-// ms) and a version, both in one slot.
+// The revocation list, all in one slot: a sorted set of token ids scored
+// by expiry (Unix ms), the version, and the subject revocations as two
+// hashes from RevokedSubject.key() to the cutoff and to the expiry (Unix
+// ms). Times are rounded up to the millisecond, so that rounding never
+// lets an affected token through.
 func (r *Redis) revocationKeys() []string {
 	tag := "{" + r.prefix + ":revocations}"
-	return []string{tag + ":ids", tag + ":version"}
+	return []string{tag + ":ids", tag + ":version", tag + ":subjects:before", tag + ":subjects:expires"}
+}
+
+// ceilMilli is t in Unix ms, rounded up.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
 }
 
 // revokeScript adds an id, keeping the later expiry, drops expired ids and
-// sets a new version. KEYS: ids, version. ARGV: id, expiry ms, now ms,
+// sets a new version. KEYS: revocationKeys. ARGV: id, expiry ms, now ms,
 // version.
 var revokeScript = redis.NewScript(`
 local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -415,14 +427,45 @@ redis.call('SET', KEYS[2], ARGV[4])
 return 1
 `)
 
+// revokeSubjectScript adds a subject revocation, keeping the later cutoff
+// and the later expiry (SubjectRevocation.merge), drops expired subject
+// revocations and sets a new version. KEYS: revocationKeys. ARGV: subject
+// key, cutoff ms, expiry ms, now ms, version.
+var revokeSubjectScript = redis.NewScript(`
+local before = redis.call('HGET', KEYS[3], ARGV[1])
+if not before or tonumber(before) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+end
+local expires = redis.call('HGET', KEYS[4], ARGV[1])
+if not expires or tonumber(expires) < tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
+end
+local all = redis.call('HGETALL', KEYS[4])
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) < tonumber(ARGV[4]) then
+    redis.call('HDEL', KEYS[3], all[i])
+    redis.call('HDEL', KEYS[4], all[i])
+  end
+end
+redis.call('SET', KEYS[2], ARGV[5])
+return 1
+`)
+
 // revokedScript returns {version} when the version is ARGV[1], else
-// {version, id, expiry ms, id, expiry ms, ...}. KEYS: ids, version.
+// {version, 2n, id, expiry ms, ... (n ids), subject key, cutoff ms, expiry
+// ms, ...}. KEYS: revocationKeys.
 var revokedScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[2]) or ''
 if v == ARGV[1] then return {v} end
-local out = {v}
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local out = {v, tostring(#ids)}
 for i = 1, #ids do out[#out + 1] = ids[i] end
+local before = redis.call('HGETALL', KEYS[3])
+for i = 1, #before, 2 do
+  out[#out + 1] = before[i]
+  out[#out + 1] = before[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[4], before[i]) or ''
+end
 return out
 `)
 
@@ -431,9 +474,22 @@ func (r *Redis) Revoke(ctx context.Context, id string, expires time.Time) error 
 	if id == "" || expires.IsZero() {
 		return errEmptyRevocation
 	}
-	err := revokeScript.Run(ctx, r.c, r.revocationKeys(), id, expires.UnixMilli(), time.Now().UnixMilli(), newVersion()).Err()
+	err := revokeScript.Run(ctx, r.c, r.revocationKeys(), id, ceilMilli(expires), time.Now().UnixMilli(), newVersion()).Err()
 	if err != nil {
 		return r.fail("revoke", err)
+	}
+	return nil
+}
+
+// RevokeSubject implements [Revocations].
+func (r *Redis) RevokeSubject(ctx context.Context, s RevokedSubject, rev SubjectRevocation) error {
+	if err := s.check(rev); err != nil {
+		return err
+	}
+	err := revokeSubjectScript.Run(ctx, r.c, r.revocationKeys(), s.key(),
+		ceilMilli(rev.IssuedBefore), ceilMilli(rev.Expires), time.Now().UnixMilli(), newVersion()).Err()
+	if err != nil {
+		return r.fail("revoke subject", err)
 	}
 	return nil
 }
@@ -453,13 +509,38 @@ func (r *Redis) Revoked(ctx context.Context, since string) (RevocationList, erro
 	if res[0] == since {
 		return list, nil
 	}
-	list.Changed, list.IDs = true, make(map[string]time.Time, (len(res)-1)/2)
-	for i := 1; i+1 < len(res); i += 2 {
-		ms, err := strconv.ParseFloat(res[i+1], 64)
+	corrupt := func(what string) (RevocationList, error) {
+		return RevocationList{}, fmt.Errorf("state: redis: corrupt revocation list: %s", what)
+	}
+	if len(res) < 2 {
+		return corrupt("no id count")
+	}
+	n, err := strconv.Atoi(res[1])
+	if err != nil || n < 0 || n%2 != 0 || 2+n > len(res) || (len(res)-2-n)%3 != 0 {
+		return corrupt("lengths do not add up")
+	}
+	ids, subjects := res[2:2+n], res[2+n:]
+	list.Changed = true
+	list.IDs = make(map[string]time.Time, n/2)
+	for i := 0; i+1 < len(ids); i += 2 {
+		ms, err := strconv.ParseFloat(ids[i+1], 64)
 		if err != nil {
-			return RevocationList{}, fmt.Errorf("state: redis: corrupt revocation of %q", res[i])
+			return corrupt(fmt.Sprintf("expiry of %q", ids[i]))
 		}
-		list.IDs[res[i]] = time.UnixMilli(int64(ms))
+		list.IDs[ids[i]] = time.UnixMilli(int64(ms))
+	}
+	list.Subjects = make(map[RevokedSubject]SubjectRevocation, len(subjects)/3)
+	for i := 0; i+2 < len(subjects); i += 3 {
+		s, err := subjectFromKey(subjects[i])
+		if err != nil {
+			return corrupt(err.Error())
+		}
+		before, err1 := strconv.ParseInt(subjects[i+1], 10, 64)
+		expires, err2 := strconv.ParseInt(subjects[i+2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return corrupt(fmt.Sprintf("times of subject %s", subjects[i]))
+		}
+		list.Subjects[s] = SubjectRevocation{IssuedBefore: time.UnixMilli(before), Expires: time.UnixMilli(expires)}
 	}
 	return list, nil
 }

@@ -47,8 +47,8 @@ commands:
                                         run the demo departments and a gateway before them
   token --dir D --sub ID --roles R1,R2 [--dept D] [--district X] [--purpose P] [--ttl 1h]
                                         print a token signed with the demo key in D
-  token revoke --jti ID (--config F | --redis ADDR | --gateway URL --token T) [--expires T]
-                                        revoke a token on every gateway replica
+  token revoke (--jti ID | --sub S [--issued-before T] [--issuer I]) (--config F | --redis ADDR | --gateway URL --token T) [--expires T]
+                                        revoke a token, or a subject's tokens issued before T, on every gateway replica
   audit verify --dir D [--pubkey F]... [--witness F | --redis ADDR --replica R] [--json]
                                         check the trail's hash chain, checkpoints and witness
   audit search --dir D [--subject S] [--dataset SRC/DS] [--action A] [--decision allow|deny|error]

@@ -17,8 +17,9 @@ import (
 	"github.com/sluicegw/sluice/state"
 )
 
-// runTokenRevoke is `sluice token revoke`: it adds a token id to the
-// revocation list that every gateway polls.
+// runTokenRevoke is `sluice token revoke`: it adds a token id, or a
+// subject whose tokens issued before a time are refused (for tokens
+// without a jti), to the revocation list that every gateway polls.
 //
 // With Redis (--config naming state.redis, or --redis ADDR) the list is
 // written directly, and every replica refuses the token within
@@ -29,8 +30,11 @@ import (
 // it open, for the gateway to read when it starts.
 func runTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("token revoke", stderr)
-	jti := fs.String("jti", "", "id of the token to revoke (its jti claim; required)")
-	expires := fs.String("expires", "", "when the token expires (RFC 3339); the revocation is kept until then (default: --ttl from now)")
+	jti := fs.String("jti", "", "id of the token to revoke (its jti claim)")
+	sub := fs.String("sub", "", "revoke the tokens of this subject (their sub claim) issued before --issued-before")
+	issuedBefore := fs.String("issued-before", "", "with --sub: the cutoff (RFC 3339; default now); tokens issued later are accepted")
+	issuer := fs.String("issuer", "", "with --sub and --redis: the issuer whose subject it is (--config and --gateway use the configured one)")
+	expires := fs.String("expires", "", "when the revoked tokens expire (RFC 3339); the revocation is kept until then (default: --ttl from now, or from --issued-before)")
 	ttl := fs.Duration("ttl", 30*24*time.Hour, "how long to keep the revocation when --expires is not given")
 	cfgPath := fs.String("config", "", "the gateway's configuration: revoke in its state backend")
 	addr := fs.String("redis", "", "revoke in the Redis at host:port (the default user, no TLS)")
@@ -40,40 +44,68 @@ func runTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *jti == "" {
-		return &exitError{code: 2, msg: "token revoke: --jti is required"}
+	usage := func(msg string) error { return &exitError{code: 2, msg: "token revoke: " + msg} }
+	if (*jti == "") == (*sub == "") {
+		return usage("give one of --jti and --sub")
 	}
 	if n := btoi(*cfgPath != "") + btoi(*addr != "") + btoi(*gw != ""); n != 1 {
-		return &exitError{code: 2, msg: "token revoke: give one of --config, --redis and --gateway"}
+		return usage("give one of --config, --redis and --gateway")
 	}
-	until := time.Now().Add(*ttl)
+	if *sub == "" && (*issuedBefore != "" || *issuer != "") {
+		return usage("--issued-before and --issuer go with --sub")
+	}
+	if *sub != "" && (*issuer != "") != (*addr != "") {
+		return usage("--issuer goes with --sub and --redis, and --redis with --sub needs it")
+	}
+	now := time.Now()
+	rv := revocation{jti: *jti, subject: *sub, issuer: *issuer}
+	from := now
+	if *issuedBefore != "" {
+		t, err := time.Parse(time.RFC3339, *issuedBefore)
+		if err != nil {
+			return usage("--issued-before: want an RFC 3339 time")
+		}
+		from = t
+	}
+	if rv.subject != "" {
+		if from.After(now) {
+			return usage("--issued-before is in the future: the tokens the subject is given until then would be refused too")
+		}
+		rv.issuedBefore = from
+	}
+	rv.until = from.Add(*ttl)
 	if *expires != "" {
 		t, err := time.Parse(time.RFC3339, *expires)
 		if err != nil {
-			return &exitError{code: 2, msg: "token revoke: --expires: want an RFC 3339 time"}
+			return usage("--expires: want an RFC 3339 time")
 		}
-		until = t
+		rv.until = t
 	}
-	if !until.After(time.Now()) {
-		return &exitError{code: 2, msg: "token revoke: the token has expired already"}
+	if !rv.until.After(now) {
+		return usage("the tokens have expired already")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var err error
 	switch {
 	case *gw != "":
-		err = revokeThroughGateway(ctx, *gw, *token, *jti, until)
+		err = revokeThroughGateway(ctx, *gw, *token, rv)
 	case *addr != "":
 		c := redis.NewClient(&redis.Options{Addr: *addr, DialTimeout: 5 * time.Second})
 		defer c.Close()
-		err = revokeInRedis(ctx, c, *prefix, *jti, until)
+		err = revokeInRedis(ctx, c, *prefix, rv)
 	default:
-		err = revokeInConfiguredState(ctx, *cfgPath, *jti, until)
+		err = revokeInConfiguredState(ctx, *cfgPath, rv)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked token %s until %s\n", *jti, until.UTC().Format(time.RFC3339))
+	if rv.jti != "" {
+		fmt.Fprintf(stdout, "revoked token %s until %s\n", rv.jti, rv.until.UTC().Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(stdout, "revoked the tokens of %s issued before %s until %s\n", rv.subject,
+			rv.issuedBefore.UTC().Format(time.RFC3339), rv.until.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 
@@ -84,19 +116,39 @@ func btoi(b bool) int {
 	return 0
 }
 
-func revokeInRedis(ctx context.Context, c redis.UniversalClient, prefix, jti string, until time.Time) error {
+// revocation is what `sluice token revoke` was asked to revoke: a token
+// id, or a subject's tokens issued before a time; either until a time.
+type revocation struct {
+	jti          string
+	subject      string
+	issuer       string // of the subject; the configured one when empty
+	issuedBefore time.Time
+	until        time.Time
+}
+
+// into writes r into the list st keeps.
+func (r revocation) into(ctx context.Context, st gateway.Revocations) error {
+	if r.jti != "" {
+		return st.Revoke(ctx, r.jti, r.until)
+	}
+	return st.RevokeSubject(ctx, state.RevokedSubject{Issuer: r.issuer, Subject: r.subject},
+		state.SubjectRevocation{IssuedBefore: r.issuedBefore, Expires: r.until})
+}
+
+func revokeInRedis(ctx context.Context, c redis.UniversalClient, prefix string, rv revocation) error {
 	r, err := state.NewRedis(c, state.RedisOptions{Prefix: prefix})
 	if err != nil {
 		return err
 	}
-	return r.Revoke(ctx, jti, until)
+	return rv.into(ctx, r)
 }
 
-func revokeInConfiguredState(ctx context.Context, path, jti string, until time.Time) error {
+func revokeInConfiguredState(ctx context.Context, path string, rv revocation) error {
 	cfg, err := gateway.LoadConfig(path)
 	if err != nil {
 		return err
 	}
+	rv.issuer = cfg.Auth.Issuer
 	switch {
 	case cfg.State.Redis != nil:
 		c, err := redisClient(cfg)
@@ -104,33 +156,43 @@ func revokeInConfiguredState(ctx context.Context, path, jti string, until time.T
 			return err
 		}
 		defer c.Close()
-		return revokeInRedis(ctx, c, cfg.State.Redis.Prefix, jti, until)
+		return revokeInRedis(ctx, c, cfg.State.Redis.Prefix, rv)
 	case cfg.State.Path != "":
 		b, err := state.OpenBolt(cfg.Path(cfg.State.Path))
 		if errors.Is(err, state.ErrLocked) {
-			return fmt.Errorf("token revoke: %s is open in a running gateway; revoke through it: sluice token revoke --gateway URL --token OFFICER_TOKEN --jti %s", cfg.State.Path, jti)
+			what := "--jti " + rv.jti
+			if rv.jti == "" {
+				what = "--sub " + rv.subject
+			}
+			return fmt.Errorf("token revoke: %s is open in a running gateway; revoke through it: sluice token revoke --gateway URL --token OFFICER_TOKEN %s", cfg.State.Path, what)
 		}
 		if err != nil {
 			return err
 		}
 		defer b.Close()
-		return b.Revoke(ctx, jti, until)
+		return rv.into(ctx, b)
 	}
 	return errors.New("token revoke: the configuration has no state (state.path or state.redis) to keep revocations in")
 }
 
-func revokeThroughGateway(ctx context.Context, base, token, jti string, until time.Time) error {
+func revokeThroughGateway(ctx context.Context, base, token string, rv revocation) error {
 	if token == "" {
 		return &exitError{code: 2, msg: "token revoke: --gateway needs --token (an officer's)"}
 	}
-	body, _ := json.Marshal(map[string]any{"jti": jti, "expires_at": until.UTC().Format(time.RFC3339)})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/admin/v1/revocations", bytes.NewReader(body))
+	req := map[string]any{"expires_at": rv.until.UTC().Format(time.RFC3339)}
+	if rv.jti != "" {
+		req["jti"] = rv.jti
+	} else {
+		req["subject"], req["issued_before"] = rv.subject, rv.issuedBefore.UTC().Format(time.RFC3339Nano)
+	}
+	body, _ := json.Marshal(req)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/admin/v1/revocations", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	hr.Header.Set("Authorization", "Bearer "+token)
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
 		return fmt.Errorf("token revoke: %w", err)
 	}
