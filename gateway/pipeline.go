@@ -136,7 +136,7 @@ func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
 	p, err := s.auth.authenticate(r)
 	s.lap(x, stageAuth)
 	if err != nil {
-		return errUnauthenticated(err.Error())
+		return s.limitUnauthenticated(x, r, errUnauthenticated(err.Error()))
 	}
 	x.principal = p
 	x.purpose = p.Purpose
@@ -145,6 +145,9 @@ func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
 	}
 	x.ev.Subject, x.ev.Roles, x.ev.Purpose = p.Subject, p.Roles, x.purpose
 	if e := s.checkRevoked(x, p); e != nil {
+		if e.Status == http.StatusUnauthorized {
+			return s.limitUnauthenticated(x, r, e)
+		}
 		return e
 	}
 	return s.limitConsumer(x)

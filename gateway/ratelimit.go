@@ -73,80 +73,32 @@ func (s *Server) allow(ctx context.Context, key string, c *RateConfig, fallback 
 	return s.localLimiter.Allow(ctx, key, c.rate())
 }
 
-// tokenlessRoutes are the patterns of routes.go that answer without a
-// token, which rate_limits.unauthenticated leaves alone.
-// TestUnauthenticatedLimitSparesExactlyTheRoutesThatNeedNoToken asks
-// every route of routes.go, with and without the limit, and fails when
-// this list and the routes disagree.
-var tokenlessRoutes = map[string]bool{
-	"GET /healthz": true,
-	"GET /readyz":  true,
-	"GET /metrics": true,
-	"GET /audit/":  true,
-	"GET /audit":   true,
-}
-
-// limitUnauthenticated applies rate_limits.unauthenticated to the
-// requests next would refuse as unauthenticated: per client address, each
-// takes one request from the address's allowance, and past it the
-// request is refused with 429 (audited) before its route sees it. A
-// request whose token is accepted takes nothing and is never refused
-// here, so a valid token works from an address that has used up its
-// allowance.
-//
-// The token is verified here to tell the two apart; an accepted one is
-// then served from the token cache, and a refused one under the limit is
-// verified again by its route, at most rate + burst times per period and
-// address.
-func (s *Server) limitUnauthenticated(next *http.ServeMux) http.Handler {
+// limitUnauthenticated applies rate_limits.unauthenticated to a request
+// whose token was refused (why): per client address, each takes one
+// request from the address's allowance, and past it the refusal is 429
+// instead of why. Only requests that present a route with a token to
+// check reach here, so routes that need none are never limited, and an
+// accepted token never draws on the allowance: a valid token works from
+// an address that has used its allowance up.
+func (s *Server) limitUnauthenticated(x *exchange, r *http.Request, why *Error) *Error {
 	c := s.cfg.RateLimits.Unauthenticated
 	if c == nil {
-		return next
+		return why
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := next.Handler(r); tokenlessRoutes[pattern] {
-			next.ServeHTTP(w, r)
-			return
-		}
-		why := s.tokenRefusal(r)
-		if why == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
-		defer cancel()
-		// The request is refused whatever the limiter says, so a shared
-		// limiter that cannot decide falls back to this replica's own
-		// under either on_failure: it only chooses between 401 and 429.
-		wait, err := s.allow(ctx, "unauthenticated:"+clientKey(clientIP(r)), c, true)
-		if err != nil || wait == 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		x := s.begin(w, r, "authenticate")
-		x.ev.Decision = "deny"
-		s.scale.rateLimited.WithLabelValues("unauthenticated").Inc()
-		s.fail(w, r, x, errRateLimited(fmt.Sprintf(
-			"too many requests without an accepted token from this address (this one: %s): the limit is %d per %s (bursts of %d); retry after %s",
-			why, c.Rate, time.Duration(c.Per), c.Burst, wait.Round(time.Millisecond)), wait))
-	})
-}
-
-// tokenRefusal is why authentication refuses r, "" when it accepts it:
-// the authenticator's verdict or the token's revocation. A revocation
-// list too stale to vouch for the token is not a refusal of the token;
-// the route answers for it.
-func (s *Server) tokenRefusal(r *http.Request) string {
-	p, err := s.auth.authenticate(r)
-	if err != nil {
-		return err.Error()
+	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+	defer cancel()
+	// The request is refused whatever the limiter says, so a shared
+	// limiter that cannot decide falls back to this replica's own under
+	// either on_failure: it only chooses between 401 and 429.
+	wait, err := s.allow(ctx, "unauthenticated:"+clientKey(clientIP(r)), c, true)
+	if err != nil || wait == 0 {
+		return why
 	}
-	if s.revocations != nil {
-		if revoked, _, _ := s.revocations.check(p); revoked {
-			return msgRevoked
-		}
-	}
-	return ""
+	x.ev.Decision = "deny"
+	s.scale.rateLimited.WithLabelValues("unauthenticated").Inc()
+	return errRateLimited(fmt.Sprintf(
+		"too many requests without an accepted token from this address (this one: %s): the limit is %d per %s (bursts of %d); retry after %s",
+		why.Msg, c.Rate, time.Duration(c.Per), c.Burst, wait.Round(time.Millisecond)), wait)
 }
 
 // clientKey is the allowance a client address draws on: the address, or

@@ -20,5 +20,5 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /audit/", auditPage())
 	mux.Handle("GET /audit", http.RedirectHandler("/audit/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.unknown)
-	return recoverer(s, s.limitUnauthenticated(mux))
+	return recoverer(s, mux)
 }
