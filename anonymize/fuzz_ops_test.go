@@ -28,7 +28,26 @@ func realDate(yyyymmdd string) bool {
 	return err == nil && t.Year() >= 1850
 }
 
-func oracleIDCN(in any) string {
+func oracleIDCN(in any) string { return oracleIDCNKeeping(6, 4, 6, 3)(in) }
+
+// oracleIDCNKeeping is mask_id_cn keeping first and last characters of an
+// 18-character ID, first15 and last15 of a 15-digit one.
+func oracleIDCNKeeping(first, last, first15, last15 int) func(any) string {
+	return func(in any) string {
+		id := validIDCNOracle(in)
+		switch len(id) {
+		case 18:
+			return id[:first] + strings.Repeat("*", 18-first-last) + id[18-last:]
+		case 15:
+			return id[:first15] + strings.Repeat("*", 15-first15-last15) + id[15-last15:]
+		}
+		return ""
+	}
+}
+
+// validIDCNOracle returns in as a valid ID with an upper-case check
+// character, or "".
+func validIDCNOracle(in any) string {
 	s, ok := in.(string)
 	switch {
 	case !ok:
@@ -43,17 +62,31 @@ func oracleIDCN(in any) string {
 		if "10X98765432"[sum%11:sum%11+1] != check || !realDate(s[6:14]) {
 			return ""
 		}
-		return s[:6] + "********" + s[14:17] + check
+		return s[:17] + check
 	case id15RE.MatchString(s):
 		if !realDate("19" + s[6:12]) {
 			return ""
 		}
-		return s[:6] + "******" + s[12:]
+		return s
 	}
 	return ""
 }
 
-func oraclePhoneCN(in any) string {
+func oraclePhoneCN(in any) string { return oraclePhoneCNKeeping(3, 4)(in) }
+
+// oraclePhoneCNKeeping is mask_phone_cn keeping first and last digits.
+func oraclePhoneCNKeeping(first, last int) func(any) string {
+	return func(in any) string {
+		d := validPhoneOracle(in)
+		if d == "" {
+			return ""
+		}
+		return d[:first] + strings.Repeat("*", 11-first-last) + d[11-last:]
+	}
+}
+
+// validPhoneOracle returns the 11 digits of a valid mobile number, or "".
+func validPhoneOracle(in any) string {
 	s, ok := text(in)
 	if !ok {
 		return ""
@@ -72,7 +105,7 @@ func oraclePhoneCN(in any) string {
 	if len(d) != 11 || d[0] != '1' || d[1] < '3' {
 		return ""
 	}
-	return d[:3] + "****" + d[7:]
+	return d
 }
 
 func oracleNameCN(in any) string {
@@ -90,6 +123,23 @@ func oracleNameCN(in any) string {
 		return string(r[:2]) + strings.Repeat("*", len(r)-2)
 	}
 	return string(r[:1]) + strings.Repeat("*", len(r)-1)
+}
+
+// oracleNameCNFixed is mask_name_cn with width fixed: the surname and one
+// mask character, a one-character value redacted.
+func oracleNameCNFixed(in any) string {
+	s, ok := in.(string)
+	if !ok {
+		return ""
+	}
+	r := []rune(strings.TrimSpace(s))
+	switch {
+	case len(r) < 2:
+		return ""
+	case len(r) >= 3 && compoundSurnames[string(r[:2])]:
+		return string(r[:2]) + "*"
+	}
+	return string(r[:1]) + "*"
 }
 
 func oracleEmail(in any) string {
@@ -192,8 +242,14 @@ var fuzzOps = []struct {
 	oracle func(any) string
 }{
 	{Rule{Op: "mask_id_cn"}, oracleIDCN},
+	{Rule{Op: "mask_id_cn", Params: Params{"keep": "region"}}, oracleIDCNKeeping(6, 0, 6, 0)},
+	{Rule{Op: "mask_id_cn", Params: Params{"keep": "birth_year"}}, oracleIDCNKeeping(10, 0, 8, 0)},
+	{Rule{Op: "mask_id_cn", Params: Params{"keep_first": 0, "keep_last": 4}}, oracleIDCNKeeping(0, 4, 0, 4)},
 	{Rule{Op: "mask_phone_cn"}, oraclePhoneCN},
+	{Rule{Op: "mask_phone_cn", Params: Params{"keep": "carrier"}}, oraclePhoneCNKeeping(3, 0)},
+	{Rule{Op: "mask_phone_cn", Params: Params{"keep_first": 0, "keep_last": 4}}, oraclePhoneCNKeeping(0, 4)},
 	{Rule{Op: "mask_name_cn"}, oracleNameCN},
+	{Rule{Op: "mask_name_cn", Params: Params{"width": "fixed"}}, oracleNameCNFixed},
 	{Rule{Op: "mask_email"}, oracleEmail},
 	{Rule{Op: "mask_bank_card"}, oracleBankCard},
 	{Rule{Op: "mask_address"}, nil},
@@ -250,18 +306,18 @@ func FuzzMasksReleaseOnlyTheirDocumentedForm(f *testing.F) {
 				env := &Env{Keys: keys, Consumer: "alice", Dataset: "civil/assistance"}
 				st, err := plans[i].Transform(&out, strings.NewReader(`{"items":[{"f":`+lit+`}]}`), itemsShape, env, Limits{})
 				if err != nil {
-					t.Fatalf("%s(%s): %v", op.rule.Op, lit, err)
+					t.Fatalf("%v(%s): %v", op.rule, lit, err)
 				}
 				if !json.Valid(out.Bytes()) || !utf8.Valid(out.Bytes()) {
-					t.Fatalf("%s(%s) = %q: not valid UTF-8 JSON", op.rule.Op, lit, out.Bytes())
+					t.Fatalf("%v(%s) = %q: not valid UTF-8 JSON", op.rule, lit, out.Bytes())
 				}
 				var rel struct{ Items []map[string]any }
 				if err := json.Unmarshal(out.Bytes(), &rel); err != nil || len(rel.Items) != 1 {
-					t.Fatalf("%s(%s) = %s", op.rule.Op, lit, out.Bytes())
+					t.Fatalf("%v(%s) = %s", op.rule, lit, out.Bytes())
 				}
 				got := rel.Items[0]["f"]
 				if (got == redacted) != (st.Fallbacks == 1) {
-					t.Fatalf("%s(%s) = %#v with %d fallbacks", op.rule.Op, lit, got, st.Fallbacks)
+					t.Fatalf("%v(%s) = %#v with %d fallbacks", op.rule, lit, got, st.Fallbacks)
 				}
 				if op.oracle == nil {
 					checkAddress(t, in, got)
@@ -272,7 +328,7 @@ func FuzzMasksReleaseOnlyTheirDocumentedForm(f *testing.F) {
 					want = redacted
 				}
 				if got != want {
-					t.Fatalf("%s(%s) = %#v, want %#v", op.rule.Op, lit, got, want)
+					t.Fatalf("%v(%s) = %#v, want %#v", op.rule, lit, got, want)
 				}
 			}
 		}

@@ -184,7 +184,7 @@ func TestCompileRejectsBadParametersOfEveryOperator(t *testing.T) {
 		{"mask_id_cn keeping everything", Rule{Op: "mask_id_cn", Params: Params{"keep_first": 11, "keep_last": 4}}},
 		{"mask_id_cn keeping all of a 15-digit ID", Rule{Op: "mask_id_cn", Params: Params{"keep_first": 12}}},
 		{"mask_id_cn with a negative keep_last", Rule{Op: "mask_id_cn", Params: Params{"keep_last": -1}}},
-		{"mask_phone_cn with keep_first", Rule{Op: "mask_phone_cn", Params: Params{"keep_first": 3}}},
+		{"mask_phone_cn keeping all 11 digits", Rule{Op: "mask_phone_cn", Params: Params{"keep_first": 7, "keep_last": 4}}},
 		{"mask_email with keep_domain", Rule{Op: "mask_email", Params: Params{"keep_domain": false}}},
 		{"mask_bank_card with keep_last", Rule{Op: "mask_bank_card", Params: Params{"keep_last": 4}}},
 		{"mask_address with level", Rule{Op: "mask_address", Params: Params{"level": "city"}}},

@@ -2,6 +2,7 @@ package anonymize
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -9,11 +10,12 @@ import (
 
 // Every masking operator writes one mask character for each character it
 // hides, so a masked value keeps the shape readers recognise
-// (110105********1234, 138****5678). Each validates what it is given: a
-// value that is not what the operator masks (a number for an ID, an
-// invalid ID, an object) is not masked "as well as possible" but falls back
-// to redact, because a mask that assumes the wrong layout can reveal the
-// part it meant to hide.
+// (110105********1234, 138****5678); mask_name_cn with width "fixed" is the
+// exception, as there the length is what it hides. Each validates what it
+// is given: a value that is not what the operator masks (a number for an
+// ID, an invalid ID, an object) is not masked "as well as possible" but
+// falls back to redact, because a mask that assumes the wrong layout can
+// reveal the part it meant to hide.
 
 // maskOp hides every character but the first and last ones kept, for
 // strings and numbers: {"keep_first": 3, "keep_last": 4}: "13812345678" →
@@ -74,6 +76,13 @@ func maskRunes(s string, first, last int, char string) string {
 // maskIDCN masks a resident identity number (GB 11643), given as a string:
 // the 18-character form with a valid check character (x or X) and a real
 // birth date, or the legacy 15-digit form with a real 19YYMMDD birth date.
+// What the digits say (docs/policies.md has the table): 1–6 the region of
+// registration, 7–14 the birth date (7–12, YYMMDD, in the 15-digit form),
+// 15–17 a sequence within region and day whose last digit is odd for men
+// and even for women (13–15 in the 15-digit form), and 18 a check
+// character computed from the other 17, so that keeping it narrows the
+// digits hidden beside it.
+//
 // By default it keeps the 6-digit region code and the last 4 characters
 // (the last 3 of a 15-digit number, which has no check character, so that
 // no digit of the birth date shows):
@@ -82,38 +91,85 @@ func maskRunes(s string, first, last int, char string) string {
 //	"11010519491231002x" → "110105********002X"
 //	"110105491231002"    → "110105******002"
 //
-// keep_first and keep_last, when given, apply to both forms; char sets the
-// mask character. A number, an invalid ID or anything else falls back to
-// redact.
+// keep names another form: "region" (first 6), "birth_year" (region and
+// year of birth: first 10, first 8 of a 15-digit number) or
+// "region_and_last4" (the default). keep_first and keep_last instead give
+// counts, for both forms; keep and counts together are an error. char sets
+// the mask character. A number, an invalid ID or anything else falls back
+// to redact.
 type maskIDCN struct {
-	first, last int
-	last15      int // keep_last for 15-digit IDs
-	char        string
+	first, last     int // 18-character IDs
+	first15, last15 int // 15-digit IDs
+	char            string
+}
+
+// idForms are mask_id_cn's named forms: what they keep of an 18-character
+// ID and of a 15-digit one.
+var idForms = map[string]maskIDCN{
+	"region":           {first: 6, first15: 6},
+	"birth_year":       {first: 10, first15: 8},
+	"region_and_last4": {first: 6, last: 4, first15: 6, last15: 3},
 }
 
 func newMaskIDCN(p Params) (Operator, error) {
-	if err := p.check("keep_first", "keep_last", "char"); err != nil {
+	if err := p.check("keep", "keep_first", "keep_last", "char"); err != nil {
 		return nil, err
 	}
-	m := maskIDCN{last15: 3}
-	var err error
-	if m.first, err = p.Int("keep_first", 6); err != nil {
+	m, err := namedForm(p, idForms, "region_and_last4")
+	if err != nil {
 		return nil, err
 	}
-	_, given := p["keep_last"]
-	if m.last, err = p.Int("keep_last", 4); err != nil {
-		return nil, err
+	if _, given := p["keep_first"]; given {
+		if m.first, err = p.Int("keep_first", 0); err != nil {
+			return nil, err
+		}
+		m.first15 = m.first
 	}
-	if given {
+	if _, given := p["keep_last"]; given {
+		if m.last, err = p.Int("keep_last", 0); err != nil {
+			return nil, err
+		}
 		m.last15 = m.last
 	}
-	if m.first+m.last >= 15 || m.first+m.last15 >= 15 {
+	if m.first+m.last >= 15 {
 		return nil, fmt.Errorf("keep_first + keep_last: %d + %d leaves nothing of a 15-digit ID masked", m.first, m.last)
+	}
+	if m.first15+m.last15 >= 15 {
+		return nil, fmt.Errorf("keep_first + keep_last: %d + %d leaves nothing of a 15-digit ID masked", m.first15, m.last15)
 	}
 	if m.char, err = maskChar(p); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// namedForm returns the form the keep parameter names, or def's when it is
+// absent. keep excludes keep_first and keep_last: a policy that gave both
+// would leave a reader guessing which one wins.
+func namedForm[T any](p Params, forms map[string]T, def string) (T, error) {
+	var zero T
+	name, err := p.String("keep", "")
+	if err != nil {
+		return zero, err
+	}
+	if _, given := p["keep"]; !given {
+		return forms[def], nil
+	}
+	for _, count := range []string{"keep_first", "keep_last"} {
+		if _, given := p[count]; given {
+			return zero, fmt.Errorf("keep and %s: give a named form or counts, not both", count)
+		}
+	}
+	f, ok := forms[name]
+	if !ok {
+		names := make([]string, 0, len(forms))
+		for n := range forms {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return zero, fmt.Errorf("keep: want one of %s, got %q", strings.Join(names, ", "), name)
+	}
+	return f, nil
 }
 
 func (m maskIDCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
@@ -125,15 +181,17 @@ func (m maskIDCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
 	if !ok {
 		return dst, false
 	}
-	last := m.last
+	first, last := m.first, m.last
 	if len(id) == 15 {
-		last = m.last15
+		first, last = m.first15, m.last15
 	}
-	return appendString(dst, maskRunes(id, m.first, last, m.char)), true
+	return appendString(dst, maskRunes(id, first, last, m.char)), true
 }
 
-// maskPhoneCN masks a mainland mobile number to its first 3 and last 4
-// digits: 11 digits starting 13–19, given as a string or an integer. A
+// maskPhoneCN masks a mainland mobile number: 11 digits starting 13–19,
+// given as a string or an integer. By default it keeps the first 3 digits
+// (the carrier's prefix, 号段) and the last 4 (the end of the subscriber
+// number); digits 4–7 name the area where the number was registered. A
 // country prefix (+86, 0086 or 86) and single spaces or hyphens between
 // digit groups are accepted and not released: the output is always the
 // 11-character form.
@@ -142,19 +200,42 @@ func (m maskIDCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
 //	"+86 138-1234-5678" → "138****5678"
 //	13812345678        → "138****5678"
 //
-// Landline numbers, service numbers and anything else fall back to redact;
-// use mask for them. char sets the mask character.
-type maskPhoneCN struct{ char string }
+// keep names another form, "carrier" (first 3) or "carrier_and_last4"
+// (the default); keep_first and keep_last instead give counts, which must
+// leave a digit masked. Landline numbers, service numbers and anything else
+// fall back to redact; use mask for them. char sets the mask character.
+type maskPhoneCN struct {
+	first, last int
+	char        string
+}
+
+// phoneForms are mask_phone_cn's named forms.
+var phoneForms = map[string]maskPhoneCN{
+	"carrier":           {first: 3},
+	"carrier_and_last4": {first: 3, last: 4},
+}
 
 func newMaskPhoneCN(p Params) (Operator, error) {
-	if err := p.check("char"); err != nil {
+	if err := p.check("keep", "keep_first", "keep_last", "char"); err != nil {
 		return nil, err
 	}
-	c, err := maskChar(p)
+	m, err := namedForm(p, phoneForms, "carrier_and_last4")
 	if err != nil {
 		return nil, err
 	}
-	return maskPhoneCN{char: c}, nil
+	if m.first, err = p.Int("keep_first", m.first); err != nil {
+		return nil, err
+	}
+	if m.last, err = p.Int("keep_last", m.last); err != nil {
+		return nil, err
+	}
+	if m.first+m.last >= 11 {
+		return nil, fmt.Errorf("keep_first + keep_last: %d + %d leaves nothing of an 11-digit mobile number masked", m.first, m.last)
+	}
+	if m.char, err = maskChar(p); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (m maskPhoneCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
@@ -179,7 +260,7 @@ func (m maskPhoneCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
 	if len(digits) != 11 || digits[0] != '1' || digits[1] < '3' {
 		return dst, false
 	}
-	return appendString(dst, maskRunes(digits, 3, 4, m.char)), true
+	return appendString(dst, maskRunes(digits, m.first, m.last, m.char)), true
 }
 
 // groupedDigits returns the ASCII digits of s, which may separate digit
@@ -208,9 +289,10 @@ func groupedDigits(s string, max int) (string, bool) {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// maskNameCN keeps a person's surname and masks each character of the
-// given name. Two-character surnames (欧阳, 司马, 诸葛, 上官, ...) are kept
-// whole when a given name follows:
+// maskNameCN keeps a person's surname and masks the given name. Two-
+// character surnames (欧阳, 司马, 诸葛, 上官, ...) are kept whole when a
+// given name follows. By default each character of the given name is
+// masked, so a consumer learns whether it has one character or two:
 //
 //	"张伟"   → "张*"
 //	"欧阳娜"  → "欧阳*"
@@ -218,21 +300,37 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 //	"司马"   → "司*" (read as surname 司 and given name 马)
 //	"王"    → "*"
 //
-// Surrounding spaces are trimmed. The mask keeps the name's length, as the
-// demo's 欧阳* does; a consumer learns whether the given name has one
-// character or two, and no more. An empty name, a number or anything else
-// falls back to redact. char sets the mask character.
-type maskNameCN struct{ char string }
+// With {"width": "fixed"} the given name is one mask character whatever
+// its length, so the output's length depends on the surname alone:
+// "李娜" and "李娜娜" both → "李*", "欧阳娜娜" → "欧阳*". A one-character
+// value has no given name to stand for and falls back to redact in that
+// form. Surrounding spaces are trimmed. An empty name, a number or
+// anything else falls back to redact. char sets the mask character.
+type maskNameCN struct {
+	fixed bool
+	char  string
+}
 
 func newMaskNameCN(p Params) (Operator, error) {
-	if err := p.check("char"); err != nil {
+	if err := p.check("width", "char"); err != nil {
 		return nil, err
 	}
-	c, err := maskChar(p)
+	var m maskNameCN
+	width, err := p.String("width", "per_character")
 	if err != nil {
 		return nil, err
 	}
-	return maskNameCN{char: c}, nil
+	switch width {
+	case "per_character":
+	case "fixed":
+		m.fixed = true
+	default:
+		return nil, fmt.Errorf("width: want per_character or fixed, got %q", width)
+	}
+	if m.char, err = maskChar(p); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (m maskNameCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
@@ -241,7 +339,7 @@ func (m maskNameCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
 	}
 	s, _ := v.Text()
 	runes := []rune(strings.TrimSpace(s))
-	if len(runes) == 0 {
+	if len(runes) == 0 || (m.fixed && len(runes) == 1) {
 		return dst, false
 	}
 	keep := 1
@@ -251,7 +349,11 @@ func (m maskNameCN) Apply(dst []byte, v Value, _ *Env) ([]byte, bool) {
 	if len(runes) == 1 {
 		keep = 0
 	}
-	out := string(runes[:keep]) + strings.Repeat(m.char, len(runes)-keep)
+	hidden := len(runes) - keep
+	if m.fixed {
+		hidden = 1
+	}
+	out := string(runes[:keep]) + strings.Repeat(m.char, hidden)
 	return appendString(dst, out), true
 }
 

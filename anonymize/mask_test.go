@@ -2,6 +2,7 @@ package anonymize
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -238,6 +239,151 @@ func TestMaskCharMustLookLikeAMask(t *testing.T) {
 			if _, err := Compile(Spec{Fields: map[string]Rule{"f": {Op: op, Params: Params{"char": char}}}}); err != nil {
 				t.Errorf("%s with char %q: %v", op, char, err)
 			}
+		}
+	}
+}
+
+func TestMaskIDCNKeepsTheDigitGroupsThePolicyNames(t *testing.T) {
+	region := Rule{Op: "mask_id_cn", Params: Params{"keep": "region"}}
+	year := Rule{Op: "mask_id_cn", Params: Params{"keep": "birth_year"}}
+	both := Rule{Op: "mask_id_cn", Params: Params{"keep": "region_and_last4"}}
+	last4 := Rule{Op: "mask_id_cn", Params: Params{"keep_first": 0, "keep_last": 4}}
+	runOpCases(t, []opCase{
+		{name: "region", rule: region, in: `"` + validID + `"`, want: "110105************"},
+		{name: "region of a legacy ID", rule: region, in: `"110105491231002"`, want: "110105*********"},
+		{name: "birth year", rule: year, in: `"` + validID + `"`, want: "1101051990********"},
+		{name: "birth year of a legacy ID", rule: year, in: `"110105491231002"`, want: "11010549*******"},
+		{name: "region and last 4, named", rule: both, in: `"` + validIDX + `"`, want: "110105********002X"},
+		{name: "region and last 3 of a legacy ID, named", rule: both, in: `"110105491231002"`, want: "110105******002"},
+		{name: "last 4 by counts", rule: last4, in: `"` + validID + `"`, want: "**************1234"},
+		{name: "region form checks the check digit", rule: region, in: `"110105199001051235"`, want: redacted, fallback: true},
+		{name: "birth year form checks the date", rule: year, in: `"110105199002301238"`, want: redacted, fallback: true},
+		{name: "region form takes no number", rule: region, in: `110105199001051234`, want: redacted, fallback: true},
+	})
+}
+
+// withCheck completes 17 digits to an 18-character ID.
+func withCheck(t *testing.T, first17 string) string {
+	t.Helper()
+	c, ok := CheckDigitCN(first17)
+	if !ok {
+		t.Fatalf("bad ID digits %q", first17)
+	}
+	return first17 + string(c)
+}
+
+// The 17th digit's parity is the holder's sex, and the 18th is computed
+// from the other 17: a form that keeps neither must release the same for
+// every sequence number of one region and birth date, men and women alike.
+func TestMaskIDCNWithoutTheLastFourHidesTheSexDigit(t *testing.T) {
+	for _, form := range []string{"region", "birth_year"} {
+		p := mustCompile(t, Spec{Fields: map[string]Rule{"f": {Op: "mask_id_cn", Params: Params{"keep": form}}}})
+		released := map[string]bool{}
+		for seq := range 1000 {
+			id := withCheck(t, fmt.Sprintf("11010519900105%03d", seq))
+			out, st := release(t, p, itemsShape, `{"items":[{"f":"`+id+`"}]}`)
+			if st.Fallbacks != 0 {
+				t.Fatalf("%s: %s fell back", form, id)
+			}
+			released[string(out)] = true
+		}
+		for seq := range 1000 {
+			out, _ := release(t, p, itemsShape, fmt.Sprintf(`{"items":[{"f":"110105900105%03d"}]}`, seq))
+			released[string(out)] = true
+		}
+		if len(released) != 2 {
+			t.Errorf("keep %s released %d distinct values for 1000 sequence numbers in each form, want one per form: %v", form, len(released), released)
+		}
+	}
+	// The form that keeps the last 4 does show the sex digit: that is what
+	// the documentation warns of.
+	man, woman := withCheck(t, "11010519900105123"), withCheck(t, "11010519900105124")
+	a, _ := releaseOne(t, Rule{Op: "mask_id_cn"}, `"`+man+`"`, testEnv(t))
+	b, _ := releaseOne(t, Rule{Op: "mask_id_cn"}, `"`+woman+`"`, testEnv(t))
+	if a.(string)[16:17] != "3" || b.(string)[16:17] != "4" {
+		t.Errorf("region_and_last4 released %v and %v; want the 17th digits 3 and 4 visible", a, b)
+	}
+}
+
+func TestMaskPhoneCNKeepsTheDigitsThePolicyNames(t *testing.T) {
+	carrier := Rule{Op: "mask_phone_cn", Params: Params{"keep": "carrier"}}
+	named := Rule{Op: "mask_phone_cn", Params: Params{"keep": "carrier_and_last4"}}
+	last4 := Rule{Op: "mask_phone_cn", Params: Params{"keep_first": 0, "keep_last": 4}}
+	first3 := Rule{Op: "mask_phone_cn", Params: Params{"keep_last": 0}}
+	runOpCases(t, []opCase{
+		{name: "carrier prefix", rule: carrier, in: `"13812345678"`, want: "138********"},
+		{name: "carrier prefix of a prefixed number", rule: carrier, in: `"+86 138-1234-5678"`, want: "138********"},
+		{name: "carrier prefix of an integer", rule: carrier, in: `13812345678`, want: "138********"},
+		{name: "carrier and last 4, named", rule: named, in: `"13812345678"`, want: "138****5678"},
+		{name: "last 4 by counts", rule: last4, in: `"13812345678"`, want: "*******5678"},
+		{name: "first 3 by counts", rule: first3, in: `"13812345678"`, want: "138********"},
+		{name: "carrier form checks the number", rule: carrier, in: `"12812345678"`, want: redacted, fallback: true},
+		{name: "carrier form takes no landline", rule: carrier, in: `"010-12345678"`, want: redacted, fallback: true},
+	})
+	// Without the last 4, every subscriber of one prefix looks alike.
+	p := mustCompile(t, Spec{Fields: map[string]Rule{"f": carrier}})
+	a, _ := release(t, p, itemsShape, `{"items":[{"f":"13812345678"}]}`)
+	b, _ := release(t, p, itemsShape, `{"items":[{"f":"13899990000"}]}`)
+	if string(a) != string(b) {
+		t.Errorf("carrier form released %s and %s for one prefix", a, b)
+	}
+}
+
+func TestMaskNameCNFixedWidthHidesTheGivenNamesLength(t *testing.T) {
+	fixed := Rule{Op: "mask_name_cn", Params: Params{"width": "fixed"}}
+	perChar := Rule{Op: "mask_name_cn", Params: Params{"width": "per_character"}}
+	circle := Rule{Op: "mask_name_cn", Params: Params{"width": "fixed", "char": "○"}}
+	runOpCases(t, []opCase{
+		{name: "one given character", rule: fixed, in: `"李娜"`, want: "李*"},
+		{name: "two given characters", rule: fixed, in: `"李娜娜"`, want: "李*"},
+		{name: "compound surname stays recognisable", rule: fixed, in: `"欧阳娜"`, want: "欧阳*"},
+		{name: "compound surname, two given characters", rule: fixed, in: `"欧阳娜娜"`, want: "欧阳*"},
+		{name: "two characters read as surname and given name", rule: fixed, in: `"司马"`, want: "司*"},
+		{name: "minority name with a middle dot", rule: fixed, in: `"阿依古丽·买买提"`, want: "阿*"},
+		{name: "spaces trimmed", rule: fixed, in: `"　李四　"`, want: "李*"},
+		{name: "custom char", rule: circle, in: `"张三丰"`, want: "张○"},
+		{name: "one character has no given name to stand for", rule: fixed, in: `"王"`, want: redacted, fallback: true},
+		{name: "empty", rule: fixed, in: `""`, want: redacted, fallback: true},
+		{name: "number", rule: fixed, in: `42`, want: redacted, fallback: true},
+		{name: "per character, named", rule: perChar, in: `"欧阳娜娜"`, want: "欧阳**"},
+		{name: "per character, one character", rule: perChar, in: `"王"`, want: "*"},
+	})
+	p := mustCompile(t, Spec{Fields: map[string]Rule{"f": fixed}})
+	for _, surname := range []string{"李", "王", "欧阳", "诸葛", "上官"} {
+		var first string
+		for n := 1; n <= 6; n++ {
+			out, st := release(t, p, itemsShape, `{"items":[{"f":"`+surname+strings.Repeat("娜", n)+`"}]}`)
+			if st.Fallbacks != 0 {
+				t.Fatalf("%s with %d given characters fell back", surname, n)
+			}
+			if n == 1 {
+				first = string(out)
+			} else if string(out) != first {
+				t.Errorf("%s with %d given characters released %s, with 1 %s: the length shows", surname, n, out, first)
+			}
+		}
+	}
+}
+
+func TestMaskFormParametersAreChecked(t *testing.T) {
+	for _, rule := range []Rule{
+		{Op: "mask_id_cn", Params: Params{"keep": "birth_date"}},
+		{Op: "mask_id_cn", Params: Params{"keep": ""}},
+		{Op: "mask_id_cn", Params: Params{"keep": 6}},
+		{Op: "mask_id_cn", Params: Params{"keep": "region", "keep_first": 6}},
+		{Op: "mask_id_cn", Params: Params{"keep": "region", "keep_last": 0}},
+		{Op: "mask_phone_cn", Params: Params{"keep": "area"}},
+		{Op: "mask_phone_cn", Params: Params{"keep": "carrier", "keep_last": 4}},
+		{Op: "mask_phone_cn", Params: Params{"keep_first": 11}},
+		{Op: "mask_phone_cn", Params: Params{"keep_first": -1}},
+		{Op: "mask_phone_cn", Params: Params{"keep_last": 2.5}},
+		{Op: "mask_name_cn", Params: Params{"width": "variable"}},
+		{Op: "mask_name_cn", Params: Params{"width": ""}},
+		{Op: "mask_name_cn", Params: Params{"width": 1}},
+		{Op: "mask_name_cn", Params: Params{"keep": "surname"}},
+	} {
+		if p, err := Compile(Spec{Fields: map[string]Rule{"f": rule}}); err == nil {
+			t.Errorf("%s %v compiled to %v, want an error", rule.Op, rule.Params, p.Treatments())
 		}
 	}
 }

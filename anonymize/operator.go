@@ -1,14 +1,9 @@
 package anonymize
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"errors"
 	"fmt"
-	"hash"
 	"math"
 	"sort"
-	"sync"
 	"time"
 )
 
@@ -136,73 +131,35 @@ func (p Params) String(name, def string) (string, error) {
 	return s, nil
 }
 
-// Keys holds the secrets that keyed operators use. Build it once from the
-// gateway's pseudonym key.
-type Keys struct {
-	pseudonym []byte
-
-	// scoped caches the keys derived per scope ("consumer:alice"), which
-	// every release would otherwise derive again; cleared when full.
-	mu     sync.Mutex
-	scoped map[string]*scopedKey
-}
-
-// scopedKey is one scope's pseudonym key and keyed hashes ready to use
-// with it: keying an HMAC hashes the key twice and allocates, which every
-// release would otherwise do again.
-type scopedKey struct {
-	key  []byte
-	macs sync.Pool // of hash.Hash
-}
-
-// maxScopedKeys bounds Keys.scoped.
-const maxScopedKeys = 4096
-
-// scope returns the pseudonym key of one scope.
-func (k *Keys) scope(label string) *scopedKey {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if sk, ok := k.scoped[label]; ok {
-		return sk
-	}
-	if k.scoped == nil || len(k.scoped) >= maxScopedKeys {
-		k.scoped = make(map[string]*scopedKey)
-	}
-	sk := &scopedKey{key: deriveKey(k.pseudonym, label)}
-	sk.macs.New = func() any { return hmac.New(sha256.New, sk.key) }
-	k.scoped[label] = sk
-	return sk
-}
-
-// NewKeys returns keys for pseudonymisation derived from secret, which must
-// hold at least 32 bytes.
-func NewKeys(secret []byte) (*Keys, error) {
-	if len(secret) < 32 {
-		return nil, errors.New("pseudonym key must be at least 32 bytes")
-	}
-	return &Keys{pseudonym: deriveKey(secret, "sluice/pseudonym/v1")}, nil
-}
-
-func deriveKey(secret []byte, label string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
-
 // Env carries what operators need to know about the request being answered.
 // An Env is used by one transform at a time.
 type Env struct {
 	Keys *Keys
-	// Consumer is the caller's subject id, for consumer-scoped pseudonyms.
+	// Issuer is the caller's token issuer ("iss"): organisation names are
+	// only unique per issuer, so pseudonym scopes that name an
+	// organisation name its issuer too.
+	Issuer string
+	// Org is the caller's organisation: the token's "dept" claim, else
+	// "azp", else "client_id", as the gateway's principal states it. ""
+	// when the token names none; each subject then counts as an
+	// organisation of its own, so callers without one never share
+	// pseudonyms.
+	Org string
+	// Consumer is the caller's subject id ("sub").
 	Consumer string
-	// Dataset is "source/dataset", for dataset-scoped pseudonyms.
+	// Purpose is the purpose the request is made for (Sluice-Purpose, else
+	// the token's purpose claim); "" when none was stated.
+	Purpose string
+	// Dataset is "source/dataset".
 	Dataset string
 	// Now is the clock that ages are computed against (generalize to
-	// "age"); nil means time.Now. A transform reads it once, so every
-	// record of a release is aged on the same day.
+	// "age") and that picks the period of a rotating pseudonym scope; nil
+	// means time.Now. A transform reads it once, so every record of a
+	// release is aged on the same day and pseudonymised in the same
+	// period.
 	Now func() time.Time
 
-	macs map[string]scopedMAC
+	macs []scopedMAC
 	sum  []byte // a pseudonym's MAC, reused across values
 	// today is the time a transform started, read from Now.
 	today time.Time
@@ -232,54 +189,4 @@ func (e *Env) now() time.Time {
 		e.today = e.clock()
 	}
 	return e.today
-}
-
-// scopedMAC is a keyed hash the Env holds, the keys and dataset or
-// consumer it was derived for, and the scope it goes back to.
-type scopedMAC struct {
-	keys  *Keys
-	who   string
-	hash  hash.Hash
-	scope *scopedKey
-}
-
-// mac returns the keyed hash for a pseudonym scope, ready for use.
-func (e *Env) mac(scope string) hash.Hash {
-	var who, label string
-	switch scope {
-	case scopeGlobal:
-		label = "global"
-	case scopeDataset:
-		who, label = e.Dataset, "dataset:"
-	default:
-		who, label = e.Consumer, "consumer:"
-	}
-	// The cache must follow the Env's fields: an Env reused after its
-	// Consumer, Dataset or Keys changed would otherwise pseudonymise in the
-	// previous scope and let two consumers link their records.
-	if m, ok := e.macs[scope]; ok && m.who == who && m.keys == e.Keys {
-		m.hash.Reset()
-		return m.hash
-	}
-	if e.macs == nil {
-		e.macs = make(map[string]scopedMAC, 1)
-	} else if m, ok := e.macs[scope]; ok {
-		m.scope.macs.Put(m.hash)
-	}
-	sk := e.Keys.scope(label + who)
-	m := sk.macs.Get().(hash.Hash)
-	m.Reset()
-	e.macs[scope] = scopedMAC{keys: e.Keys, who: who, hash: m, scope: sk}
-	return m
-}
-
-// finish gives the keyed hashes the Env took back to their scopes.
-func (e *Env) finish() {
-	if e == nil {
-		return
-	}
-	for scope, m := range e.macs {
-		m.scope.macs.Put(m.hash)
-		delete(e.macs, scope)
-	}
 }

@@ -1,7 +1,6 @@
 package anonymize
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -27,13 +26,16 @@ func init() {
 	// "13812345678" → "138****5678".
 	register("mask", newMask)
 	// mask_id_cn masks a resident identity number to its region and last 4:
-	// "110105199001051234" → "110105********1234".
+	// "110105199001051234" → "110105********1234"; {"keep": "region"}:
+	// "110105************".
 	register("mask_id_cn", newMaskIDCN)
 	// mask_phone_cn masks a mobile number to its first 3 and last 4:
-	// "+86 138-1234-5678" → "138****5678".
+	// "+86 138-1234-5678" → "138****5678"; {"keep_last": 0}:
+	// "138********".
 	register("mask_phone_cn", newMaskPhoneCN)
 	// mask_name_cn keeps a Chinese surname, compound ones whole:
-	// "欧阳娜" → "欧阳*", "张伟" → "张*".
+	// "欧阳娜" → "欧阳*", "张伟" → "张*"; {"width": "fixed"} hides the
+	// given name's length: "欧阳娜娜" → "欧阳*".
 	register("mask_name_cn", newMaskNameCN)
 	// mask_email keeps the first character of the mailbox and the domain:
 	// "zhangsan@example.com" → "z*******@example.com".
@@ -46,8 +48,9 @@ func init() {
 	register("mask_address", newMaskAddress)
 	// pseudonymize replaces a value with a keyed HMAC-SHA256 pseudonym of 32
 	// hex characters; the same value gives the same pseudonym within a scope:
-	// {"scope": "dataset"} (default), "consumer" or "global".
-	// "110105199001051234" → "49e15364f5ba567e13f4a077e111db89" (under the test key).
+	// "org_purpose" (default: the receiving organisation and purpose),
+	// "consumer", "dataset", "shared:NAME" or "global"; {"rotate": "90d"}
+	// changes them all each period.
 	register("pseudonymize", newPseudonymize)
 	// generalize coarsens a date ({"to": "month"}: "2026-03-14" →
 	// "2026-03"), a birth date to an age band ({"to": "age", "band": 10}:
@@ -172,60 +175,4 @@ func maskChar(p Params) (string, error) {
 		return "", fmt.Errorf("char: want a punctuation mark or symbol, got %q", c)
 	}
 	return c, nil
-}
-
-const (
-	scopeGlobal   = "global"
-	scopeDataset  = "dataset"
-	scopeConsumer = "consumer"
-)
-
-// pseudonymizeOp replaces a string or number with a keyed HMAC-SHA256
-// pseudonym, 32 lowercase hex characters: "110105199001051234" →
-// "49e15364f5ba567e13f4a077e111db89" (under the test key, dataset scope).
-// The key is derived from the gateway's
-// secret and the scope, so nobody without the secret can test a guess (no
-// dictionary attack as on an unsalted hash), and pseudonyms of different
-// consumers or datasets do not link unless the scope is "global".
-type pseudonymizeOp struct{ scope string }
-
-func newPseudonymize(p Params) (Operator, error) {
-	if err := p.check("scope"); err != nil {
-		return nil, err
-	}
-	scope, err := p.String("scope", scopeDataset)
-	if err != nil {
-		return nil, err
-	}
-	switch scope {
-	case scopeGlobal, scopeDataset, scopeConsumer:
-	default:
-		return nil, fmt.Errorf("scope: want global, dataset or consumer, got %q", scope)
-	}
-	return pseudonymizeOp{scope: scope}, nil
-}
-
-// Apply pseudonymises strings and numbers; the number 42 and the string
-// "42" share a pseudonym, so a department sending IDs either way still
-// joins.
-func (o pseudonymizeOp) Apply(dst []byte, v Value, env *Env) ([]byte, bool) {
-	// Without keys there is no pseudonym to give: redact rather than fail
-	// (or panic) half-way through a release.
-	if env == nil || env.Keys == nil {
-		return dst, false
-	}
-	text, ok := v.rawText() // hashed where it lies, most often
-	if !ok {
-		s, ok := v.Text()
-		if !ok {
-			return dst, false
-		}
-		text = []byte(s)
-	}
-	m := env.mac(o.scope)
-	m.Write(text)
-	env.sum = m.Sum(env.sum[:0])
-	dst = append(dst, '"')
-	dst = hex.AppendEncode(dst, env.sum[:16])
-	return append(dst, '"'), true
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -235,7 +236,8 @@ func TestPseudonymsLinkOnlyWithinTheirScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := func() *Env { return &Env{Keys: keys, Consumer: "alice", Dataset: "health/visits"} }
+	alice := func() *Env { e := testEnv(t); e.Keys = keys; return e }
+	with := func(change func(*Env)) *Env { e := alice(); change(e); return e }
 	tests := []struct {
 		name   string
 		scope  string
@@ -248,11 +250,11 @@ func TestPseudonymsLinkOnlyWithinTheirScope(t *testing.T) {
 		{"same value, global scope", "global", alice(), alice(), id, id, true},
 		{"number and string of the same digits", "dataset", alice(), alice(), `42`, `"42"`, true},
 		{"different values", "dataset", alice(), alice(), id, `"110105194912310022"`, false},
-		{"other dataset, dataset scope", "dataset", alice(), &Env{Keys: keys, Consumer: "alice", Dataset: "civil/assistance"}, id, id, false},
-		{"other dataset, global scope", "global", alice(), &Env{Keys: keys, Consumer: "alice", Dataset: "civil/assistance"}, id, id, true},
-		{"other consumer, consumer scope", "consumer", alice(), &Env{Keys: keys, Consumer: "bob", Dataset: "health/visits"}, id, id, false},
-		{"other consumer, dataset scope", "dataset", alice(), &Env{Keys: keys, Consumer: "bob", Dataset: "health/visits"}, id, id, true},
-		{"other key", "global", alice(), &Env{Keys: otherKeys, Consumer: "alice", Dataset: "health/visits"}, id, id, false},
+		{"other dataset, dataset scope", "dataset", alice(), with(func(e *Env) { e.Dataset = "civil/assistance" }), id, id, false},
+		{"other dataset, global scope", "global", alice(), with(func(e *Env) { e.Dataset = "civil/assistance" }), id, id, true},
+		{"other consumer, consumer scope", "consumer", alice(), with(func(e *Env) { e.Consumer = "bob" }), id, id, false},
+		{"other consumer of the same organisation, dataset scope", "dataset", alice(), with(func(e *Env) { e.Consumer = "bob" }), id, id, true},
+		{"other key", "global", alice(), with(func(e *Env) { e.Keys = otherKeys }), id, id, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,7 +303,10 @@ func TestPseudonymsFollowTheEnvTheyAreGiven(t *testing.T) {
 }
 
 // Pseudonyms must stay the same across releases of Sluice, or every join a
-// department has built on them breaks: pin the derivation.
+// department has built on them breaks: pin the derivation. (The scopes
+// keyed by organisation and purpose replaced the old dataset and consumer
+// labels on purpose, so that two organisations cannot join; global's
+// label is the old one.)
 func TestPseudonymsAreStableAcrossReleases(t *testing.T) {
 	secret := bytes.Repeat([]byte("k"), 32)
 	mac := func(key []byte, msg string) []byte {
@@ -310,14 +315,29 @@ func TestPseudonymsAreStableAcrossReleases(t *testing.T) {
 		return m.Sum(nil)
 	}
 	root := mac(secret, "sluice/pseudonym/v1")
-	for _, tc := range []struct{ scope, label string }{
-		{"global", "global"},
-		{"dataset", "dataset:health/visits"},
-		{"consumer", "consumer:alice"},
+	// testEnv: issuer https://idp.example, org health, subject alice,
+	// purpose public-health, dataset health/visits; 2026-11-26T10:00:00Z
+	// falls in 90-day period 230 and 7-day period 2969 counted from 1970.
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		rule  Params
+		label string
+	}{
+		{Params{"scope": "global"}, "global"},
+		{nil, "org_purpose/19:https://idp.example/10:org:health/13:public-health"},
+		{Params{"scope": "org_purpose"}, "org_purpose/19:https://idp.example/10:org:health/13:public-health"},
+		{Params{"scope": "dataset"}, "dataset/19:https://idp.example/10:org:health/13:public-health/13:health/visits"},
+		{Params{"scope": "consumer"}, "consumer/19:https://idp.example/10:org:health/5:alice/13:public-health"},
+		{Params{"scope": "shared:fusion-2027"}, "shared/11:fusion-2027"},
+		{Params{"rotate": "90d"}, "org_purpose/19:https://idp.example/10:org:health/13:public-health@rotate=7776000,period=230"},
+		{Params{"scope": "global", "rotate": "7d"}, "global@rotate=604800,period=2969"},
 	} {
 		want := hex.EncodeToString(mac(mac(root, tc.label), "110105194912310021")[:16])
-		if got := pseudonym(t, tc.scope, `"110105194912310021"`, testEnv(t)); got != want {
-			t.Errorf("%s pseudonym = %s, want %s", tc.scope, got, want)
+		env := testEnv(t)
+		env.Now = func() time.Time { return now }
+		got, _ := releaseOne(t, Rule{Op: "pseudonymize", Params: tc.rule}, `"110105194912310021"`, env)
+		if got != want {
+			t.Errorf("%v: pseudonym = %s, want %s (label %q)", tc.rule, got, want, tc.label)
 		}
 	}
 }

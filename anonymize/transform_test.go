@@ -30,11 +30,15 @@ func testKeys(t testing.TB) *Keys {
 }
 
 // testEnv is a fresh request environment: an Env serves one transform at a
-// time.
+// time. The caller is the demo's analyst: alice of the health department,
+// for public health.
 func testEnv(t testing.TB) *Env {
 	t.Helper()
-	return &Env{Keys: testKeys(t), Consumer: "alice", Dataset: "health/visits"}
+	return &Env{Keys: testKeys(t), Issuer: testIssuer, Org: "health", Consumer: "alice", Purpose: "public-health", Dataset: "health/visits"}
 }
+
+// testIssuer is the token issuer of testEnv's caller.
+const testIssuer = "https://idp.example"
 
 func mustCompile(t testing.TB, s Spec) *Plan {
 	t.Helper()
@@ -826,7 +830,7 @@ func TestPlanIsSafeForConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for range 5 {
 				var out bytes.Buffer
-				env := &Env{Keys: keys, Consumer: "alice", Dataset: "health/visits"}
+				env := &Env{Keys: keys, Issuer: testIssuer, Org: "health", Consumer: "alice", Purpose: "public-health", Dataset: "health/visits"}
 				st, err := p.Transform(&out, strings.NewReader(body), itemsShape, env, Limits{})
 				switch {
 				case err != nil:

@@ -79,6 +79,14 @@ func (x *exchange) params(r *http.Request) url.Values {
 	return x.query
 }
 
+// env is what a release's operators know of it: the gateway's keys, who
+// receives the records (for the pseudonyms' scopes), the dataset and the
+// clock.
+func (s *Server) env(x *exchange) *anonymize.Env {
+	return &anonymize.Env{Keys: s.keys, Issuer: x.principal.Issuer, Org: x.principal.Org, Consumer: x.principal.Subject,
+		Purpose: x.purpose, Dataset: x.ev.Source + "/" + x.ev.Dataset, Now: s.now}
+}
+
 // errQueryUTF8 refuses a query whose unescaped text is not UTF-8.
 var errQueryUTF8 = errors.New("the query is not UTF-8")
 
@@ -533,8 +541,7 @@ func (s *Server) release(resp *http.Response) error {
 	}
 	limits := s.cfg.Limits
 	sp := newSpool(int(limits.SpoolMemoryBytes), limits.SpoolDir)
-	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset, Now: s.now}
-	st, err := x.decision.Plan.Transform(sp, resp.Body, x.shape, env, anonymize.Limits{
+	st, err := x.decision.Plan.Transform(sp, resp.Body, x.shape, s.env(x), anonymize.Limits{
 		MaxRecordBytes: int(limits.MaxRecordBytes),
 		MaxBodyBytes:   int64(limits.MaxResponseBytes),
 	})

@@ -152,7 +152,7 @@ func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed f
 	// does not hold the request past it.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.StatsTimeout))
 	defer cancel()
-	env := &anonymize.Env{Keys: s.keys, Consumer: x.principal.Subject, Dataset: x.ev.Source + "/" + x.ev.Dataset, Now: s.now}
+	env := s.env(x)
 	shape := anonymize.Shape{Records: *cfg.Records}
 	limits := anonymize.Limits{MaxRecordBytes: int(s.cfg.Limits.MaxRecordBytes), MaxBodyBytes: int64(s.cfg.Limits.MaxResponseBytes)}
 	var buf bytes.Buffer

@@ -53,8 +53,8 @@ test_registrar_fields_follow_their_levels if {
 	d.fields == {
 		"district": "keep",
 		"gender": "keep",
-		"id_number": {"op": "mask", "keep_first": 6, "keep_last": 4},
-		"name": "mask_name_cn",
+		"id_number": "mask_id_cn",
+		"name": {"op": "mask_name_cn", "width": "fixed"},
 		"birth_date": {"op": "generalize", "to": "year"},
 	}
 	not d.fields.phone

@@ -79,6 +79,17 @@ record_params := ["district", "page", "page_size"]
 
 # Analysts of the health department, working for public health, read visit
 # records with the patient pseudonymised and the visit date coarsened.
+#
+# Their work needs no one's identity, only to follow one patient across
+# visits: a pseudonym, not a mask. "pseudonymize" without a scope is
+# scoped to the receiving organisation and purpose (org_purpose): every
+# health analyst working for public health gets the same pseudonym for a
+# patient, and no other organisation, nor the health department under
+# another purpose, gets one it could join with it. A grant that must fuse
+# data with another organisation names a shared scope in both rules
+# ({"op": "pseudonymize", "scope": "shared:NAME"}); {"rotate": "90d"} would
+# cut the linkage at each period's end, which this longitudinal work needs
+# to keep. docs/policies.md, "Pseudonym scopes and rotation".
 grant["analyst"] := {
 	"allow": true,
 	"reason": "analyst: public-health read of health visits",
@@ -173,13 +184,23 @@ stats_limits(class, metrics, max_epsilon, group_by) := object.union(
 # first 3 and last 4 (138****5678). The Chinese-format masks check what they
 # mask: a value that is not a valid ID or mobile number is redacted, not
 # masked by position.
+#
+# Caseworkers serve people at the counter and must recognise the person in
+# front of them, so the identity-bearing forms stay: the last 4 of the ID
+# and of the phone are what they compare with the card and the number the
+# person gives. They cost something, and that is accepted for this purpose:
+# the 17th ID digit tells the sex and the check digit narrows the hidden
+# ones. The name, though, is masked to a fixed width (欧阳*, 李* for 李娜 and
+# 李娜娜 alike): the given name's length helps no one at the counter, who has
+# the ID's last 4, but splits every surname into smaller groups for anyone
+# the record reaches. docs/policies.md, "When to use which".
 grant["caseworker"] := {
 	"allow": true,
 	"reason": sprintf("caseworker: assistance cases of %s", [input.subject.district]),
 	"fields": {
 		"case_id": "keep",
 		"id_number": "mask_id_cn",
-		"name": "mask_name_cn",
+		"name": {"op": "mask_name_cn", "width": "fixed"},
 		"phone": "mask_phone_cn",
 		"district": "keep",
 		"household_size": "keep",
@@ -201,12 +222,18 @@ grant["caseworker"] := {
 # their own district. Fields up to L2 are kept by level; identifiers are
 # masked, the birth date cut to the year, and phone and address (L4, not
 # named) dropped.
+#
+# Like caseworkers, registrars recognise the person at the counter: the ID
+# keeps its region and last 4 (mask_id_cn, which redacts a value that is
+# not a valid ID instead of masking it by position), and the name is
+# masked to a fixed width, since the given name's length serves no
+# recognition the last 4 do not.
 grant["registrar"] := {
 	"allow": true,
 	"reason": sprintf("registrar: residents of %s in office hours", [input.subject.district]),
 	"fields": object.union(levels.keep_up_to(input.resource.fields, "L2"), {
-		"id_number": {"op": "mask", "keep_first": 6, "keep_last": 4},
-		"name": "mask_name_cn",
+		"id_number": "mask_id_cn",
+		"name": {"op": "mask_name_cn", "width": "fixed"},
 		"birth_date": {"op": "generalize", "to": "year"},
 	}),
 	"rows": district.rows(input.subject),

@@ -30,6 +30,8 @@ stats(subject, resource, purpose) := d if {
 	}
 }
 
+# "pseudonymize" without a scope: the organisation and purpose's own
+# pseudonyms, which no other organisation or purpose can join.
 test_analyst_reads_visits_with_patient_pseudonymised if {
 	d := read(analyst, visits, "public-health")
 	d.allow
@@ -116,12 +118,15 @@ both(s, r, p) if {
 	stats(s, r, p).allow
 }
 
+# The caseworker recognises the person at the counter: ID region and last
+# 4, phone first 3 and last 4, and the surname with the given name's length
+# hidden.
 test_caseworker_reads_own_district_masked if {
 	d := read(caseworker, assistance, "")
 	d.allow
 	d.rows == [{"field": "district", "in": ["朝阳区"]}]
 	d.fields.id_number == "mask_id_cn"
-	d.fields.name == "mask_name_cn"
+	d.fields.name == {"op": "mask_name_cn", "width": "fixed"}
 	d.fields.phone == "mask_phone_cn"
 }
 
@@ -186,4 +191,44 @@ test_only_auditors_use_the_audit_api if {
 	sluice.decision.allow with input as {"subject": {"id": "audrey", "roles": ["auditor"]}, "action": "audit"}
 	not sluice.decision.allow with input as {"subject": analyst, "action": "audit"}
 	not sluice.decision.allow with input as {"subject": {"id": "oscar", "roles": ["officer"]}, "action": "audit"}
+}
+
+# A shared pseudonym scope lets every organisation whose rule names it join
+# on the pseudonyms; the shipped policy fuses nothing, so every pseudonym
+# it releases is scoped to the receiving organisation (or narrower). A
+# grant that fuses on purpose must change this test too.
+test_no_shipped_pseudonym_is_shared_across_organisations if {
+	subjects := [
+		analyst, caseworker, researcher,
+		{"id": "r", "roles": ["registrar"], "dept": "police", "district": "海淀区"},
+		{"id": "e", "roles": ["responder"], "dept": "health"},
+	]
+	purposes := ["", "public-health", "research", "social-assistance", "residency-registration"]
+	treatments := [t |
+		some s in subjects
+		some r in [visits, assistance, residents]
+		some p in purposes
+		some t in object.get(read_in_office_hours(s, r, p), "fields", {})
+	]
+	count(treatments) > 0
+	"pseudonymize" in treatments
+	every t in treatments {
+		not shared_pseudonym(t)
+	}
+}
+
+read_in_office_hours(subject, resource, purpose) := d if {
+	d := sluice.decision with input as {
+		"subject": subject,
+		"purpose": purpose,
+		"action": "read",
+		"resource": resource,
+		"time": "2026-11-26T02:00:00Z",
+		"justification": "cardiac arrest in ward 3, patient unconscious",
+	}
+}
+
+shared_pseudonym(t) if {
+	t.op == "pseudonymize"
+	not object.get(t, "scope", "org_purpose") in {"org_purpose", "consumer", "dataset"}
 }
