@@ -23,6 +23,9 @@ import (
 type Config struct {
 	// Listen is the address the gateway serves on, e.g. 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// ListenTLS serves HTTPS on listen instead of plain HTTP (see
+	// config_tls.go).
+	ListenTLS *ListenTLSConfig `yaml:"listen_tls"`
 	// HMACKeyFile holds the gateway's secret (at least 32 bytes). Audit
 	// hashes of query values and identifiers, and pseudonyms, are keyed with
 	// keys derived from it.
@@ -209,6 +212,9 @@ type SourceConfig struct {
 	// Credentials are added to every upstream request; the caller's own
 	// credentials never are.
 	Credentials *CredentialConfig `yaml:"credentials"`
+	// TLS verifies an https upstream against its own CA, and presents a
+	// client certificate to it (see config_tls.go).
+	TLS *SourceTLSConfig `yaml:"tls"`
 	// Datasets are the collections the source serves.
 	Datasets []DatasetConfig `yaml:"datasets"`
 }
@@ -350,6 +356,7 @@ func (c *Config) Validate() error {
 	} else if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		bad("listen", "want host:port, got %q", c.Listen)
 	}
+	c.ListenTLS.validate(bad)
 	if c.HMACKeyFile == "" {
 		bad("hmac_key_file", "required")
 	}
@@ -393,10 +400,14 @@ func (c *Config) Validate() error {
 			bad(f+".name", `"catalog" is reserved`)
 		}
 		seen[s.Name] = true
-		if u, err := url.Parse(s.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		u, err := url.Parse(s.Upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad(f+".upstream", "want an http(s) URL, got %q", s.Upstream)
 		} else if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			bad(f+".upstream", "must not carry a query, fragment or user info")
+		}
+		if err == nil {
+			s.TLS.validate(f, u.Scheme, bad)
 		}
 		if s.Timeout == 0 {
 			s.Timeout = Duration(10 * time.Second)

@@ -67,7 +67,14 @@ func (s *Server) newSource(sc *SourceConfig) (*source, error) {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: time.Duration(sc.Timeout),
-		ForceAttemptHTTP2:     true,
+		// With a TLSClientConfig of its own, the transport speaks HTTP/2
+		// only when forced to.
+		ForceAttemptHTTP2: true,
+	}
+	if sc.TLS != nil {
+		if transport.TLSClientConfig, err = sc.TLS.clientConfig(s.cfg); err != nil {
+			return nil, err
+		}
 	}
 	src.proxy = &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
@@ -279,6 +286,10 @@ func faultClass(err error) string {
 		return "certificate not trusted"
 	case errors.As(err, &recordEr):
 		return "not TLS"
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// crypto/tls reports an alert the department sent as a "remote
+		// error": most often, it wanted a client certificate it did not get.
+		return "TLS handshake refused"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,8 +48,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	logger, flush := bufferedLogger(stderr)
 	defer flush()
+	scheme := "http"
+	if cfg.ListenTLS != nil {
+		scheme = "https"
+	}
 	return serveGateway(ctx, cfg, logger, func(addr string) {
-		logger.Info("gateway listening", "url", "http://"+addr)
+		logger.Info("gateway listening", "url", scheme+"://"+addr)
 		flush()
 	})
 }
@@ -57,6 +62,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // gracefully: in-flight requests finish and the audit trail is flushed.
 // ready is called with the listening address.
 func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger, ready func(addr string)) error {
+	// With listen_tls, the certificate is read first: a gateway that cannot
+	// serve HTTPS starts nothing. Its files are watched until this returns.
+	tlsCtx, stopTLS := context.WithCancel(ctx)
+	defer stopTLS()
+	tlsConfig, err := cfg.ServerTLS(tlsCtx, logger)
+	if err != nil {
+		return err
+	}
 	pols, err := openPolicies(ctx, cfg, logger, true)
 	if err != nil {
 		return err
@@ -103,6 +116,9 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	hs := &http.Server{
 		Handler:           srv,
