@@ -132,24 +132,42 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Trailer = nil
 }
 
-// fetch asks the department for one page of a statistics read, within
-// the source's timeout; the caller closes the body. The response has
+// serveRecords proxies a record read decided in x, within the source's
+// timeout, keeping the department's informational responses from the
+// caller; rewrite, release and proxyError take it from there.
+func (src *source) serveRecords(w http.ResponseWriter, r *http.Request, x *exchange) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(src.cfg.Timeout))
+	defer cancel()
+	ctx = context.WithValue(ctx, exchangeKey{}, x)
+	src.proxy.ServeHTTP(newNoInformational(w), r.WithContext(ctx))
+}
+
+// readDeadline bounds a whole statistics read of ds, every page of it: a
+// department that never stops paging does not hold the request past it.
+func (src *source) readDeadline(ctx context.Context, ds *DatasetConfig) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(ds.StatsTimeout))
+}
+
+// fetch asks the department for one page of a statistics read and hands
+// its body to read, all within the source's timeout. The response has
 // passed checkResponse.
-func (src *source) fetch(ctx context.Context, requestID string, target *url.URL) (*http.Response, error) {
+func (src *source) fetch(ctx context.Context, requestID string, target *url.URL, read func(io.Reader) error) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(src.cfg.Timeout))
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header = src.header(requestID)
 	resp, err := src.client.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	defer resp.Body.Close()
 	if e := checkResponse(resp, false); e != nil {
-		resp.Body.Close()
-		return nil, e
+		return e
 	}
-	return resp, nil
+	return read(resp.Body)
 }
 
 // checkResponse is what a department's answer must be before any of it is

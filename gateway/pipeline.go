@@ -426,10 +426,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ds.src.cfg.Timeout))
-	defer cancel()
-	ctx = context.WithValue(ctx, exchangeKey{}, x)
-	ds.src.proxy.ServeHTTP(newNoInformational(w), r.WithContext(ctx))
+	ds.src.serveRecords(w, r, x)
 }
 
 // denyMessage is the reason a caller is shown for a deny.

@@ -9,10 +9,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/anonymize/dp"
@@ -148,9 +148,7 @@ func addValue(rec map[string]json.RawMessage, job *statsJob, addInt func(int64),
 // first page: every failure here is charged.
 func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed func(map[string]json.RawMessage) *Error) *Error {
 	ds, cfg := job.ds, job.ds.cfg
-	// One deadline over every page: a department that never stops paging
-	// does not hold the request past it.
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.StatsTimeout))
+	ctx, cancel := ds.src.readDeadline(ctx, cfg)
 	defer cancel()
 	env := s.env(x)
 	shape := anonymize.Shape{Records: *cfg.Records}
@@ -190,18 +188,15 @@ func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed f
 	}
 }
 
-// fetchPage gets one page from the department, within the source's
-// timeout, and transforms it into buf.
+// fetchPage gets one page from the department and transforms it into buf.
 func (s *Server) fetchPage(ctx context.Context, src *source, requestID string, target *url.URL,
 	plan *anonymize.Plan, buf *bytes.Buffer, shape anonymize.Shape, env *anonymize.Env, lim anonymize.Limits) (anonymize.Stats, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(src.cfg.Timeout))
-	defer cancel()
-	resp, err := src.fetch(ctx, requestID, target)
-	if err != nil {
-		return anonymize.Stats{}, err
-	}
-	defer resp.Body.Close()
-	return plan.Transform(buf, resp.Body, shape, env, lim)
+	var st anonymize.Stats
+	err := src.fetch(ctx, requestID, target, func(body io.Reader) (err error) {
+		st, err = plan.Transform(buf, body, shape, env, lim)
+		return err
+	})
+	return st, err
 }
 
 // dpOptions are the randomness of one release.
