@@ -305,6 +305,12 @@ type FieldConfig struct {
 	Type string `yaml:"type"`
 	// Level: L1 (public) .. L4 (identifies a person).
 	Level string `yaml:"level"`
+	// Class is the field's part in re-identification, for the risk
+	// report: quasi (the default: with other fields it may single a
+	// person out, e.g. district, birth date), sensitive (what must not be
+	// learned of a person, e.g. diagnosis) or id (identifies a person on
+	// its own, e.g. an ID number).
+	Class string `yaml:"class"`
 }
 
 // LoadConfig reads and validates a configuration file.
@@ -451,6 +457,11 @@ func (c *Config) Validate() error {
 			for name, fc := range d.Fields {
 				if fc.Level != "" && !levelRE.MatchString(fc.Level) {
 					bad(df+".fields."+name+".level", "want L1..L4, got %q", fc.Level)
+				}
+				switch fc.Class {
+				case "", "quasi", "sensitive", "id":
+				default:
+					bad(df+".fields."+name+".class", "want quasi, sensitive or id, got %q", fc.Class)
 				}
 			}
 			if d.IDField != "" && d.Fields != nil {

@@ -154,33 +154,11 @@ func (s *Server) explain(ctx context.Context, set, shadow *policy.Set, req Expla
 	if err != nil || !strings.HasPrefix(req.Target, "/") {
 		return nil, errBadRequest("the request to explain must be a path such as /v1/health/visits?page_size=3")
 	}
-	r := (&http.Request{Method: method, URL: u, Header: http.Header{}, RemoteAddr: "explain"}).WithContext(ctx)
-	if req.Purpose != "" {
-		r.Header.Set(PurposeHeader, req.Purpose)
+	r, x, e := s.simulate(ctx, req, method, u)
+	if e != nil {
+		return nil, e
 	}
-	if req.Justification != "" {
-		r.Header.Set(JustificationHeader, req.Justification)
-	}
-	x := &exchange{id: "explain", route: "explain", start: s.now(), simulated: true}
-	x.lap = x.start
-	switch {
-	case req.Subject != nil:
-		x.principal = req.Subject
-		x.purpose = cmpOr(req.Purpose, req.Subject.Purpose)
-	case req.Token != "":
-		r.Header.Set("Authorization", "Bearer "+req.Token)
-		if e := s.authenticate(x, r); e != nil {
-			return nil, e
-		}
-	default:
-		return nil, errBadRequest("say whose request to explain: a token, or a subject")
-	}
-	p := x.principal
-	ex := &Explanation{
-		Method: method, Target: req.Target, PolicyRevision: set.Revision(),
-		Subject: ExplainedCaller{ID: p.Subject, Roles: p.subject().Roles, Dept: p.Dept, District: p.District,
-			Purpose: x.purpose, Justification: justification(r)},
-	}
+	ex := &Explanation{Method: method, Target: req.Target, PolicyRevision: set.Revision(), Subject: explainedAs(x, r)}
 	if method != http.MethodGet && method != http.MethodHead {
 		return ex.refuse(errMethod()), nil
 	}
@@ -208,6 +186,44 @@ func (s *Server) explain(ctx context.Context, set, shadow *policy.Set, req Expla
 		return ex.refuse(errNotFound("no such route")), nil
 	}
 	return ex, nil
+}
+
+// simulate builds the request an explanation works through, as req's
+// caller would send it (its purpose and justification headers included),
+// and its exchange, whose principal is that caller: from its token,
+// validated as the gateway validates it (an *Error unauthenticated when
+// it would be refused), or as req describes it. The exchange takes
+// nothing from the caller's rate limit allowance.
+func (s *Server) simulate(ctx context.Context, req ExplainRequest, method string, u *url.URL) (*http.Request, *exchange, *Error) {
+	r := (&http.Request{Method: method, URL: u, Header: http.Header{}, RemoteAddr: "explain"}).WithContext(ctx)
+	if req.Purpose != "" {
+		r.Header.Set(PurposeHeader, req.Purpose)
+	}
+	if req.Justification != "" {
+		r.Header.Set(JustificationHeader, req.Justification)
+	}
+	x := &exchange{id: "explain", route: "explain", start: s.now(), simulated: true}
+	x.lap = x.start
+	switch {
+	case req.Subject != nil:
+		x.principal = req.Subject
+		x.purpose = cmpOr(req.Purpose, req.Subject.Purpose)
+	case req.Token != "":
+		r.Header.Set("Authorization", "Bearer "+req.Token)
+		if e := s.authenticate(x, r); e != nil {
+			return nil, nil, e
+		}
+	default:
+		return nil, nil, errBadRequest("say whose request to explain: a token, or a subject")
+	}
+	return r, x, nil
+}
+
+// explainedAs is the caller of a simulated exchange as the policy sees it.
+func explainedAs(x *exchange, r *http.Request) ExplainedCaller {
+	p := x.principal
+	return ExplainedCaller{ID: p.Subject, Roles: p.subject().Roles, Dept: p.Dept, District: p.District,
+		Purpose: x.purpose, Justification: justification(r)}
 }
 
 func cmpOr(a, b string) string {
@@ -350,10 +366,24 @@ func (s *Server) explainHTTP(w http.ResponseWriter, r *http.Request) {
 		shadow = s.shadow.Current()
 	}
 	q := x.params(r)
-	req := ExplainRequest{
-		Token: r.Header.Get(ExplainTokenHeader), Method: q.Get("method"), Target: q.Get("path"),
-		Purpose: q.Get("purpose"), Justification: q.Get("justification"),
+	req := explainedCaller(r, q)
+	req.Method, req.Target = q.Get("method"), q.Get("path")
+	ex, e := s.explain(r.Context(), set, shadow, req)
+	if e != nil {
+		s.fail(w, r, x, callerRefused(e))
+		return
 	}
+	x.ev.Reason += fmt.Sprintf("; explained %s %s for %s %v: status %d", ex.Method, s.auditPath(explainedPath(ex.Target)),
+		ex.Subject.ID, ex.Subject.Roles, ex.Status)
+	s.answerJSON(w, r, x, ex)
+}
+
+// explainedCaller reads, from an officer's request, whose request is to
+// be explained: the token in the Sluice-Explain-Token header, or the
+// caller described by ?sub=&roles=a,b&dept=&district=, with the
+// ?purpose= and ?justification= it would state.
+func explainedCaller(r *http.Request, q url.Values) ExplainRequest {
+	req := ExplainRequest{Token: r.Header.Get(ExplainTokenHeader), Purpose: q.Get("purpose"), Justification: q.Get("justification")}
 	if req.Token == "" && q.Get("sub") != "" {
 		p := &Principal{Subject: q.Get("sub"), Dept: q.Get("dept"), District: q.Get("district"), Claims: map[string]any{}}
 		for _, role := range strings.Split(q.Get("roles"), ",") {
@@ -363,18 +393,17 @@ func (s *Server) explainHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Subject = p
 	}
-	ex, e := s.explain(r.Context(), set, shadow, req)
-	if e != nil {
-		if e.Status == http.StatusUnauthorized {
-			// The officer is authenticated; the token to explain is not.
-			e = errBadRequest("the token to explain is not accepted: " + e.Msg)
-		}
-		s.fail(w, r, x, e)
-		return
+	return req
+}
+
+// callerRefused is the error an officer gets when the token of the
+// caller to explain is refused: the officer is authenticated, that token
+// is not, and the officer's request is a bad one.
+func callerRefused(e *Error) *Error {
+	if e.Status == http.StatusUnauthorized {
+		return errBadRequest("the token to explain is not accepted: " + e.Msg)
 	}
-	x.ev.Reason += fmt.Sprintf("; explained %s %s for %s %v: status %d", ex.Method, s.auditPath(explainedPath(ex.Target)),
-		ex.Subject.ID, ex.Subject.Roles, ex.Status)
-	s.answerJSON(w, r, x, ex)
+	return e
 }
 
 // explainedPath is the path part of an explained target: its query values

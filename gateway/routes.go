@@ -10,6 +10,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", s.serveMetrics())
 	mux.HandleFunc("GET /v1/catalog", s.catalog)
 	mux.HandleFunc("GET /v1/explain", s.explainHTTP)
+	mux.HandleFunc("GET /v1/explain/risk", s.riskHTTP)
 	mux.HandleFunc("GET /v1/{source}/{dataset}", s.records)
 	mux.HandleFunc("GET /v1/{source}/{dataset}/{id}", s.records)
 	mux.HandleFunc("GET /v1/{source}/{dataset}/stats", s.stats)

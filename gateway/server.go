@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.sources = map[string]*source{}
-	s.known = map[string]bool{"v1": true, "catalog": true, "explain": true, "healthz": true, "readyz": true, "metrics": true,
+	s.known = map[string]bool{"v1": true, "catalog": true, "explain": true, "risk": true, "healthz": true, "readyz": true, "metrics": true,
 		"audit": true, "events": true, "verify": true, "summary": true,
 		"admin": true, "revocations": true, "stats": true}
 	pops := populations(cfg)

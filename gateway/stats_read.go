@@ -5,16 +5,12 @@ package gateway
 // so every failure here is charged.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/url"
 	"strconv"
 
-	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/anonymize/dp"
 )
 
@@ -61,7 +57,11 @@ func (s *Server) runStats(ctx context.Context, x *exchange, job *statsJob) (*dp.
 		}
 		release = a.Release
 	}
-	if e := s.readAll(ctx, x, job, feed); e != nil {
+	// The release was paid for before the first page: every failure of
+	// the read is charged.
+	rd := pageRead{ds: job.ds, query: job.query, plan: job.plan, env: s.env(x),
+		reader: "a statistics request", hint: "; narrow it with a filter"}
+	if e := s.readPages(ctx, x.id, rd, feed); e != nil {
 		return nil, e
 	}
 	s.lap(x, stageUpstream)
@@ -139,64 +139,6 @@ func addValue(rec map[string]json.RawMessage, job *statsJob, addInt func(int64),
 	}
 	addFloat(f)
 	return nil
-}
-
-// readAll reads the dataset page by page, each page through the job's
-// plan (the decision's row filter, only the fields the aggregation needs),
-// until a page comes back empty, within the dataset's stats_timeout. More
-// than max_records records is 413. The release was paid for before the
-// first page: every failure here is charged.
-func (s *Server) readAll(ctx context.Context, x *exchange, job *statsJob, feed func(map[string]json.RawMessage) *Error) *Error {
-	ds, cfg := job.ds, job.ds.cfg
-	ctx, cancel := ds.src.readDeadline(ctx, cfg)
-	defer cancel()
-	env := s.env(x)
-	shape := anonymize.Shape{Records: *cfg.Records}
-	limits := anonymize.Limits{MaxRecordBytes: int(s.cfg.Limits.MaxRecordBytes), MaxBodyBytes: int64(s.cfg.Limits.MaxResponseBytes)}
-	var buf bytes.Buffer
-	read := 0
-	for page := 1; ; page++ {
-		q := url.Values{}
-		for k, vs := range job.query {
-			q[k] = vs
-		}
-		q.Set("page", strconv.Itoa(page))
-		q.Set("page_size", strconv.Itoa(cfg.StatsPageSize))
-		buf.Reset()
-		st, err := s.fetchPage(ctx, ds.src, x.id, ds.src.url(cfg, "", q), job.plan, &buf, shape, env, limits)
-		if err != nil {
-			return s.departmentFailure(err)
-		}
-		read += st.Records
-		if read > cfg.MaxRecords {
-			return errTooLarge(fmt.Sprintf("the dataset holds more than %d records, the most a statistics request reads; narrow it with a filter", cfg.MaxRecords), nil)
-		}
-		if st.Records == 0 {
-			return nil
-		}
-		var body struct {
-			Items []map[string]json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(buf.Bytes(), &body); err != nil {
-			return errInternal(fmt.Errorf("stats page: %w", err))
-		}
-		for _, rec := range body.Items {
-			if e := feed(rec); e != nil {
-				return s.departmentFailure(e)
-			}
-		}
-	}
-}
-
-// fetchPage gets one page from the department and transforms it into buf.
-func (s *Server) fetchPage(ctx context.Context, src *source, requestID string, target *url.URL,
-	plan *anonymize.Plan, buf *bytes.Buffer, shape anonymize.Shape, env *anonymize.Env, lim anonymize.Limits) (anonymize.Stats, error) {
-	var st anonymize.Stats
-	err := src.fetch(ctx, requestID, target, func(body io.Reader) (err error) {
-		st, err = plan.Transform(buf, body, shape, env, lim)
-		return err
-	})
-	return st, err
 }
 
 // dpOptions are the randomness of one release.

@@ -252,14 +252,23 @@ sources:
         # Statistics: public partition domains, so grouping by them spends
         # nothing on choosing which groups to report.
         domains: {district: {{.Districts}}, gender: ["男", "女"]}
+        # class, for sluice policy risk: id identifies a person on its own
+        # (released masked or pseudonymised, it still counts as a
+        # quasi-identifier); quasi is what others can know of a person and
+        # join on; sensitive is what a release must not teach about one.
         fields:
-          id_number: {type: id_cn, level: L4}
-          name: {type: name_cn, level: L4}
-          gender: {type: string, level: L2}
-          birth_date: {type: date, level: L3}
-          phone: {type: phone_cn, level: L4}
-          address: {type: address_cn, level: L4}
-          district: {type: string, level: L1}
+          id_number: {type: id_cn, level: L4, class: id}
+          name: {type: name_cn, level: L4, class: id}
+          # Sex, birth date and district are the classic triple that
+          # singles most people out (Sweeney: 87% of the US by ZIP, sex
+          # and birth date); all three are on an ID card.
+          gender: {type: string, level: L2, class: quasi}
+          birth_date: {type: date, level: L3, class: quasi}
+          phone: {type: phone_cn, level: L4, class: id}
+          # A full address is one household: an identifier, as HIPAA's
+          # Safe Harbor lists street addresses.
+          address: {type: address_cn, level: L4, class: id}
+          district: {type: string, level: L1, class: quasi}
   - name: health
     upstream: {{.Health}}
     timeout: 10s
@@ -278,14 +287,22 @@ sources:
         filters: {district: district}
         domains: {district: {{.Districts}}}
         fields:
-          visit_id: {type: string, level: L2}
-          patient_id: {type: id_cn, level: L4}
-          patient_name: {type: name_cn, level: L4}
-          district: {type: string, level: L1}
-          hospital: {type: string, level: L1}
-          diagnosis: {type: icd10, level: L3}
-          visit_date: {type: date, level: L3}
-          cost: {type: integer, level: L2}
+          # A record number is "any other unique identifying number" (HIPAA
+          # Safe Harbor): whoever holds the department's records finds the
+          # patient from it.
+          visit_id: {type: string, level: L2, class: id}
+          patient_id: {type: id_cn, level: L4, class: id}
+          patient_name: {type: name_cn, level: L4, class: id}
+          # Where and when a person was seen, and what it cost, are known
+          # to others: family, employers, the receipt and the insurer's
+          # claim. Each narrows the visit to few people.
+          district: {type: string, level: L1, class: quasi}
+          hospital: {type: string, level: L1, class: quasi}
+          # The diagnosis is what a release of visits must not tell about
+          # a person: its l-diversity is measured, it is not joined on.
+          diagnosis: {type: icd10, level: L3, class: sensitive}
+          visit_date: {type: date, level: L3, class: quasi}
+          cost: {type: integer, level: L2, class: quasi}
   - name: civil
     upstream: {{.Civil}}
     timeout: 10s
@@ -304,14 +321,20 @@ sources:
         filters: {district: district}
         domains: {district: {{.Districts}}, household_size: ["1", "2", "3", "4", "5", "6", "7", "8"]}
         fields:
-          case_id: {type: string, level: L2}
-          id_number: {type: id_cn, level: L4}
-          name: {type: name_cn, level: L4}
-          phone: {type: phone_cn, level: L4}
-          district: {type: string, level: L1}
-          household_size: {type: integer, level: L2}
-          monthly_allowance: {type: integer, level: L3}
-          start_date: {type: date, level: L2}
+          # The case number identifies the case, hence the person, to
+          # anyone holding the department's records.
+          case_id: {type: string, level: L2, class: id}
+          id_number: {type: id_cn, level: L4, class: id}
+          name: {type: name_cn, level: L4, class: id}
+          phone: {type: phone_cn, level: L4, class: id}
+          # Neighbours know where a family lives, how many they are and
+          # when its case began.
+          district: {type: string, level: L1, class: quasi}
+          household_size: {type: integer, level: L2, class: quasi}
+          # What a household receives tells its means: what a release of
+          # cases must not teach about a person.
+          monthly_allowance: {type: integer, level: L3, class: sensitive}
+          start_date: {type: date, level: L2, class: quasi}
 `))
 
 // ensureCheckpointKey creates the demo's checkpoint signing key and its

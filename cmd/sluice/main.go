@@ -59,6 +59,9 @@ commands:
   policy eval --input FILE [--dir DIR]  print the decision for an input document
   policy explain (--token T | --role R) [--dir D | --config F] [METHOD] PATH
                                         print what a caller would get, without contacting upstreams
+  policy risk (--token T | --role R [--dept D] [--district X] [--purpose P] [--sub S]) --dataset SRC/DS
+              [--dir D | --config F] [--time T] [--json]
+                                        read a caller's whole view of a dataset and report how far it singles people out
   policy lint [--config F] [--subjects FILE] [--time T] [--json] [DIR]
                                         report callers the policies let both read and count a dataset
 `

@@ -24,7 +24,7 @@ import (
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &exitError{code: 2, msg: "policy: want a subcommand: test, eval, explain or lint"}
+		return &exitError{code: 2, msg: "policy: want a subcommand: test, eval, explain, risk or lint"}
 	}
 	switch args[0] {
 	case "test":
@@ -33,6 +33,8 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runPolicyEval(ctx, args[1:], stdout, stderr)
 	case "explain":
 		return runPolicyExplain(ctx, args[1:], stdout, stderr)
+	case "risk":
+		return runPolicyRisk(ctx, args[1:], stdout, stderr)
 	case "lint":
 		return runPolicyLint(ctx, args[1:], stdout, stderr)
 	}
