@@ -263,8 +263,9 @@ type DatasetConfig struct {
 	// on choosing partitions; records with other values are left out.
 	// Grouping by another field selects partitions privately, at a δ.
 	Domains map[string][]string `yaml:"domains"`
-	// MaxRecords is the most records a statistics request reads from the
-	// upstream, page by page (default 100000); more is 413 too_large.
+	// MaxRecords is the most records a whole read of the dataset (a
+	// statistics request, a risk report) takes from the upstream, page by
+	// page (default 100000); more is 413 too_large.
 	MaxRecords int `yaml:"max_records"`
 	// StatsPageSize is the page_size statistics requests read with
 	// (default 1000).
@@ -281,8 +282,9 @@ type DatasetConfig struct {
 	// to that population's budget. Unset, the dataset is a population of
 	// its own, with default_population's budget.
 	Population string `yaml:"population"`
-	// StatsTimeout bounds a whole statistics read, every page of it
-	// (default 60s); a read past it is 504 upstream_timeout, and charged.
+	// StatsTimeout bounds a whole read of the dataset (a statistics
+	// request, a risk report), every page of it (default 60s); a read past
+	// it is 504 upstream_timeout, and charged when it was a release.
 	StatsTimeout Duration `yaml:"stats_timeout"`
 	// Noise marks the dataset as aggregated upstream; see NoiseConfig.
 	Noise *NoiseConfig `yaml:"noise"`

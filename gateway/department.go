@@ -142,8 +142,9 @@ func (src *source) serveRecords(w http.ResponseWriter, r *http.Request, x *excha
 	src.proxy.ServeHTTP(newNoInformational(w), r.WithContext(ctx))
 }
 
-// readDeadline bounds a whole statistics read of ds, every page of it: a
-// department that never stops paging does not hold the request past it.
+// readDeadline bounds a whole read of ds, every page of it (a statistics
+// release, a risk report): a department that never stops paging does not
+// hold the request past it.
 func (src *source) readDeadline(ctx context.Context, ds *DatasetConfig) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, time.Duration(ds.StatsTimeout))
 }
