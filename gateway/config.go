@@ -286,6 +286,12 @@ type DatasetConfig struct {
 	// request, a risk report), every page of it (default 60s); a read past
 	// it is 504 upstream_timeout, and charged when it was a release.
 	StatsTimeout Duration `yaml:"stats_timeout"`
+	// KAnonymityRefresh is how old a view's k-anonymity class table (a
+	// whole read of the dataset, for decisions with min_k) may grow
+	// before the next release under it rebuilds it (default 24h). Until
+	// then a record of a class the table does not hold (added by the
+	// department since) is suppressed.
+	KAnonymityRefresh Duration `yaml:"k_anonymity_refresh"`
 	// Noise marks the dataset as aggregated upstream; see NoiseConfig.
 	Noise *NoiseConfig `yaml:"noise"`
 }

@@ -187,6 +187,12 @@ func (d *DatasetConfig) validateStats(df string, bad func(field, format string, 
 	if d.StatsTimeout < 0 {
 		bad(df+".stats_timeout", "must be positive")
 	}
+	if d.KAnonymityRefresh == 0 {
+		d.KAnonymityRefresh = Duration(24 * time.Hour)
+	}
+	if d.KAnonymityRefresh < Duration(time.Second) {
+		bad(df+".k_anonymity_refresh", "want at least 1s")
+	}
 	declared := func(field string) bool {
 		_, ok := d.Fields[field]
 		return d.Fields == nil || ok

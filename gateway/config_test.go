@@ -128,7 +128,7 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 						"district":   {Type: "string", Level: "L1"},
 					},
 					MaxRecords: 100_000, StatsPageSize: 1000, MaxPartitions: 1, Delta: 1e-6,
-					StatsTimeout: Duration(time.Minute),
+					StatsTimeout: Duration(time.Minute), KAnonymityRefresh: Duration(24 * time.Hour),
 				}},
 			},
 			{
@@ -137,7 +137,7 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 				Timeout:  Duration(3 * time.Second),
 				Datasets: []DatasetConfig{{Name: "residents", Path: "/residents", Records: ptr(""),
 					MaxRecords: 100_000, StatsPageSize: 1000, MaxPartitions: 1, Delta: 1e-6,
-					StatsTimeout: Duration(time.Minute)}},
+					StatsTimeout: Duration(time.Minute), KAnonymityRefresh: Duration(24 * time.Hour)}},
 			},
 		},
 		dir: filepath.Dir(path),

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/anonymize/risk"
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/policy"
 )
@@ -52,6 +53,9 @@ type exchange struct {
 	// decided is a proxied release's decision record, queued before the
 	// upstream is asked; the release waits for it to be durable.
 	decided audit.Pending
+	// kTable is the class table of the view a min_k decision releases;
+	// nil without min_k.
+	kTable *risk.Table
 	// simulated marks the exchange an explanation works through: it
 	// takes nothing from the caller's rate limit allowance.
 	simulated bool
@@ -417,8 +421,16 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	}
 	x.target = ds.src.url(ds.cfg, id, q)
 	x.shape = anonymize.Shape{Records: *ds.cfg.Records, Meta: ds.cfg.Meta}
-	if countsOK {
+	// Under min_k an upstream total would count the records suppressed
+	// here, and tell of the small classes: it is not passed on.
+	if countsOK && d.MinK == 0 {
 		x.shape.Counts = ds.cfg.Counts
+	}
+	if d.MinK > 0 {
+		if x.kTable, e = s.kTableFor(r.Context(), x); e != nil {
+			s.fail(w, r, x, e)
+			return
+		}
 	}
 
 	if err := s.recordDecision(x); err != nil {
@@ -546,6 +558,11 @@ func (s *Server) release(resp *http.Response) error {
 		sp.Close()
 		return upstreamError(err)
 	}
+	if x.kTable != nil {
+		if sp, err = s.suppressSmallClasses(sp, x, &st); err != nil {
+			return errInternal(err)
+		}
+	}
 	if x.lookup && st.Released == 0 {
 		sp.Close()
 		return errNotFound("no such record")
@@ -574,6 +591,28 @@ func (s *Server) release(resp *http.Response) error {
 	resp.Trailer = nil
 	s.logDone(x, nil)
 	return nil
+}
+
+// suppressSmallClasses streams the transformed records in sp through
+// kFilter into a second spool, which it returns, closing sp: a record of
+// a class below min_k (or min_l) is left out and counted as suppressed.
+// The filter runs here, after the transform, rather than inside it, so
+// that the transform stays the pure function of one body it is, and
+// memory stays bounded by the largest record: both bodies are spooled.
+func (s *Server) suppressSmallClasses(sp *spool, x *exchange, st *anonymize.Stats) (*spool, error) {
+	defer sp.Close()
+	if err := sp.rewind(); err != nil {
+		return nil, err
+	}
+	limits := s.cfg.Limits
+	out := newSpool(int(limits.SpoolMemoryBytes), limits.SpoolDir)
+	released, suppressed, err := kFilter(out, sp, x.kTable, x.decision.MinK)
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	st.Released, st.Suppressed = released, st.Suppressed+suppressed
+	return out, nil
 }
 
 // copyBuffers lends the proxy 32 KiB buffers for copying responses.

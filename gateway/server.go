@@ -106,6 +106,8 @@ type Server struct {
 	answers    AnswerCache
 	dpRand     func() dp.Options
 	statsLocks keyLocks
+	// kTables are the k-anonymity class tables of views read under min_k.
+	kTables kTables
 	// revocationStore is Deps.Revocations, and revocations this
 	// gateway's copy of its list (nil without one); limiter enforces rate
 	// limits, localLimiter stands in for a shared one that is down under

@@ -957,6 +957,7 @@ func TestLoadConfigNamesInvalidStatisticsSettings(t *testing.T) {
 		{"the old delta budget", "        delta_budget: {consumer: 1, dataset: 1}\n", "field delta_budget not found"},
 		{"an unknown population", "        population: martians\n", `sources[0].datasets[0].population: "martians" is not among populations`},
 		{"a negative read deadline", "        stats_timeout: -1s\n", "sources[0].datasets[0].stats_timeout: must be positive"},
+		{"a k-anonymity refresh under a second", "        k_anonymity_refresh: 10ms\n", "sources[0].datasets[0].k_anonymity_refresh: want at least 1s"},
 		{"unknown mechanism", "        noise: {mechanism: exponential, sensitivity: {visit_id: 1}}\n", `sources[0].datasets[0].noise.mechanism: want laplace or gaussian, got "exponential"`},
 		{"no sensitivity", "        noise: {mechanism: laplace}\n", "sources[0].datasets[0].noise.sensitivity: declare"},
 		{"sensitivity of a string", "        noise: {sensitivity: {district: 1}}\n", `sources[0].datasets[0].noise.sensitivity.district: "district" is not declared numeric`},

@@ -30,6 +30,15 @@ type Decision struct {
 	Suppress *anonymize.Suppress `json:"suppress,omitempty"`
 	// MaxRows caps the records released per request; 0 means no cap.
 	MaxRows int `json:"max_rows,omitempty"`
+	// MinK asks for k-anonymity at release: a record read releases no
+	// record whose equivalence class on the released quasi-identifiers,
+	// over the caller's whole view of the dataset, holds fewer than MinK
+	// records; 0 asks for none, else it is at least 2.
+	MinK int `json:"min_k,omitempty"`
+	// MinL adds l-diversity to MinK: no record is released whose class
+	// holds fewer than MinL distinct values of a released sensitive
+	// field; 0 asks for none, else it is at least 2 and MinK is set.
+	MinL int `json:"min_l,omitempty"`
 	// Stats bounds statistics releases; nil allows none.
 	Stats *StatsLimits `json:"stats,omitempty"`
 	// Flags are markers the gateway records in the audit trail, such as
@@ -133,6 +142,10 @@ func parseDecision(v any) (*Decision, error) {
 			d.Suppress, err = anonymize.ParseSuppress(val)
 		case "max_rows":
 			d.MaxRows, err = nonNegInt(val)
+		case "min_k":
+			d.MinK, err = atLeastTwo(val)
+		case "min_l":
+			d.MinL, err = atLeastTwo(val)
 		case "flags":
 			d.Flags, err = stringList(val)
 		case "stats":
@@ -146,6 +159,9 @@ func parseDecision(v any) (*Decision, error) {
 	}
 	if !allow {
 		return &Decision{Reason: d.Reason, Flags: d.Flags}, nil
+	}
+	if d.MinL > 0 && d.MinK == 0 {
+		return nil, malformed("min_l: needs min_k")
 	}
 	d.Allow = true
 	plan, err := anonymize.Compile(anonymize.Spec{Fields: d.Fields, Rows: d.Rows, Suppress: d.Suppress, MaxRows: d.MaxRows})
@@ -315,6 +331,18 @@ func nonNegInt(v any) (int, error) {
 		return 0, fmt.Errorf("want a non-negative integer, got %v", f)
 	}
 	return int(f), nil
+}
+
+// atLeastTwo reads a k or an l: a class of one is no anonymity at all.
+func atLeastTwo(v any) (int, error) {
+	n, err := nonNegInt(v)
+	if err != nil {
+		return 0, err
+	}
+	if n < 2 {
+		return 0, fmt.Errorf("want an integer of at least 2, got %d", n)
+	}
+	return n, nil
 }
 
 // ParseDecision validates a decision document as the gateway would read it

@@ -158,6 +158,14 @@ func TestParseDecisionRejectsEveryMalformedDecision(t *testing.T) {
 		{"operator that takes no parameters given one", `{"allow": true, "fields": {"a": {"op": "keep", "deep": true}}}`},
 		{"malformed field path", `{"allow": true, "fields": {"a..b": "keep"}}`},
 		{"field both treated and nested", `{"allow": true, "fields": {"a": "keep", "a.b": "keep"}}`},
+		{"min_k of one", `{"allow": true, "min_k": 1}`},
+		{"min_k of zero", `{"allow": true, "min_k": 0}`},
+		{"min_k negative", `{"allow": true, "min_k": -3}`},
+		{"min_k fractional", `{"allow": true, "min_k": 2.5}`},
+		{"min_k a string", `{"allow": true, "min_k": "5"}`},
+		{"min_l of one", `{"allow": true, "min_k": 3, "min_l": 1}`},
+		{"min_l fractional", `{"allow": true, "min_k": 3, "min_l": 2.5}`},
+		{"min_l without min_k", `{"allow": true, "min_l": 2}`},
 		{"rows not an array", `{"allow": true, "rows": {"field": "district", "in": ["x"]}}`},
 		{"row not an object", `{"allow": true, "rows": ["district"]}`},
 		{"row with an unknown condition", `{"allow": true, "rows": [{"field": "district", "like": "x%"}]}`},
@@ -266,6 +274,26 @@ func TestParseDecisionReadsSmallCellSuppression(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got.Plan.Suppression()); diff != "" {
 		t.Errorf("the plan does not carry the suppression (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseDecisionReadsKAnonymityAndLDiversity(t *testing.T) {
+	tests := []struct {
+		doc        string
+		minK, minL int
+	}{
+		{`{"allow": true, "fields": {"district": "keep"}, "min_k": 5}`, 5, 0},
+		{`{"allow": true, "fields": {"district": "keep"}, "min_k": 2, "min_l": 3}`, 2, 3},
+		{`{"allow": true, "fields": {"district": "keep"}}`, 0, 0},
+	}
+	for _, tt := range tests {
+		got, err := parseDecision(opaValue(t, tt.doc))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.doc, err)
+		}
+		if got.MinK != tt.minK || got.MinL != tt.minL {
+			t.Errorf("%s: min_k %d, min_l %d; want %d, %d", tt.doc, got.MinK, got.MinL, tt.minK, tt.minL)
+		}
 	}
 }
 

@@ -83,36 +83,47 @@ type class struct {
 // are the fields of class quasi and id; sensitive fields are measured for
 // l-diversity. A field listed twice or of an unknown class is an error.
 func New(fields []Field) (*Assessor, error) {
-	a := &Assessor{classes: map[string]*class{}}
-	seen := map[string]bool{}
-	for _, f := range fields {
-		switch {
-		case f.Name == "":
-			return nil, fmt.Errorf("a field has no name")
-		case seen[f.Name]:
-			return nil, fmt.Errorf("field %q is listed twice", f.Name)
-		}
-		seen[f.Name] = true
-		switch f.Class {
-		case "", Quasi:
-			f.Class = Quasi
-			a.qis = append(a.qis, f)
-		case ID:
-			a.qis = append(a.qis, f)
-		case Sensitive:
-			a.sens = append(a.sens, f)
-		default:
-			return nil, fmt.Errorf("field %q: class %q is not quasi, sensitive or id", f.Name, f.Class)
-		}
+	qis, sens, err := split(fields)
+	if err != nil {
+		return nil, err
 	}
-	byName := func(x, y Field) int { return strings.Compare(x.Name, y.Name) }
-	slices.SortFunc(a.qis, byName)
-	slices.SortFunc(a.sens, byName)
+	a := &Assessor{classes: map[string]*class{}, qis: qis, sens: sens}
 	a.values = make([]map[string]uint32, len(a.qis))
 	for i := range a.values {
 		a.values[i] = map[string]uint32{}
 	}
 	return a, nil
+}
+
+// split sorts a view's fields into its quasi-identifiers (class quasi,
+// also when empty, and id) and its sensitive fields, each by name: the
+// one place a field's class decides its part in a class key.
+func split(fields []Field) (qis, sens []Field, err error) {
+	seen := map[string]bool{}
+	for _, f := range fields {
+		switch {
+		case f.Name == "":
+			return nil, nil, fmt.Errorf("a field has no name")
+		case seen[f.Name]:
+			return nil, nil, fmt.Errorf("field %q is listed twice", f.Name)
+		}
+		seen[f.Name] = true
+		switch f.Class {
+		case "", Quasi:
+			f.Class = Quasi
+			qis = append(qis, f)
+		case ID:
+			qis = append(qis, f)
+		case Sensitive:
+			sens = append(sens, f)
+		default:
+			return nil, nil, fmt.Errorf("field %q: class %q is not quasi, sensitive or id", f.Name, f.Class)
+		}
+	}
+	byName := func(x, y Field) int { return strings.Compare(x.Name, y.Name) }
+	slices.SortFunc(qis, byName)
+	slices.SortFunc(sens, byName)
+	return qis, sens, nil
 }
 
 // Add counts one released record: a map of field to released JSON value.

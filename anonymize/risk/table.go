@@ -1,0 +1,132 @@
+package risk
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"hash/fnv"
+)
+
+// ClassKey is a fixed-size hash of a record's released quasi-identifiers:
+// two records share an equivalence class exactly when their keys are
+// equal (up to a collision of 128-bit hashes). A [Table] stores keys, not
+// the values they hash, so its memory is bounded by the number of classes
+// and not by how long the values are.
+type ClassKey [16]byte
+
+// Table is the equivalence classes of one view, kept to enforce
+// k-anonymity (and l-diversity) at release rather than to report on it:
+// for each class, its size and, when l is set, up to l distinct values of
+// each sensitive field (as 64-bit hashes: two values hashing alike count
+// once, which errs towards suppressing). Classes are formed on the
+// quasi-identifiers exactly as an [Assessor] forms them.
+//
+// Add is not safe for concurrent use; once built, Releases is.
+type Table struct {
+	qis, sens []Field
+	l         int
+	sizes     map[ClassKey]uint32
+	// diverse holds, per class, sensitive field j's distinct value hashes
+	// at [j*l, (j+1)*l); 0 marks an empty slot.
+	diverse map[ClassKey][]uint64
+	records int
+	buf     []byte
+}
+
+// NewTable returns an empty table of a view that releases fields; l is
+// the diversity to track (0 for none). Fields are classed as by [New].
+func NewTable(fields []Field, l int) (*Table, error) {
+	qis, sens, err := split(fields)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{qis: qis, sens: sens, l: l, sizes: map[ClassKey]uint32{}}
+	if l > 0 && len(sens) > 0 {
+		t.diverse = map[ClassKey][]uint64{}
+	}
+	return t, nil
+}
+
+// Key is rec's class key: a hash of the canonical form of each
+// quasi-identifier, in name order, each prefixed by its length.
+func (t *Table) Key(rec map[string]json.RawMessage) ClassKey {
+	k, _ := t.key(nil, rec)
+	return k
+}
+
+// key hashes rec's quasi-identifiers, building their text in buf, which
+// it returns for reuse.
+func (t *Table) key(buf []byte, rec map[string]json.RawMessage) (ClassKey, []byte) {
+	for _, f := range t.qis {
+		v := canonical(rec[f.Name])
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		buf = append(buf, v...)
+	}
+	sum := sha256.Sum256(buf)
+	return ClassKey(sum[:16]), buf
+}
+
+// Add counts one released record of the view.
+func (t *Table) Add(rec map[string]json.RawMessage) {
+	t.records++
+	var k ClassKey
+	k, t.buf = t.key(t.buf[:0], rec)
+	t.sizes[k]++
+	if t.diverse == nil {
+		return
+	}
+	vals := t.diverse[k]
+	if vals == nil {
+		vals = make([]uint64, len(t.sens)*t.l)
+		t.diverse[k] = vals
+	}
+	for j, f := range t.sens {
+		slots := vals[j*t.l : (j+1)*t.l]
+		if slots[t.l-1] != 0 {
+			continue // l values seen: enough
+		}
+		h := valueHash(canonical(rec[f.Name]))
+		for i, s := range slots {
+			if s == h {
+				break
+			}
+			if s == 0 {
+				slots[i] = h
+				break
+			}
+		}
+	}
+}
+
+func valueHash(v string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(v))
+	return h.Sum64() | 1 // never 0, the empty slot
+}
+
+// Records is the number of records added.
+func (t *Table) Records() int { return t.records }
+
+// Classes is the number of equivalence classes.
+func (t *Table) Classes() int { return len(t.sizes) }
+
+// Releases reports whether rec may be released: its class holds at least
+// k records and, when the table tracks l, at least l distinct values of
+// every sensitive field. A record of no class in the table (its released
+// values changed since the table was built) is not released.
+func (t *Table) Releases(rec map[string]json.RawMessage, k int) bool {
+	key, _ := t.key(make([]byte, 0, 64), rec)
+	if int(t.sizes[key]) < k {
+		return false
+	}
+	if t.diverse == nil {
+		return true
+	}
+	vals := t.diverse[key]
+	for j := range t.sens {
+		if vals[(j+1)*t.l-1] == 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,271 @@
+package gateway
+
+// k-anonymity at release (a read decision's min_k and min_l): the
+// equivalence classes of a caller's whole view of a dataset are counted
+// by a full read of it into a class table, kept per view and rebuilt
+// when older than the dataset's k_anonymity_refresh; each page released
+// under the decision then leaves out the records of classes too small (or
+// not diverse enough).
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicegw/sluice/anonymize"
+	"github.com/sluicegw/sluice/anonymize/risk"
+	"github.com/sluicegw/sluice/audit"
+)
+
+// kTables are the class tables of the views read under min_k, by view
+// key. builds lets one build per view run at a time: a request that
+// waits for it then finds the table fresh.
+type kTables struct {
+	builds keyLocks
+	mu     sync.Mutex
+	m      map[string]*kTable
+}
+
+// kTable is one view's class table and when its read began.
+type kTable struct {
+	tab   *risk.Table
+	built time.Time
+}
+
+func (k *kTables) get(key string) *kTable {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.m[key]
+}
+
+func (k *kTables) put(key string, t *kTable) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]*kTable{}
+	}
+	k.m[key] = t
+}
+
+// viewKey names the view an exchange's read decision releases: the
+// dataset, the decision's transform and row filters (not max_rows, which
+// caps a response, not the view), min_l, and what changes released
+// values — pseudonyms are keyed per issuer, organisation and purpose, per
+// subject when the token names no organisation, and per subject under a
+// consumer scope. It is the hex of a 128-bit hash.
+func viewKey(x *exchange) string {
+	d, p := x.decision, x.principal
+	spec := d.Plan.Spec()
+	view := struct {
+		Dataset  string                    `json:"dataset"`
+		Fields   map[string]anonymize.Rule `json:"fields"`
+		Rows     []anonymize.Cond          `json:"rows"`
+		Suppress *anonymize.Suppress       `json:"suppress"`
+		MinL     int                       `json:"min_l"`
+		Issuer   string                    `json:"issuer"`
+		Org      string                    `json:"org"`
+		Purpose  string                    `json:"purpose"`
+		Consumer string                    `json:"consumer"`
+	}{Dataset: x.ev.Source + "/" + x.ev.Dataset, Fields: spec.Fields, Rows: spec.Rows, Suppress: spec.Suppress,
+		MinL: d.MinL, Issuer: p.Issuer, Org: p.Org, Purpose: x.purpose}
+	if p.Org == "" || consumerScoped(spec.Fields) {
+		view.Consumer = p.Subject
+	}
+	b, err := json.Marshal(view)
+	if err != nil {
+		// A decision's parts are JSON the policy gave: they marshal. A
+		// key that cannot be formed shares no table with anyone.
+		b = []byte(newRequestID())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// consumerScoped reports whether a rule pseudonymises per caller identity.
+func consumerScoped(rules map[string]anonymize.Rule) bool {
+	for _, r := range rules {
+		if r.Params["scope"] == "consumer" {
+			return true
+		}
+	}
+	return false
+}
+
+// kTableFor returns the class table of x's view, building it when there
+// is none or it is older than the dataset's k_anonymity_refresh. A build
+// that fails is 503: nothing is released without the table.
+func (s *Server) kTableFor(ctx context.Context, x *exchange) (*risk.Table, *Error) {
+	key := viewKey(x)
+	unlock := s.kTables.builds.lock(key)
+	defer unlock()
+	now := s.now()
+	if t := s.kTables.get(key); t != nil && now.Sub(t.built) < time.Duration(x.ds.cfg.KAnonymityRefresh) {
+		return t.tab, nil
+	}
+	tab, e := s.buildKTable(ctx, x, key, now)
+	if e != nil {
+		return nil, e
+	}
+	s.kTables.put(key, &kTable{tab: tab, built: now})
+	return tab, nil
+}
+
+// buildKTable reads the whole of x's view through its decision's
+// transform, as a risk report does, and audits the read in a record of
+// its own (action k_anonymity), charged to nobody: it releases nothing.
+// The read outlives the request that started it, within the dataset's
+// stats_timeout, since other requests wait for it.
+func (s *Server) buildKTable(ctx context.Context, x *exchange, key string, start time.Time) (*risk.Table, *Error) {
+	ctx = context.WithoutCancel(ctx)
+	d := x.decision
+	ev := audit.Event{Time: start.UTC(), RequestID: newRequestID(), Action: "k_anonymity", Method: http.MethodGet,
+		Path: s.auditPath("/v1/" + x.ev.Source + "/" + x.ev.Dataset), Source: x.ev.Source, Dataset: x.ev.Dataset,
+		Decision: "allow", PolicyRevision: x.ev.PolicyRevision, Status: http.StatusOK,
+		Obligations: &audit.Obligations{Fields: x.ev.Obligations.Fields, Rows: x.ev.Obligations.Rows}}
+	tab, e := s.readKTable(ctx, ev.RequestID, x)
+	records, classes := 0, 0
+	if tab != nil {
+		records, classes = tab.Records(), tab.Classes()
+	}
+	ev.Rows = records
+	ev.Reason = fmt.Sprintf("class table of view %s (min_k %d, min_l %d) for request %s: %d records in %d classes",
+		key, d.MinK, d.MinL, x.id, records, classes)
+	if e != nil {
+		ev.Decision, ev.Status, ev.Code = "error", http.StatusServiceUnavailable, "unavailable"
+		ev.Reason += "; failed: " + e.Msg
+		if e.cause != nil {
+			ev.Reason += ": " + e.cause.Error()
+		}
+	}
+	ev.DurationMS = float64(s.now().Sub(start).Microseconds()) / 1000
+	actx, cancel := context.WithTimeout(ctx, auditTimeout)
+	defer cancel()
+	err := s.audit.Append(actx, &ev)
+	if e != nil {
+		s.log.Warn("k-anonymity table build failed", "request_id", x.id, "build_id", ev.RequestID, "dataset", ev.Source+"/"+ev.Dataset, "error", e.Error())
+		return nil, errUnavailable("the k-anonymity class table of this view cannot be built; nothing is released without it", e)
+	}
+	if err != nil {
+		return nil, errUnavailable("the audit trail is unavailable", err)
+	}
+	return tab, nil
+}
+
+// readKTable reads x's view into a new class table.
+func (s *Server) readKTable(ctx context.Context, requestID string, x *exchange) (*risk.Table, *Error) {
+	ds, d := x.ds, x.decision
+	spec := d.Plan.Spec()
+	spec.MaxRows = 0
+	plan, err := anonymize.Compile(spec)
+	if err != nil {
+		return nil, errInternal(fmt.Errorf("k-anonymity plan: %w", err))
+	}
+	query, _, e := upstreamQuery(url.Values{}, ds, d)
+	if e != nil {
+		return nil, e
+	}
+	fields, _ := riskFields(ds, spec.Fields)
+	tab, err := risk.NewTable(fields, d.MinL)
+	if err != nil {
+		return nil, errInternal(fmt.Errorf("k-anonymity fields: %w", err))
+	}
+	rd := pageRead{ds: ds, query: query, plan: plan, env: s.env(x), reader: "a k-anonymity class table"}
+	e = s.readPages(ctx, requestID, rd, func(rec map[string]json.RawMessage) *Error {
+		tab.Add(rec)
+		return nil
+	})
+	if e != nil {
+		return tab, e
+	}
+	return tab, nil
+}
+
+// kFilter copies a transformed body ({"items": [...], meta...}) from src
+// to dst, leaving out each record tab does not release at k, and adds
+// "suppressed": the number left out, after items. It holds one record at
+// a time: the body's size is bounded by the spools, not by memory.
+func kFilter(dst io.Writer, src io.Reader, tab *risk.Table, k int) (released, suppressed int, err error) {
+	dec := json.NewDecoder(src)
+	w := bufio.NewWriter(dst)
+	if err := expectDelim(dec, '{'); err != nil {
+		return 0, 0, err
+	}
+	w.WriteByte('{')
+	for first := true; dec.More(); first = false {
+		tok, err := dec.Token()
+		if err != nil {
+			return 0, 0, err
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return 0, 0, fmt.Errorf("k-anonymity filter: want a member name, got %v", tok)
+		}
+		if !first {
+			w.WriteByte(',')
+		}
+		nb, _ := json.Marshal(name)
+		w.Write(nb)
+		w.WriteByte(':')
+		if name != anonymize.OutputRecords {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return 0, 0, err
+			}
+			w.Write(raw)
+			continue
+		}
+		if err := expectDelim(dec, '['); err != nil {
+			return 0, 0, err
+		}
+		w.WriteByte('[')
+		for dec.More() {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return 0, 0, err
+			}
+			var rec map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return 0, 0, fmt.Errorf("k-anonymity filter: %w", err)
+			}
+			if !tab.Releases(rec, k) {
+				suppressed++
+				continue
+			}
+			if released > 0 {
+				w.WriteByte(',')
+			}
+			w.Write(raw)
+			released++
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return 0, 0, err
+		}
+		w.WriteString(`],"suppressed":`)
+		w.WriteString(strconv.Itoa(suppressed))
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return 0, 0, err
+	}
+	w.WriteString("}\n")
+	return released, suppressed, w.Flush()
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("k-anonymity filter: %w", err)
+	}
+	if tok != want {
+		return fmt.Errorf("k-anonymity filter: want %v, got %v", want, tok)
+	}
+	return nil
+}
