@@ -237,27 +237,11 @@ func runPolicyExplain(ctx context.Context, args []string, stdout, stderr io.Writ
 			return &exitError{code: 2, msg: fmt.Sprintf("policy explain: no demo token for role %q", *role)}
 		}
 	}
-	cfg, err := gateway.LoadConfig(*cfgPath)
+	srv, stop, err := offlineGateway(ctx, *cfgPath, *polDir, nil)
 	if err != nil {
 		return err
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	var pols *livePolicies
-	if *polDir != "" {
-		set, err := policy.Load(ctx, *polDir)
-		if err != nil {
-			return err
-		}
-		pols = &livePolicies{active: policy.NewEngine(set), stop: func() {}}
-	} else if pols, err = openPolicies(ctx, cfg, quiet, false); err != nil {
-		return err
-	}
-	defer pols.stop()
-	active, shadow := pols.deps()
-	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: noAudit{}, Policies: active, Shadow: shadow, Logger: quiet})
-	if err != nil {
-		return err
-	}
+	defer stop()
 	ex, err := srv.Explain(ctx, gateway.ExplainRequest{
 		Token: *token, Purpose: *purpose, Justification: *justification, Method: method, Target: target,
 	})
@@ -493,4 +477,34 @@ func bundleSource(cfg *gateway.Config, logger *slog.Logger) (*policy.BundleSourc
 		return nil, fmt.Errorf("policy.bundle: %w", err)
 	}
 	return src, nil
+}
+
+// offlineGateway builds, in process, the gateway the configuration at
+// cfgPath describes, with the policies of polDir ("" for the
+// configuration's own, shadow set included), auditing nothing: what
+// `policy explain` and `policy risk` ask their questions of. now, when
+// set, is its clock. stop releases the policies.
+func offlineGateway(ctx context.Context, cfgPath, polDir string, now func() time.Time) (*gateway.Server, func(), error) {
+	cfg, err := gateway.LoadConfig(cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	var pols *livePolicies
+	if polDir != "" {
+		set, err := policy.Load(ctx, polDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		pols = &livePolicies{active: policy.NewEngine(set), stop: func() {}}
+	} else if pols, err = openPolicies(ctx, cfg, quiet, false); err != nil {
+		return nil, nil, err
+	}
+	active, shadow := pols.deps()
+	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: noAudit{}, Policies: active, Shadow: shadow, Logger: quiet, Now: now})
+	if err != nil {
+		pols.stop()
+		return nil, nil, err
+	}
+	return srv, pols.stop, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/sluicegw/sluice/anonymize/risk"
 	"github.com/sluicegw/sluice/gateway"
-	"github.com/sluicegw/sluice/policy"
 )
 
 // runPolicyRisk prints how far a caller's view of a dataset singles
@@ -79,26 +77,11 @@ sensitive fields (docs/policies.md, "Re-identification risk").
 	if *cfgPath == "" {
 		*cfgPath = filepath.Join(*dir, "sluice.yaml")
 	}
-	cfg, err := gateway.LoadConfig(*cfgPath)
+	srv, stop, err := offlineGateway(ctx, *cfgPath, *polDir, now)
 	if err != nil {
 		return err
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	var pols *livePolicies
-	if *polDir != "" {
-		set, err := policy.Load(ctx, *polDir)
-		if err != nil {
-			return err
-		}
-		pols = &livePolicies{active: policy.NewEngine(set), stop: func() {}}
-	} else if pols, err = openPolicies(ctx, cfg, quiet, false); err != nil {
-		return err
-	}
-	defer pols.stop()
-	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: noAudit{}, Policies: pols.active, Logger: quiet, Now: now})
-	if err != nil {
-		return err
-	}
+	defer stop()
 	rep, err := srv.Risk(ctx, req)
 	if err != nil {
 		var ge *gateway.Error
