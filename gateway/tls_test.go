@@ -3,15 +3,11 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log"
@@ -29,115 +25,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/testpki"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicegw/sluice/policy"
 )
-
-// testCA is a certificate authority made for one test: ECDSA P-256, valid
-// for an hour.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-// issued is a certificate a testCA signed, and its key, in PEM.
-type issued struct {
-	certPEM, keyPEM []byte
-	serial          *big.Int
-}
-
-func newTestCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// server issues a server certificate with serial for names (DNS names or
-// IP addresses); none given, for localhost, 127.0.0.1 and ::1.
-func (ca *testCA) server(t testing.TB, serial int64, names ...string) issued {
-	t.Helper()
-	if len(names) == 0 {
-		names = []string{"localhost", "127.0.0.1", "::1"}
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: names[0]},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	return ca.sign(t, tmpl)
-}
-
-// client issues a client certificate for name.
-func (ca *testCA) client(t testing.TB, serial int64, name string) issued {
-	t.Helper()
-	return ca.sign(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-}
-
-func (ca *testCA) sign(t testing.TB, tmpl *x509.Certificate) issued {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return issued{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-		serial:  tmpl.SerialNumber,
-	}
-}
-
-// pair is the certificate as crypto/tls takes it.
-func (c issued) pair(t testing.TB) tls.Certificate {
-	t.Helper()
-	p, err := tls.X509KeyPair(c.certPEM, c.keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (ca *testCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
 
 // lockedBuffer is a log destination the gateway's goroutines write while
 // a test reads.
@@ -211,11 +104,11 @@ func serveTLS(t *testing.T, cfg *tls.Config) string {
 // force; a new pair, renamed into place, is served within seconds.
 func TestListenTLSKeepsTheLastGoodCertificateUntilAGoodOneReplacesIt(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, "sluice test CA")
-	first, second := ca.server(t, 1001), ca.server(t, 2002)
+	ca := testpki.NewCA(t, "sluice test CA")
+	first, second := ca.Server(t, 1001), ca.Server(t, 2002)
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	replaceFile(t, certFile, first.certPEM)
-	replaceFile(t, keyFile, first.keyPEM)
+	replaceFile(t, certFile, first.CertPEM)
+	replaceFile(t, keyFile, first.KeyPEM)
 	var logs lockedBuffer
 	cfg := &Config{ListenTLS: &ListenTLSConfig{CertFile: "tls.crt", KeyFile: "tls.key", MinVersion: "1.2"}, dir: dir}
 	tc, err := cfg.ServerTLS(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)))
@@ -223,24 +116,24 @@ func TestListenTLSKeepsTheLastGoodCertificateUntilAGoodOneReplacesIt(t *testing.
 		t.Fatal(err)
 	}
 	addr := serveTLS(t, tc)
-	if got := servedSerial(t, addr, ca.pool()); got.Cmp(first.serial) != 0 {
-		t.Fatalf("serial %v, want %v", got, first.serial)
+	if got := servedSerial(t, addr, ca.Pool()); got.Cmp(first.Serial) != 0 {
+		t.Fatalf("serial %v, want %v", got, first.Serial)
 	}
 
 	replaceFile(t, certFile, []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"))
 	waitUntil(t, "the bad certificate is refused", func() bool {
 		return strings.Contains(logs.String(), "TLS certificate change not loaded")
 	})
-	if got := servedSerial(t, addr, ca.pool()); got.Cmp(first.serial) != 0 {
-		t.Fatalf("after a bad file: serial %v, want the previous %v", got, first.serial)
+	if got := servedSerial(t, addr, ca.Pool()); got.Cmp(first.Serial) != 0 {
+		t.Fatalf("after a bad file: serial %v, want the previous %v", got, first.Serial)
 	}
 
 	// The key first, then the certificate: between the two the files do
 	// not match, and the pair in force stays.
-	replaceFile(t, keyFile, second.keyPEM)
-	replaceFile(t, certFile, second.certPEM)
+	replaceFile(t, keyFile, second.KeyPEM)
+	replaceFile(t, certFile, second.CertPEM)
 	waitUntil(t, "the new certificate is served", func() bool {
-		return servedSerial(t, addr, ca.pool()).Cmp(second.serial) == 0
+		return servedSerial(t, addr, ca.Pool()).Cmp(second.Serial) == 0
 	})
 }
 
@@ -249,12 +142,12 @@ func TestListenTLSKeepsTheLastGoodCertificateUntilAGoodOneReplacesIt(t *testing.
 // symlink over the old one; the certificate files themselves never change.
 func TestListenTLSFollowsAKubernetesSecretVolume(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, "sluice test CA")
-	first, second := ca.server(t, 1001), ca.server(t, 2002)
-	version := func(name string, c issued) {
+	ca := testpki.NewCA(t, "sluice test CA")
+	first, second := ca.Server(t, 1001), ca.Server(t, 2002)
+	version := func(name string, c testpki.Issued) {
 		os.Mkdir(filepath.Join(dir, name), 0o700)
-		os.WriteFile(filepath.Join(dir, name, "tls.crt"), c.certPEM, 0o600)
-		os.WriteFile(filepath.Join(dir, name, "tls.key"), c.keyPEM, 0o600)
+		os.WriteFile(filepath.Join(dir, name, "tls.crt"), c.CertPEM, 0o600)
+		os.WriteFile(filepath.Join(dir, name, "tls.key"), c.KeyPEM, 0o600)
 		os.Symlink(name, filepath.Join(dir, "..data_tmp"))
 		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
 			t.Fatal(err)
@@ -272,13 +165,13 @@ func TestListenTLSFollowsAKubernetesSecretVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := serveTLS(t, tc)
-	if got := servedSerial(t, addr, ca.pool()); got.Cmp(first.serial) != 0 {
-		t.Fatalf("serial %v, want %v", got, first.serial)
+	if got := servedSerial(t, addr, ca.Pool()); got.Cmp(first.Serial) != 0 {
+		t.Fatalf("serial %v, want %v", got, first.Serial)
 	}
 	version("..2026_02_01", second)
 	os.RemoveAll(filepath.Join(dir, "..2026_01_01"))
 	waitUntil(t, "the new certificate is served", func() bool {
-		return servedSerial(t, addr, ca.pool()).Cmp(second.serial) == 0
+		return servedSerial(t, addr, ca.Pool()).Cmp(second.Serial) == 0
 	})
 }
 
@@ -295,21 +188,21 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestListenTLSDoesNotStartWithoutAGoodCertificate(t *testing.T) {
-	ca := newTestCA(t, "sluice test CA")
-	good, other := ca.server(t, 1), ca.server(t, 2)
+	ca := testpki.NewCA(t, "sluice test CA")
+	good, other := ca.Server(t, 1), ca.Server(t, 2)
 	tests := []struct {
 		name  string
 		files map[string][]byte
 		lt    ListenTLSConfig
 		want  string
 	}{
-		{"missing certificate", map[string][]byte{"key.pem": good.keyPEM},
+		{"missing certificate", map[string][]byte{"key.pem": good.KeyPEM},
 			ListenTLSConfig{CertFile: "cert.pem", KeyFile: "key.pem"}, "listen_tls.cert_file: open "},
-		{"missing key", map[string][]byte{"cert.pem": good.certPEM},
+		{"missing key", map[string][]byte{"cert.pem": good.CertPEM},
 			ListenTLSConfig{CertFile: "cert.pem", KeyFile: "key.pem"}, "listen_tls.key_file: open "},
-		{"key of another certificate", map[string][]byte{"cert.pem": good.certPEM, "key.pem": other.keyPEM},
+		{"key of another certificate", map[string][]byte{"cert.pem": good.CertPEM, "key.pem": other.KeyPEM},
 			ListenTLSConfig{CertFile: "cert.pem", KeyFile: "key.pem"}, "listen_tls: cert_file and key_file: tls: private key does not match public key"},
-		{"client CAs without a certificate", map[string][]byte{"cert.pem": good.certPEM, "key.pem": good.keyPEM, "ca.pem": good.keyPEM},
+		{"client CAs without a certificate", map[string][]byte{"cert.pem": good.CertPEM, "key.pem": good.KeyPEM, "ca.pem": good.KeyPEM},
 			ListenTLSConfig{CertFile: "cert.pem", KeyFile: "key.pem", ClientCAFile: "ca.pem"}, "listen_tls.client_ca_file: no PEM certificate in it"},
 	}
 	for _, tt := range tests {
@@ -335,22 +228,22 @@ func TestListenTLSDoesNotStartWithoutAGoodCertificate(t *testing.T) {
 
 func TestListenTLSHonoursMinVersion(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, "sluice test CA")
-	c := ca.server(t, 1)
-	os.WriteFile(filepath.Join(dir, "cert.pem"), c.certPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), c.keyPEM, 0o600)
+	ca := testpki.NewCA(t, "sluice test CA")
+	c := ca.Server(t, 1)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), c.CertPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), c.KeyPEM, 0o600)
 	cfg := &Config{ListenTLS: &ListenTLSConfig{CertFile: "cert.pem", KeyFile: "key.pem", MinVersion: "1.3"}, dir: dir}
 	tc, err := cfg.ServerTLS(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := serveTLS(t, tc)
-	old := &tls.Config{RootCAs: ca.pool(), ServerName: "localhost", MaxVersion: tls.VersionTLS12}
+	old := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MaxVersion: tls.VersionTLS12}
 	if conn, err := tls.Dial("tcp", addr, old); err == nil {
 		conn.Close()
 		t.Fatal("a TLS 1.2 client was served under min_version 1.3")
 	}
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool(), ServerName: "localhost"})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +264,7 @@ type tlsUpstream struct {
 
 // newTLSUpstream serves cert; with clientCAs, it requires a client
 // certificate they signed.
-func newTLSUpstream(t *testing.T, cert issued, clientCAs *x509.CertPool) *tlsUpstream {
+func newTLSUpstream(t *testing.T, cert testpki.Issued, clientCAs *x509.CertPool) *tlsUpstream {
 	t.Helper()
 	u := &tlsUpstream{}
 	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -385,7 +278,7 @@ func newTLSUpstream(t *testing.T, cert issued, clientCAs *x509.CertPool) *tlsUps
 		u.mu.Unlock()
 		serveItems(w, r)
 	}))
-	u.TLS = &tls.Config{Certificates: []tls.Certificate{cert.pair(t)}}
+	u.TLS = &tls.Config{Certificates: []tls.Certificate{cert.Pair(t)}}
 	if clientCAs != nil {
 		u.TLS.ClientAuth, u.TLS.ClientCAs = tls.RequireAndVerifyClientCert, clientCAs
 	}
@@ -433,18 +326,18 @@ func newTLSSourceGateway(t *testing.T, a *orderAudit, up string, tlsBlock string
 // the caller gets 502 upstream_invalid, and the trail and the log say why
 // in the gateway's words, never quoting the certificate.
 func TestSourceTLSReachesOnlyTheUpstreamItWasToldToTrust(t *testing.T) {
-	ca := newTestCA(t, "Sluice Test Department CA")
-	otherCA := newTestCA(t, "Sluice Test Other CA")
-	gatewayCert := ca.client(t, 7, "sluice-gateway")
-	strangerCert := otherCA.client(t, 8, "stranger")
-	plain := newTLSUpstream(t, ca.server(t, 100), nil)
-	named := newTLSUpstream(t, ca.server(t, 101, "dept.internal"), nil)
-	mutual := newTLSUpstream(t, ca.server(t, 102), ca.pool())
+	ca := testpki.NewCA(t, "Sluice Test Department CA")
+	otherCA := testpki.NewCA(t, "Sluice Test Other CA")
+	gatewayCert := ca.Client(t, 7, "sluice-gateway")
+	strangerCert := otherCA.Client(t, 8, "stranger")
+	plain := newTLSUpstream(t, ca.Server(t, 100), nil)
+	named := newTLSUpstream(t, ca.Server(t, 101, "dept.internal"), nil)
+	mutual := newTLSUpstream(t, ca.Server(t, 102), ca.Pool())
 	files := func() map[string][]byte {
 		return map[string][]byte{
-			"tls/ca.pem": ca.certPEM, "tls/other-ca.pem": otherCA.certPEM,
-			"tls/gw.crt": gatewayCert.certPEM, "tls/gw.key": gatewayCert.keyPEM,
-			"tls/stranger.crt": strangerCert.certPEM, "tls/stranger.key": strangerCert.keyPEM,
+			"tls/ca.pem": ca.CertPEM, "tls/other-ca.pem": otherCA.CertPEM,
+			"tls/gw.crt": gatewayCert.CertPEM, "tls/gw.key": gatewayCert.KeyPEM,
+			"tls/stranger.crt": strangerCert.CertPEM, "tls/stranger.key": strangerCert.KeyPEM,
 		}
 	}
 	// Under TLS 1.3 a client learns that its certificate was refused only
@@ -537,8 +430,8 @@ func decodeErrorCode(t *testing.T, body []byte) string {
 }
 
 func TestSourceTLSFilesAreReadAtStart(t *testing.T) {
-	ca := newTestCA(t, "sluice test CA")
-	c := ca.client(t, 1, "sluice-gateway")
+	ca := testpki.NewCA(t, "sluice test CA")
+	c := ca.Client(t, 1, "sluice-gateway")
 	tests := []struct {
 		name     string
 		tlsBlock string
@@ -549,7 +442,7 @@ func TestSourceTLSFilesAreReadAtStart(t *testing.T) {
 		{"CA file without certificates", "{ca_file: ca.pem}", map[string][]byte{"ca.pem": []byte("nothing")},
 			"sources[0]: tls.ca_file: no PEM certificate in it"},
 		{"key of another certificate", "{cert_file: c.pem, key_file: k.pem}",
-			map[string][]byte{"c.pem": c.certPEM, "k.pem": ca.client(t, 2, "x").keyPEM},
+			map[string][]byte{"c.pem": c.CertPEM, "k.pem": ca.Client(t, 2, "x").KeyPEM},
 			"sources[0]: tls.cert_file and tls.key_file: tls: private key does not match public key"},
 	}
 	for _, tt := range tests {
@@ -643,16 +536,16 @@ func TestLoadConfigReadsTLSSettings(t *testing.T) {
 }
 
 func TestFaultClassNamesTLSFailures(t *testing.T) {
-	ca := newTestCA(t, "Sluice Test CA")
+	ca := testpki.NewCA(t, "Sluice Test CA")
 	tests := []struct {
 		name string
 		err  error
 		want string
 	}{
 		{"unknown authority", &url.Error{Op: "Get", URL: "https://dept", Err: &tls.CertificateVerificationError{
-			Err: x509.UnknownAuthorityError{Cert: ca.cert}}}, "certificate not trusted"},
+			Err: x509.UnknownAuthorityError{Cert: ca.Cert}}}, "certificate not trusted"},
 		{"another name", &url.Error{Op: "Get", URL: "https://dept", Err: &tls.CertificateVerificationError{
-			Err: x509.HostnameError{Certificate: ca.cert, Host: "dept"}}}, "certificate not trusted"},
+			Err: x509.HostnameError{Certificate: ca.Cert, Host: "dept"}}}, "certificate not trusted"},
 		{"an alert from the department", &url.Error{Op: "Get", URL: "https://dept", Err: &net.OpError{
 			Op: "remote error", Net: "tcp", Err: errors.New("tls: certificate required")}}, "TLS handshake refused"},
 		{"not TLS at all", &url.Error{Op: "Get", URL: "https://dept", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}},

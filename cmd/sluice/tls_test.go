@@ -1,17 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,89 +12,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/testpki"
 )
 
-// testCA is a certificate authority made for one test: ECDSA P-256, valid
-// for an hour. (gateway/tls_test.go has its twin, for the upstream side.)
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-// issued is a certificate a testCA signed, and its key, in PEM.
-type issued struct {
-	certPEM, keyPEM []byte
-	serial          *big.Int
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// server issues a certificate with serial for localhost, 127.0.0.1 and ::1.
-func (ca *testCA) server(t *testing.T, serial int64) issued {
-	t.Helper()
-	return ca.sign(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-}
-
-// client issues a client certificate for name.
-func (ca *testCA) client(t *testing.T, serial int64, name string) issued {
-	t.Helper()
-	return ca.sign(t, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-}
-
-func (ca *testCA) sign(t *testing.T, tmpl *x509.Certificate) issued {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return issued{certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), serial: tmpl.SerialNumber}
-}
-
-func (ca *testCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
-
 // httpsClient trusts ca only and, with a client certificate, presents it.
-func httpsClient(t *testing.T, ca *testCA, cert *issued) *http.Client {
+func httpsClient(t *testing.T, ca *testpki.CA, cert *testpki.Issued) *http.Client {
 	t.Helper()
-	tc := &tls.Config{RootCAs: ca.pool()}
+	tc := &tls.Config{RootCAs: ca.Pool()}
 	if cert != nil {
-		pair, err := tls.X509KeyPair(cert.certPEM, cert.keyPEM)
+		pair, err := tls.X509KeyPair(cert.CertPEM, cert.KeyPEM)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,14 +108,14 @@ func startTLSGateway(t *testing.T, listenTLS string, files map[string][]byte, cl
 
 // gatewayFiles are the gateway's certificate and key at tls/gw.crt and
 // tls/gw.key.
-func gatewayFiles(c issued) map[string][]byte {
-	return map[string][]byte{"tls/gw.crt": c.certPEM, "tls/gw.key": c.keyPEM}
+func gatewayFiles(c testpki.Issued) map[string][]byte {
+	return map[string][]byte{"tls/gw.crt": c.CertPEM, "tls/gw.key": c.KeyPEM}
 }
 
 func TestServeOverTLSAnswersClientsThatTrustItsCertificate(t *testing.T) {
-	ca := newTestCA(t, "sluice test CA")
+	ca := testpki.NewCA(t, "sluice test CA")
 	client := httpsClient(t, ca, nil)
-	g := startTLSGateway(t, "{cert_file: tls/gw.crt, key_file: tls/gw.key}", gatewayFiles(ca.server(t, 1)), client)
+	g := startTLSGateway(t, "{cert_file: tls/gw.crt, key_file: tls/gw.key}", gatewayFiles(ca.Server(t, 1)), client)
 
 	resp, err := client.Get(g.url + "/healthz")
 	if err != nil {
@@ -232,22 +152,22 @@ func TestServeOverTLSAnswersClientsThatTrustItsCertificate(t *testing.T) {
 }
 
 func TestServeOverTLSPicksUpARenewedCertificate(t *testing.T) {
-	ca := newTestCA(t, "sluice test CA")
-	first, renewed := ca.server(t, 1001), ca.server(t, 2002)
+	ca := testpki.NewCA(t, "sluice test CA")
+	first, renewed := ca.Server(t, 1001), ca.Server(t, 2002)
 	g := startTLSGateway(t, "{cert_file: tls/gw.crt, key_file: tls/gw.key}", gatewayFiles(first), httpsClient(t, ca, nil))
 	serial := func() *big.Int {
-		conn, err := tls.Dial("tcp", g.addr(t), &tls.Config{RootCAs: ca.pool(), ServerName: "localhost"})
+		conn, err := tls.Dial("tcp", g.addr(t), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0].SerialNumber
 	}
-	if got := serial(); got.Cmp(first.serial) != 0 {
-		t.Fatalf("serial %v, want %v", got, first.serial)
+	if got := serial(); got.Cmp(first.Serial) != 0 {
+		t.Fatalf("serial %v, want %v", got, first.Serial)
 	}
 	// As certificate tools do: write beside, rename over.
-	for name, b := range map[string][]byte{"gw.key": renewed.keyPEM, "gw.crt": renewed.certPEM} {
+	for name, b := range map[string][]byte{"gw.key": renewed.KeyPEM, "gw.crt": renewed.CertPEM} {
 		path := filepath.Join(g.dir, "tls", name)
 		if err := os.WriteFile(path+".new", b, 0o600); err != nil {
 			t.Fatal(err)
@@ -257,25 +177,25 @@ func TestServeOverTLSPicksUpARenewedCertificate(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for serial().Cmp(renewed.serial) != 0 {
+	for serial().Cmp(renewed.Serial) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10s the gateway still serves serial %v, want %v; log:\n%s", first.serial, renewed.serial, g.stderr.String())
+			t.Fatalf("after 10s the gateway still serves serial %v, want %v; log:\n%s", first.Serial, renewed.Serial, g.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 func TestServeOverTLSWithClientCAsServesOnlyCertificatesTheySigned(t *testing.T) {
-	ca := newTestCA(t, "sluice test CA")
-	otherCA := newTestCA(t, "another CA")
-	member, stranger := ca.client(t, 11, "app"), otherCA.client(t, 12, "stranger")
-	files := gatewayFiles(ca.server(t, 1))
-	files["tls/clients.pem"] = ca.certPEM
+	ca := testpki.NewCA(t, "sluice test CA")
+	otherCA := testpki.NewCA(t, "another CA")
+	member, stranger := ca.Client(t, 11, "app"), otherCA.Client(t, 12, "stranger")
+	files := gatewayFiles(ca.Server(t, 1))
+	files["tls/clients.pem"] = ca.CertPEM
 	g := startTLSGateway(t, "{cert_file: tls/gw.crt, key_file: tls/gw.key, client_ca_file: tls/clients.pem}", files, httpsClient(t, ca, &member))
 
 	for _, tc := range []struct {
 		name string
-		cert *issued
+		cert *testpki.Issued
 	}{{"no client certificate", nil}, {"a certificate of another CA", &stranger}} {
 		if resp, err := httpsClient(t, ca, tc.cert).Get(g.url + "/healthz"); err == nil {
 			resp.Body.Close()
@@ -293,15 +213,15 @@ func TestServeOverTLSWithClientCAsServesOnlyCertificatesTheySigned(t *testing.T)
 }
 
 func TestServeWithoutItsCertificateDoesNotStart(t *testing.T) {
-	ca := newTestCA(t, "sluice test CA")
-	c := ca.server(t, 1)
+	ca := testpki.NewCA(t, "sluice test CA")
+	c := ca.Server(t, 1)
 	for _, tc := range []struct {
 		name  string
 		files map[string][]byte
 		want  string
 	}{
-		{"no certificate file", map[string][]byte{"tls/gw.key": c.keyPEM}, "listen_tls.cert_file: open "},
-		{"a key of another certificate", map[string][]byte{"tls/gw.crt": c.certPEM, "tls/gw.key": ca.server(t, 2).keyPEM},
+		{"no certificate file", map[string][]byte{"tls/gw.key": c.KeyPEM}, "listen_tls.cert_file: open "},
+		{"a key of another certificate", map[string][]byte{"tls/gw.crt": c.CertPEM, "tls/gw.key": ca.Server(t, 2).KeyPEM},
 			"listen_tls: cert_file and key_file: tls: private key does not match public key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
