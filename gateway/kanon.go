@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -58,10 +57,10 @@ func (k *kTables) put(key string, t *kTable) {
 
 // viewKey names the view an exchange's read decision releases: the
 // dataset, the decision's transform and row filters (not max_rows, which
-// caps a response, not the view), min_l, and what changes released
-// values — pseudonyms are keyed per issuer, organisation and purpose, per
-// subject when the token names no organisation, and per subject under a
-// consumer scope. It is the hex of a 128-bit hash.
+// caps a response, not the view), min_k and min_l (the table holds up to
+// k people a class), and what changes released values — pseudonyms are
+// keyed per issuer, organisation and purpose, per subject when the token
+// names no organisation, and per subject under a consumer scope. It is the hex of a 128-bit hash.
 func viewKey(x *exchange) string {
 	d, p := x.decision, x.principal
 	spec := d.Plan.Spec()
@@ -70,13 +69,14 @@ func viewKey(x *exchange) string {
 		Fields   map[string]anonymize.Rule `json:"fields"`
 		Rows     []anonymize.Cond          `json:"rows"`
 		Suppress *anonymize.Suppress       `json:"suppress"`
+		MinK     int                       `json:"min_k"`
 		MinL     int                       `json:"min_l"`
 		Issuer   string                    `json:"issuer"`
 		Org      string                    `json:"org"`
 		Purpose  string                    `json:"purpose"`
 		Consumer string                    `json:"consumer"`
 	}{Dataset: x.ev.Source + "/" + x.ev.Dataset, Fields: spec.Fields, Rows: spec.Rows, Suppress: spec.Suppress,
-		MinL: d.MinL, Issuer: p.Issuer, Org: p.Org, Purpose: x.purpose}
+		MinK: d.MinK, MinL: d.MinL, Issuer: p.Issuer, Org: p.Org, Purpose: x.purpose}
 	if p.Org == "" || consumerScoped(spec.Fields) {
 		view.Consumer = p.Subject
 	}
@@ -162,31 +162,20 @@ func (s *Server) buildKTable(ctx context.Context, x *exchange, key string, start
 
 // readKTable reads x's view into a new class table.
 func (s *Server) readKTable(ctx context.Context, requestID string, x *exchange) (*risk.Table, *Error) {
-	ds, d := x.ds, x.decision
-	spec := d.Plan.Spec()
-	spec.MaxRows = 0
-	plan, err := anonymize.Compile(spec)
-	if err != nil {
-		return nil, errInternal(fmt.Errorf("k-anonymity plan: %w", err))
-	}
-	query, _, e := upstreamQuery(url.Values{}, ds, d)
+	d := x.decision
+	rd, fields, _, e := s.wholeView(x, d, "a k-anonymity class table")
 	if e != nil {
 		return nil, e
 	}
-	fields, _ := riskFields(ds, spec.Fields)
-	tab, err := risk.NewTable(fields, d.MinL)
+	tab, err := risk.NewTable(fields, d.MinK, d.MinL)
 	if err != nil {
 		return nil, errInternal(fmt.Errorf("k-anonymity fields: %w", err))
 	}
-	rd := pageRead{ds: ds, query: query, plan: plan, env: s.env(x), reader: "a k-anonymity class table"}
-	e = s.readPages(ctx, requestID, rd, func(rec map[string]json.RawMessage) *Error {
-		tab.Add(rec)
+	e = s.readPages(ctx, requestID, rd, func(rec map[string]json.RawMessage, unit string) *Error {
+		tab.Add(rec, unit)
 		return nil
 	})
-	if e != nil {
-		return tab, e
-	}
-	return tab, nil
+	return tab, e
 }
 
 // kFilter copies a transformed body ({"items": [...], meta...}) from src
@@ -236,7 +225,7 @@ func kFilter(dst io.Writer, src io.Reader, tab *risk.Table, k int) (released, su
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				return 0, 0, fmt.Errorf("k-anonymity filter: %w", err)
 			}
-			if !tab.Releases(rec, k) {
+			if !tab.Releases(rec) {
 				suppressed++
 				continue
 			}

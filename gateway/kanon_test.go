@@ -58,7 +58,7 @@ func kRaw() []map[string]any {
 				diagnosis = fmt.Sprint("X", j%2) // several diagnoses when the class holds two or more
 			}
 			out = append(out, map[string]any{"visit_id": fmt.Sprint("V", n), "district": district, "band": band,
-				"diagnosis": diagnosis, "name": fmt.Sprint("person ", n)})
+				"diagnosis": diagnosis, "name": fmt.Sprint("person ", n), "patient_id": fmt.Sprint("P", n)})
 		}
 	}
 	return out
@@ -125,8 +125,10 @@ func newKGateway(t *testing.T) *kGateway {
         filters: {district: district}
         stats_page_size: 7
         k_anonymity_refresh: 1h
+        privacy_unit: patient_id
         fields:
           visit_id: {type: string, class: id}
+          patient_id: {type: string, class: id}
           district: {type: string, class: quasi}
           band: {type: string, class: quasi}
           diagnosis: {type: string, class: sensitive}
@@ -291,6 +293,48 @@ func TestMinKReleasesNoRecordOfAClassBelowK(t *testing.T) {
 	}
 }
 
+// k counts people: a chronic patient's five visits in one class are one
+// person, and the class is withheld at k = 3 however many visits it
+// holds; three patients' three visits make a class that is released.
+func TestMinKCountsPeopleNotVisits(t *testing.T) {
+	g := newKGateway(t)
+	visit := func(id, patient, band, diagnosis string) map[string]any {
+		return map[string]any{"visit_id": id, "district": "D9", "band": band, "diagnosis": diagnosis,
+			"name": "name of " + patient, "patient_id": patient}
+	}
+	for i := range 5 {
+		g.raw = append(g.raw, visit(fmt.Sprint("C", i), "chronic", "B-one", fmt.Sprint("X", i%2)))
+	}
+	for i := range 3 {
+		g.raw = append(g.raw, visit(fmt.Sprint("T", i), fmt.Sprint("three-", i), "B-three", fmt.Sprint("X", i%2)))
+	}
+	released, _, _ := g.readAll(t, g.token(t, "org-a", "kreader"))
+	got := map[string]int{}
+	for _, rec := range released {
+		got[rec["district"]+"/"+rec["band"]]++
+	}
+	if got["D9/B-one"] != 0 {
+		t.Errorf("released %d visits of a class of one patient at k = 3", got["D9/B-one"])
+	}
+	if got["D9/B-three"] != 3 {
+		t.Errorf("released %d of the 3 visits of a class of three patients, want 3", got["D9/B-three"])
+	}
+	if _, ok := released[0]["patient_id"]; ok {
+		t.Error("the view does not release patient_id, yet it came out")
+	}
+}
+
+// A record without its privacy unit cannot be counted as anyone's:
+// the table is not built and nothing is released.
+func TestMinKReleasesNothingWhenARecordHasNoPrivacyUnit(t *testing.T) {
+	g := newKGateway(t)
+	g.raw = append(g.raw, map[string]any{"visit_id": "NU", "district": "D0", "band": "B0", "diagnosis": "X0"})
+	w := g.get(t, "/v1/health/visits", g.token(t, "org-a", "kreader"))
+	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "items") {
+		t.Errorf("status %d, body %s; want 503 and no records", w.Code, w.Body)
+	}
+}
+
 func TestMinKClassesAreOfTheWholeViewNotOfTheFilteredPage(t *testing.T) {
 	g := newKGateway(t)
 	size, _ := rawClasses(g.raw)
@@ -378,8 +422,8 @@ func TestMinKRebuildsAStaleTable(t *testing.T) {
 		t.Fatalf("a table within k_anonymity_refresh was rebuilt: %d builds", n)
 	}
 	// The department adds two records to the class of V1, now of 3.
-	g.raw = append(g.raw, map[string]any{"visit_id": "N1", "district": "D0", "band": "B0", "diagnosis": "X0"},
-		map[string]any{"visit_id": "N2", "district": "D0", "band": "B0", "diagnosis": "X1"})
+	g.raw = append(g.raw, map[string]any{"visit_id": "N1", "district": "D0", "band": "B0", "diagnosis": "X0", "patient_id": "PN1"},
+		map[string]any{"visit_id": "N2", "district": "D0", "band": "B0", "diagnosis": "X1", "patient_id": "PN2"})
 	if w := g.get(t, "/v1/health/visits/V1", tok); w.Code != http.StatusNotFound {
 		t.Fatalf("V1 released from a table that has not been rebuilt: %d", w.Code)
 	}

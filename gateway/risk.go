@@ -56,6 +56,12 @@ type RiskReport struct {
 type RiskDecision struct {
 	Allow  bool   `json:"allow"`
 	Reason string `json:"reason"`
+	// MinK and MinL are the decision's k-anonymity at release, and
+	// Withheld the records of the view it suppresses: the figures above
+	// are of the view before suppression.
+	MinK     int `json:"min_k,omitempty"`
+	MinL     int `json:"min_l,omitempty"`
+	Withheld int `json:"withheld,omitempty"`
 }
 
 // constantOps give every record the same value.
@@ -109,33 +115,25 @@ func (s *Server) assessRisk(ctx context.Context, set *policy.Set, requestID stri
 	if d.Plan == nil {
 		return nil, errInternal(fmt.Errorf("risk: an allowing read decision without a plan"))
 	}
-	// max_rows caps one response, and the caller pages past it: the view
-	// is every record the decision releases, so the report reads them
-	// all through the decision's transform without its cap.
-	spec := d.Plan.Spec()
-	spec.MaxRows = 0
-	plan, err := anonymize.Compile(spec)
-	if err != nil {
-		return nil, errInternal(fmt.Errorf("risk plan: %w", err))
-	}
-	query, _, e := upstreamQuery(url.Values{}, ds, d)
+	rd, fields, constant, e := s.wholeView(x, d, "a risk report")
 	if e != nil {
 		return nil, e
 	}
-	fields, constant := riskFields(ds, spec.Fields)
 	a, err := risk.New(fields)
 	if err != nil {
 		return nil, errInternal(fmt.Errorf("risk fields: %w", err))
 	}
-	rd := pageRead{ds: ds, query: query, plan: plan, env: s.env(x), reader: "a risk report"}
-	e = s.readPages(ctx, requestID, rd, func(rec map[string]json.RawMessage) *Error {
-		a.Add(rec)
+	e = s.readPages(ctx, requestID, rd, func(rec map[string]json.RawMessage, unit string) *Error {
+		a.AddUnit(rec, unit)
 		return nil
 	})
 	if e != nil {
 		return nil, e
 	}
 	rep.Rows, rep.Constant, rep.Report = d.Plan.RowFilters(), constant, a.Report()
+	if d.MinK > 0 {
+		rep.Decision.MinK, rep.Decision.MinL, rep.Decision.Withheld = d.MinK, d.MinL, a.Withheld(d.MinK, d.MinL)
+	}
 	return rep, nil
 }
 

@@ -127,6 +127,7 @@ func newRiskGateway(t *testing.T, records []map[string]any) *statsGateway {
         path: /visits
         filters: {district: district}
         stats_page_size: 50
+        privacy_unit: patient_id
         fields:` + fields + `      - name: big
         path: /visits
         max_records: 10
@@ -144,7 +145,8 @@ func newRiskGateway(t *testing.T, records []map[string]any) *statsGateway {
 
 // readerView is the report's figures worked out from the raw records, by
 // hand rather than by package risk: the reader's rows, grouped on
-// (patient, district, month), with diagnosis sensitive.
+// (patient, district, month), with diagnosis sensitive, and each class
+// counted in people (distinct patients), not records.
 func readerView(records []map[string]any) (want RiskReport, without map[string]int) {
 	type key struct{ patient, district, month string }
 	var view []key
@@ -161,34 +163,46 @@ func readerView(records []map[string]any) (want RiskReport, without map[string]i
 		}
 		diagnoses[k][r["diagnosis"].(string)] = true
 	}
-	uniqueOn := func(project func(key) key) int {
-		n := map[key]int{}
+	// classes groups the view's records on a projection of their key:
+	// per class, its records and its distinct patients.
+	type class struct {
+		records  int
+		patients map[string]bool
+	}
+	classes := func(project func(key) key) map[key]*class {
+		cs := map[key]*class{}
 		for _, k := range view {
-			n[project(k)]++
+			c := cs[project(k)]
+			if c == nil {
+				c = &class{patients: map[string]bool{}}
+				cs[project(k)] = c
+			}
+			c.records++
+			c.patients[k.patient] = true
 		}
+		return cs
+	}
+	uniqueOn := func(project func(key) key) int {
 		unique := 0
-		for _, c := range n {
-			if c == 1 {
-				unique++
+		for _, c := range classes(project) {
+			if len(c.patients) == 1 {
+				unique += c.records
 			}
 		}
 		return unique
 	}
 	rep := &risk.Report{Records: len(view), Unique: uniqueOn(func(k key) key { return k })}
-	sizes := map[key]int{}
-	for _, k := range view {
-		sizes[k]++
-	}
-	rep.Classes.Count = len(sizes)
+	all := classes(func(k key) key { return k })
+	rep.Classes.Count = len(all)
 	l1, l1Records, l := 0, 0, 4
-	for k, n := range sizes {
-		if rep.MinK == 0 || n < rep.MinK {
+	for k, c := range all {
+		if n := len(c.patients); rep.MinK == 0 || n < rep.MinK {
 			rep.MinK = n
 		}
 		l = min(l, len(diagnoses[k]))
 		if len(diagnoses[k]) == 1 {
 			l1++
-			l1Records += n
+			l1Records += c.records
 		}
 	}
 	rep.Sensitive = []risk.Diversity{{Field: "diagnosis", Treatment: "keep", L: l, ClassesWithL1: l1, RecordsWithL1: l1Records}}
@@ -278,8 +292,14 @@ func TestRiskReportMatchesTheViewComputedFromTheRawRecords(t *testing.T) {
 			}
 		})
 	}
-	if want.Unique == 0 || want.Unique == want.Records {
-		t.Fatalf("the fixture should have some unique records and some not: %d of %d", want.Unique, want.Records)
+	// Classes count patients: with the patient's pseudonym released, no
+	// class holds two, whatever its records; without it, classes mix
+	// patients.
+	if want.Unique != want.Records || want.MinK != 1 || want.Classes.Count == want.Records {
+		t.Fatalf("the fixture should release one-patient classes of several visits: %d unique of %d, %d classes", want.Unique, want.Records, want.Classes.Count)
+	}
+	if without["patient_id"] >= want.Records {
+		t.Fatalf("without the pseudonym, classes should mix patients: %d unique of %d", without["patient_id"], want.Records)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 func (s *Server) runStats(ctx context.Context, x *exchange, job *statsJob) (*dp.Result, *Error) {
 	opt := s.dpOptions()
 	var (
-		feed    func(rec map[string]json.RawMessage) *Error
+		feed    func(rec map[string]json.RawMessage, unit string) *Error
 		release func() (*dp.Result, error)
 	)
 	if job.noise != nil {
@@ -26,7 +26,7 @@ func (s *Server) runStats(ctx context.Context, x *exchange, job *statsJob) (*dp.
 		if err != nil {
 			return nil, errInternal(err)
 		}
-		feed = func(rec map[string]json.RawMessage) *Error {
+		feed = func(rec map[string]json.RawMessage, _ string) *Error {
 			part, ok := groupKey(rec, job.req.groupBy)
 			if !ok {
 				return nil
@@ -40,7 +40,7 @@ func (s *Server) runStats(ctx context.Context, x *exchange, job *statsJob) (*dp.
 			return nil, errInternal(err)
 		}
 		unitField := job.ds.cfg.PrivacyUnit
-		feed = func(rec map[string]json.RawMessage) *Error {
+		feed = func(rec map[string]json.RawMessage, _ string) *Error {
 			unit, ok := unitKey(rec[unitField])
 			if !ok {
 				return errUpstreamInvalid(fmt.Errorf("a record has no usable privacy unit %q", unitField))

@@ -10,14 +10,16 @@ import (
 type Report struct {
 	// Records is the number of records in the view.
 	Records int `json:"records"`
-	// Unique is the number of records alone in their equivalence class:
-	// no other record of the view shares their quasi-identifiers.
+	// Unique is the number of records whose equivalence class holds one
+	// person: no record of anyone else shares their quasi-identifiers.
 	Unique int `json:"unique"`
 	// UniqueShare is Unique / Records (0 for no records).
 	UniqueShare float64 `json:"unique_share"`
-	// MinK is the size of the smallest class: the view is k-anonymous
-	// for k = MinK (0 for no records).
+	// MinK is the number of people in the smallest class: the view is
+	// k-anonymous for k = MinK (0 for no records).
 	MinK int `json:"min_k"`
+	// MinKAtLeast marks a MinK of MaxPeople, a lower bound.
+	MinKAtLeast bool `json:"min_k_at_least,omitempty"`
 	// QuasiIdentifiers are the fields classes are formed on: the view's
 	// fields of class quasi and id.
 	QuasiIdentifiers []QuasiIdentifier `json:"quasi_identifiers"`
@@ -40,11 +42,11 @@ type QuasiIdentifier struct {
 }
 
 // Classes are the equivalence classes: their number and a histogram of
-// their sizes.
+// their sizes in people.
 type Classes struct {
 	Count int `json:"count"`
-	// Sizes are the bins 1, 2, 3-4, 5-9 and 10+, each with the classes of
-	// that size and the records in them.
+	// Sizes are the bins 1, 2, 3-4, 5-9 and 10+ people, each with the
+	// classes of that size and the records in them.
 	Sizes []SizeBin `json:"sizes"`
 }
 
@@ -114,14 +116,15 @@ func (a *Assessor) Report() *Report {
 		r.Sensitive = append(r.Sensitive, d)
 	}
 	for _, c := range a.classes {
-		if c.size == 1 {
-			r.Unique++
+		k := len(c.people)
+		if k == 1 {
+			r.Unique += c.size
 		}
-		if r.MinK == 0 || c.size < r.MinK {
-			r.MinK = c.size
+		if r.MinK == 0 || k < r.MinK {
+			r.MinK = k
 		}
 		for i, b := range sizeBins {
-			if c.size >= b.lo && (b.hi == 0 || c.size <= b.hi) {
+			if k >= b.lo && (b.hi == 0 || k <= b.hi) {
 				r.Classes.Sizes[i].Classes++
 				r.Classes.Sizes[i].Records += c.size
 			}
@@ -138,11 +141,30 @@ func (a *Assessor) Report() *Report {
 	for j := range r.Sensitive {
 		r.Sensitive[j].AtLeast = r.Sensitive[j].L == MaxDiversity
 	}
+	r.MinKAtLeast = r.MinK == MaxPeople
 	if a.records > 0 {
 		r.UniqueShare = float64(r.Unique) / float64(a.records)
 	}
 	r.Drivers = a.drivers()
 	return r
+}
+
+// Withheld is the number of records k-anonymity at release would
+// suppress: those of classes of fewer than k people or, when l > 0, with
+// fewer than l distinct values of a sensitive field (l is counted up to
+// MaxDiversity, k up to MaxPeople).
+func (a *Assessor) Withheld(k, l int) int {
+	n := 0
+	for _, c := range a.classes {
+		short := len(c.people) < k
+		for _, vals := range c.diverse {
+			short = short || (l > 0 && len(vals) < l)
+		}
+		if short {
+			n += c.size
+		}
+	}
+	return n
 }
 
 // drivers ranks the quasi-identifiers greedily by the unique records their
@@ -181,9 +203,14 @@ func (a *Assessor) drivers() []Driver {
 }
 
 // regroup merges the classes that differ only in dropped fields, and
-// returns the unique records and the classes that leaves.
+// returns the unique records (those of merged classes of one person) and
+// the classes that leaves.
 func (a *Assessor) regroup(dropped []bool) (unique, groups int) {
-	sizes := make(map[string]int, len(a.classes))
+	type merged struct {
+		size   int
+		people []uint64
+	}
+	ms := make(map[string]*merged, len(a.classes))
 	key := make([]byte, 0, 4*len(a.qis))
 	for k, c := range a.classes {
 		key = key[:0]
@@ -192,12 +219,22 @@ func (a *Assessor) regroup(dropped []bool) (unique, groups int) {
 				key = append(key, k[4*i:4*i+4]...)
 			}
 		}
-		sizes[string(key)] += c.size
-	}
-	for _, size := range sizes {
-		if size == 1 {
-			unique++
+		m := ms[string(key)]
+		if m == nil {
+			m = &merged{}
+			ms[string(key)] = m
+		}
+		m.size += c.size
+		if len(m.people) < 2 { // one person or more is all unique asks
+			for _, h := range c.people {
+				m.people = addCapped(m.people, h, 2)
+			}
 		}
 	}
-	return unique, len(sizes)
+	for _, m := range ms {
+		if len(m.people) == 1 {
+			unique += m.size
+		}
+	}
+	return unique, len(ms)
 }

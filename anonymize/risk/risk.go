@@ -11,10 +11,17 @@
 // records unique (drivers), and for each sensitive field the smallest
 // number of distinct values in a class (l-diversity).
 //
+// k counts people, not records: five visits of one patient in one class
+// single the patient out as surely as one. A record added with its privacy
+// unit ([Assessor.AddUnit]: the person it is about, e.g. a patient's ID)
+// counts once per person in its class; a record added without one
+// ([Assessor.Add]) counts as a person of its own.
+//
 // Records are not kept: memory is bounded by the number of classes (each
-// class holds its size and, per sensitive field, at most [MaxDiversity]
-// distinct values; each quasi-identifier's distinct values are interned,
-// and there are no more of them than classes). The package is pure:
+// class holds its size and, per sensitive field and for its people, at
+// most [MaxDiversity] distinct value hashes; each quasi-identifier's
+// distinct values are interned, and there are no more of them than
+// classes). The package is pure:
 // records in, report out; it names no value and no record in the report.
 package risk
 
@@ -24,6 +31,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -70,10 +78,17 @@ type Assessor struct {
 	key     []byte
 }
 
+// MaxPeople is the most distinct people counted in one class: a k of
+// MaxPeople is a lower bound (Report.MinKAtLeast).
+const MaxPeople = 64
+
 // class is one equivalence class: records with the same released
 // quasi-identifiers.
 type class struct {
 	size int
+	// people holds the hashes of the distinct privacy units of the
+	// class's records, at most MaxPeople.
+	people []uint64
 	// diverse holds, per sensitive field, its distinct values in the
 	// class, at most MaxDiversity.
 	diverse [][]string
@@ -126,10 +141,21 @@ func split(fields []Field) (qis, sens []Field, err error) {
 	return qis, sens, nil
 }
 
-// Add counts one released record: a map of field to released JSON value.
-// Members the assessor was not given are ignored; a given field the record
-// lacks counts as a value of its own ("absent"), distinct from null.
+// Add counts one released record, a person of its own: a map of field to
+// released JSON value. Members the assessor was not given are ignored; a
+// given field the record lacks counts as a value of its own ("absent"),
+// distinct from null.
 func (a *Assessor) Add(rec map[string]json.RawMessage) {
+	a.AddUnit(rec, "")
+}
+
+// AddUnit counts one released record about the person whose privacy unit
+// is unit (its canonical raw value, as [UnitOf] gives it; released or
+// not); an empty unit makes the record a person of its own, as Add does.
+func (a *Assessor) AddUnit(rec map[string]json.RawMessage, unit string) {
+	if unit == "" {
+		unit = recordUnit(a.records)
+	}
 	a.records++
 	a.key = a.key[:0]
 	for i, f := range a.qis {
@@ -147,6 +173,7 @@ func (a *Assessor) Add(rec map[string]json.RawMessage) {
 		a.classes[string(a.key)] = c
 	}
 	c.size++
+	c.people = addCapped(c.people, valueHash(unit), MaxPeople)
 	for j, f := range a.sens {
 		if len(c.diverse[j]) == MaxDiversity {
 			continue
@@ -155,6 +182,22 @@ func (a *Assessor) Add(rec map[string]json.RawMessage) {
 			c.diverse[j] = append(c.diverse[j], v)
 		}
 	}
+}
+
+// UnitOf is the form of a record's privacy unit that AddUnit and
+// [Table.Add] take: its canonical value.
+func UnitOf(raw json.RawMessage) string { return canonical(raw) }
+
+// recordUnit is the unit of the n-th record added without one: a value no
+// canonical form takes (those start with a, s or j).
+func recordUnit(n int) string { return "r" + strconv.Itoa(n) }
+
+// addCapped adds h to the set hs unless it holds it or max values.
+func addCapped(hs []uint64, h uint64, max int) []uint64 {
+	if len(hs) == max || slices.Contains(hs, h) {
+		return hs
+	}
+	return append(hs, h)
 }
 
 // canonical is a released value as a class key: the text of a string

@@ -203,7 +203,9 @@ func TestRiskAssessorHoldsClassesNotRecords(t *testing.T) {
 	if len(a.classes) != 10 || len(a.values[0]) != 10 {
 		t.Errorf("%d classes and %d values held, want 10 and 10", len(a.classes), len(a.values[0]))
 	}
-	if r := a.Report(); r.MinK != 1000 || r.Sensitive[0].L != 3 {
-		t.Errorf("min_k %d, l %d, want 1000 and 3", r.MinK, r.Sensitive[0].L)
+	// Each record a person of its own, every class holds 1,000 people:
+	// counted up to MaxPeople, a lower bound.
+	if r := a.Report(); r.MinK != MaxPeople || !r.MinKAtLeast || r.Sensitive[0].L != 3 {
+		t.Errorf("min_k %d (at least: %v), l %d, want %d (true) and 3", r.MinK, r.MinKAtLeast, r.Sensitive[0].L, MaxPeople)
 	}
 }

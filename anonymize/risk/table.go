@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"hash/fnv"
 )
 
@@ -16,16 +17,18 @@ type ClassKey [16]byte
 
 // Table is the equivalence classes of one view, kept to enforce
 // k-anonymity (and l-diversity) at release rather than to report on it:
-// for each class, its size and, when l is set, up to l distinct values of
-// each sensitive field (as 64-bit hashes: two values hashing alike count
-// once, which errs towards suppressing). Classes are formed on the
-// quasi-identifiers exactly as an [Assessor] forms them.
+// for each class, up to k of its distinct people and, when l is set, up
+// to l distinct values of each sensitive field (both as 64-bit hashes:
+// two hashing alike count once, which errs towards suppressing). Classes
+// are formed on the quasi-identifiers exactly as an [Assessor] forms them,
+// and like it the table counts people, not records.
 //
 // Add is not safe for concurrent use; once built, Releases is.
 type Table struct {
 	qis, sens []Field
-	l         int
-	sizes     map[ClassKey]uint32
+	k, l      int
+	// people holds, per class, up to k distinct privacy-unit hashes.
+	people map[ClassKey][]uint64
 	// diverse holds, per class, sensitive field j's distinct value hashes
 	// at [j*l, (j+1)*l); 0 marks an empty slot.
 	diverse map[ClassKey][]uint64
@@ -33,14 +36,19 @@ type Table struct {
 	buf     []byte
 }
 
-// NewTable returns an empty table of a view that releases fields; l is
-// the diversity to track (0 for none). Fields are classed as by [New].
-func NewTable(fields []Field, l int) (*Table, error) {
+// NewTable returns an empty table of a view that releases fields, to
+// release records of classes of at least k people (k ≥ 1) and, when l >
+// 0, of at least l distinct values of each sensitive field. Fields are
+// classed as by [New].
+func NewTable(fields []Field, k, l int) (*Table, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("k is %d: want at least 1", k)
+	}
 	qis, sens, err := split(fields)
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{qis: qis, sens: sens, l: l, sizes: map[ClassKey]uint32{}}
+	t := &Table{qis: qis, sens: sens, k: k, l: l, people: map[ClassKey][]uint64{}}
 	if l > 0 && len(sens) > 0 {
 		t.diverse = map[ClassKey][]uint64{}
 	}
@@ -66,12 +74,17 @@ func (t *Table) key(buf []byte, rec map[string]json.RawMessage) (ClassKey, []byt
 	return ClassKey(sum[:16]), buf
 }
 
-// Add counts one released record of the view.
-func (t *Table) Add(rec map[string]json.RawMessage) {
+// Add counts one released record of the view, about the person whose
+// privacy unit is unit ([UnitOf]); an empty unit makes the record a
+// person of its own.
+func (t *Table) Add(rec map[string]json.RawMessage, unit string) {
+	if unit == "" {
+		unit = recordUnit(t.records)
+	}
 	t.records++
 	var k ClassKey
 	k, t.buf = t.key(t.buf[:0], rec)
-	t.sizes[k]++
+	t.people[k] = addCapped(t.people[k], valueHash(unit), t.k)
 	if t.diverse == nil {
 		return
 	}
@@ -108,15 +121,15 @@ func valueHash(v string) uint64 {
 func (t *Table) Records() int { return t.records }
 
 // Classes is the number of equivalence classes.
-func (t *Table) Classes() int { return len(t.sizes) }
+func (t *Table) Classes() int { return len(t.people) }
 
 // Releases reports whether rec may be released: its class holds at least
-// k records and, when the table tracks l, at least l distinct values of
+// k people and, when the table tracks l, at least l distinct values of
 // every sensitive field. A record of no class in the table (its released
 // values changed since the table was built) is not released.
-func (t *Table) Releases(rec map[string]json.RawMessage, k int) bool {
+func (t *Table) Releases(rec map[string]json.RawMessage) bool {
 	key, _ := t.key(make([]byte, 0, 64), rec)
-	if int(t.sizes[key]) < k {
+	if len(t.people[key]) < t.k {
 		return false
 	}
 	if t.diverse == nil {
