@@ -114,7 +114,8 @@ test_a_role_that_grants_wins_over_a_refusal if {
 	}
 	d.allow
 	not d.flags
-	d.fields.patient_id == "pseudonymize"
+	d.fields.patient_id == "drop"
+	d.min_k == 5
 }
 
 test_officer_may_explain_and_nobody_else if {

@@ -76,34 +76,21 @@ func TestCaseworkerSeesTheMaskedFormsTheDesignShows(t *testing.T) {
 	}
 }
 
-// TestAnalystPseudonymsAreTheOrganisationsForItsPurpose runs the shipped
-// analyst decision under the callers the gateway would give it: two
-// analysts of the health department working for public health share
-// pseudonyms; the same decision released to another organisation, or to
-// the health department under another purpose, links to neither.
-func TestAnalystPseudonymsAreTheOrganisationsForItsPurpose(t *testing.T) {
+// TestAnalystViewPointsAtNoOne runs the shipped analyst decision over a
+// visit: nothing that identifies the patient or the visit comes out, the
+// cost is banded, and the decision asks for k = 5, which the gateway
+// enforces on the whole view (gateway/kanon.go).
+func TestAnalystViewPointsAtNoOne(t *testing.T) {
 	d := decide(t, policy.Subject{ID: "alice", Roles: []string{"analyst"}, Dept: "health"}, "public-health", "health", "visits")
-	keys := testKeys(t)
-	body := `{"items":[{"visit_id":"V1","patient_id":"110105199001051234","patient_name":"欧阳娜","district":"朝阳区"}]}`
-	pseudonym := func(org, subject, purpose string) string {
-		env := &anonymize.Env{Keys: keys, Issuer: "https://idp.example", Org: org, Consumer: subject, Purpose: purpose, Dataset: "health/visits"}
-		var out struct{ Items []map[string]any }
-		if err := json.Unmarshal([]byte(transform(t, d, body, env)), &out); err != nil || len(out.Items) != 1 {
-			t.Fatalf("release: %v %v", out, err)
-		}
-		p, _ := out.Items[0]["patient_id"].(string)
-		if len(p) != 32 || strings.Contains(p, "1101") {
-			t.Fatalf("patient_id released as %q, want a pseudonym", p)
-		}
-		return p
+	if d.MinK != 5 {
+		t.Errorf("min_k %d, want 5", d.MinK)
 	}
-	alice, bob := pseudonym("health", "alice", "public-health"), pseudonym("health", "bob", "public-health")
-	other, research := pseudonym("stats-bureau", "alice", "public-health"), pseudonym("health", "alice", "research")
-	if alice != bob {
-		t.Errorf("two health analysts for public health got %s and %s, want one pseudonym", alice, bob)
-	}
-	if other == alice || research == alice || other == research {
-		t.Errorf("health/public-health %s, stats-bureau %s, health/research %s: want three pseudonyms", alice, other, research)
+	body := `{"items":[{"visit_id":"V1","patient_id":"110105199001051234","patient_name":"欧阳娜","district":"朝阳区",
+		"hospital":"朝阳医院","diagnosis":"I10","visit_date":"2026-03-17","cost":3456.5}]}`
+	env := &anonymize.Env{Keys: testKeys(t), Issuer: "https://idp.example", Org: "health", Consumer: "alice", Purpose: "public-health", Dataset: "health/visits"}
+	want := `{"items":[{"district":"朝阳区","hospital":"朝阳医院","diagnosis":"I10","visit_date":"2026-03","cost":"2000-3999"}]}`
+	if got := transform(t, d, body, env); got != want {
+		t.Errorf("released\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -30,15 +30,19 @@ stats(subject, resource, purpose) := d if {
 	}
 }
 
-# "pseudonymize" without a scope: the organisation and purpose's own
-# pseudonyms, which no other organisation or purpose can join.
-test_analyst_reads_visits_with_patient_pseudonymised if {
+# The analyst's view identifies no patient and no visit, and is released
+# k-anonymous: a visit only among those of at least five patients, of at
+# least three diagnoses.
+test_analyst_reads_a_k_anonymous_view_of_visits if {
 	d := read(analyst, visits, "public-health")
 	d.allow
-	d.fields.patient_id == "pseudonymize"
-	d.fields.patient_name == "drop"
+	d.min_k == 5
+	d.min_l == 3
+	every f in ["visit_id", "patient_id", "patient_name"] {
+		d.fields[f] == "drop"
+	}
 	d.fields.visit_date == {"op": "generalize", "to": "month"}
-	d.fields.cost == "keep"
+	d.fields.cost == {"op": "generalize", "to": "bucket", "width": 2000}
 	d.params == ["district", "page", "page_size"]
 }
 
@@ -211,7 +215,6 @@ test_no_shipped_pseudonym_is_shared_across_organisations if {
 		some t in object.get(read_in_office_hours(s, r, p), "fields", {})
 	]
 	count(treatments) > 0
-	"pseudonymize" in treatments
 	every t in treatments {
 		not shared_pseudonym(t)
 	}

@@ -837,8 +837,8 @@ func TestShippedPoliciesGrantTheAnalystRead(t *testing.T) {
 	if !d.Allow || d.Plan == nil {
 		t.Fatalf("Decide = %+v, want the analyst grant", d)
 	}
-	if d.Fields["patient_id"].Op != "pseudonymize" {
-		t.Errorf("patient_id treated with %q, want pseudonymize", d.Fields["patient_id"].Op)
+	if d.Fields["patient_id"].Op != "drop" || d.MinK != 5 || d.MinL != 3 {
+		t.Errorf("patient_id treated with %q, min_k %d, min_l %d; want drop, 5, 3", d.Fields["patient_id"].Op, d.MinK, d.MinL)
 	}
 }
 

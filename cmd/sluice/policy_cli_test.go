@@ -65,9 +65,9 @@ func TestPolicyTestPassesAndReportsCoverageOfTheShippedPolicies(t *testing.T) {
 
 func TestPolicyTestFailsOnAFailingRegoTest(t *testing.T) {
 	dir := copyPolicies(t)
-	rewrite(t, filepath.Join(dir, "sluice.rego"), `"patient_id": "pseudonymize"`, `"patient_id": "keep"`)
+	rewrite(t, filepath.Join(dir, "sluice.rego"), `"min_k": 5,`, `"min_k": 2,`)
 	out, _, err := runCmd(t, "policy", "test", dir)
-	if exitCode(err) != 1 || !strings.Contains(out, "FAIL data.sluice_test.test_analyst_reads_visits_with_patient_pseudonymised") {
+	if exitCode(err) != 1 || !strings.Contains(out, "FAIL data.sluice_test.test_analyst_reads_a_k_anonymous_view_of_visits") {
 		t.Errorf("exit %d, output:\n%s\nwant exit 1 naming the failing test", exitCode(err), out)
 	}
 }
