@@ -114,8 +114,14 @@ type Obligations struct {
 	// Fallbacks counts values redacted because their operator could not
 	// handle them.
 	Fallbacks int `json:"fallbacks,omitempty"`
-	// Suppressed counts records removed by small-cell suppression.
+	// Suppressed counts records removed by small-cell suppression, or
+	// by k-anonymity at release.
 	Suppressed int `json:"suppressed,omitempty"`
+	// MinK and MinL are a read's k-anonymity at release: records of
+	// classes of fewer people, or of fewer distinct sensitive values, are
+	// suppressed.
+	MinK int `json:"min_k,omitempty"`
+	MinL int `json:"min_l,omitempty"`
 	// Population, Allocation and Period name the account a statistics
 	// release is charged to: the population its privacy unit belongs to,
 	// the allocation (role class) charged, and the start of the budget

@@ -134,7 +134,8 @@ func appendJSONObligations(dst []byte, o *Obligations) ([]byte, error) {
 	for _, f := range [...]struct {
 		key string
 		v   int
-	}{{`"max_rows":`, o.MaxRows}, {`"fallbacks":`, o.Fallbacks}, {`"suppressed":`, o.Suppressed}} {
+	}{{`"max_rows":`, o.MaxRows}, {`"fallbacks":`, o.Fallbacks}, {`"suppressed":`, o.Suppressed},
+		{`"min_k":`, o.MinK}, {`"min_l":`, o.MinL}} {
 		if f.v != 0 {
 			name(f.key)
 			dst = strconv.AppendInt(dst, int64(f.v), 10)

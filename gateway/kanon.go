@@ -34,10 +34,11 @@ type kTables struct {
 	m      map[string]*kTable
 }
 
-// kTable is one view's class table and when its read began.
+// kTable is one view's class table and when it goes stale: the start of
+// its read plus the dataset's k_anonymity_refresh.
 type kTable struct {
 	tab   *risk.Table
-	built time.Time
+	stale time.Time
 }
 
 func (k *kTables) get(key string) *kTable {
@@ -46,13 +47,29 @@ func (k *kTables) get(key string) *kTable {
 	return k.m[key]
 }
 
-func (k *kTables) put(key string, t *kTable) {
+// put stores t under key and lets go of every table stale at now: a view
+// nobody reads any more (a policy revision, an organisation, a purpose
+// gone) does not hold its table's memory for ever. A stale table is
+// rebuilt before use anyway.
+func (k *kTables) put(key string, t *kTable, now time.Time) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.m == nil {
 		k.m = map[string]*kTable{}
 	}
+	for key, old := range k.m {
+		if !now.Before(old.stale) {
+			delete(k.m, key)
+		}
+	}
 	k.m[key] = t
+}
+
+// len is the number of tables held.
+func (k *kTables) len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.m)
 }
 
 // viewKey names the view an exchange's read decision releases: the
@@ -108,14 +125,14 @@ func (s *Server) kTableFor(ctx context.Context, x *exchange) (*risk.Table, *Erro
 	unlock := s.kTables.builds.lock(key)
 	defer unlock()
 	now := s.now()
-	if t := s.kTables.get(key); t != nil && now.Sub(t.built) < time.Duration(x.ds.cfg.KAnonymityRefresh) {
+	if t := s.kTables.get(key); t != nil && now.Before(t.stale) {
 		return t.tab, nil
 	}
 	tab, e := s.buildKTable(ctx, x, key, now)
 	if e != nil {
 		return nil, e
 	}
-	s.kTables.put(key, &kTable{tab: tab, built: now})
+	s.kTables.put(key, &kTable{tab: tab, stale: now.Add(time.Duration(x.ds.cfg.KAnonymityRefresh))}, now)
 	return tab, nil
 }
 
@@ -130,7 +147,7 @@ func (s *Server) buildKTable(ctx context.Context, x *exchange, key string, start
 	ev := audit.Event{Time: start.UTC(), RequestID: newRequestID(), Action: "k_anonymity", Method: http.MethodGet,
 		Path: s.auditPath("/v1/" + x.ev.Source + "/" + x.ev.Dataset), Source: x.ev.Source, Dataset: x.ev.Dataset,
 		Decision: "allow", PolicyRevision: x.ev.PolicyRevision, Status: http.StatusOK,
-		Obligations: &audit.Obligations{Fields: x.ev.Obligations.Fields, Rows: x.ev.Obligations.Rows}}
+		Obligations: &audit.Obligations{Fields: x.ev.Obligations.Fields, Rows: x.ev.Obligations.Rows, MinK: d.MinK, MinL: d.MinL}}
 	tab, e := s.readKTable(ctx, ev.RequestID, x)
 	records, classes := 0, 0
 	if tab != nil {

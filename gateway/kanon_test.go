@@ -255,6 +255,9 @@ func (g *kGateway) readAll(t *testing.T, token string) (released []map[string]st
 			t.Errorf("page %d passes the upstream's total under min_k", page)
 		}
 		ev := g.outcome(t, w)
+		if ev.Obligations.MinK != 3 {
+			t.Errorf("page %d: the outcome record's min_k is %d, want the decision's 3", page, ev.Obligations.MinK)
+		}
 		if ev.Rows != len(p.Items) {
 			t.Errorf("page %d: audit says %d rows, the body holds %d", page, ev.Rows, len(p.Items))
 		}
@@ -435,6 +438,25 @@ func TestMinKRebuildsAStaleTable(t *testing.T) {
 	}
 	if n := len(g.builds()); n != 2 {
 		t.Errorf("want the stale table rebuilt once: %d builds", n)
+	}
+}
+
+// A view nobody reads any more does not keep its table: the next build of
+// any view lets go of every stale one.
+func TestMinKStaleTablesAreLetGo(t *testing.T) {
+	g := newKGateway(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	g.now.Store(&now)
+	decodeKPage(t, g.get(t, "/v1/health/visits", g.token(t, "org-a", "kreader")))
+	decodeKPage(t, g.get(t, "/v1/health/visits", g.token(t, "org-b", "kreader")))
+	if n := g.srv.kTables.len(); n != 2 {
+		t.Fatalf("%d tables after two organisations' reads, want 2", n)
+	}
+	later := now.Add(61 * time.Minute)
+	g.now.Store(&later)
+	decodeKPage(t, g.get(t, "/v1/health/visits", g.token(t, "org-c", "kreader")))
+	if n := g.srv.kTables.len(); n != 1 {
+		t.Errorf("%d tables held once org-a's and org-b's went stale, want org-c's alone", n)
 	}
 }
 

@@ -405,7 +405,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	treatments := d.Plan.Treatments()
 	x.ev.Obligations = &audit.Obligations{
 		Fields: treatments, Dropped: dropped(ds, treatments), Rows: d.Plan.RowFilters(),
-		Params: sortedKeys(q), MaxRows: d.MaxRows,
+		Params: sortedKeys(q), MaxRows: d.MaxRows, MinK: d.MinK, MinL: d.MinL,
 	}
 	if e != nil {
 		s.fail(w, r, x, e)
