@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -90,8 +91,11 @@ func chromium(t *testing.T) string {
 }
 
 // TestAuditorPageInHeadlessChromium drives the auditor page in a real
-// browser: sign in with the auditor token, see the chain status, the
-// events, one event's obligations, and the charts; keyboard only.
+// browser, at a desktop width and a phone's: sign in with the auditor
+// token, see the chain status, the events with their reasons and paths,
+// the auditor's own reads hidden until asked for, a count that says what
+// the rows are, one event's obligations, and the charts; keyboard only,
+// and never wider than the window.
 func TestAuditorPageInHeadlessChromium(t *testing.T) {
 	exe := chromium(t)
 	d := startDemo(t, t.TempDir())
@@ -99,18 +103,28 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 	get(t, gw+"/v1/health/visits?page_size=5", tok["analyst"])
 	get(t, gw+"/v1/civil/assistance?page_size=5", tok["caseworker"])
 	get(t, gw+"/v1/police/residents", tok["public"])
-	get(t, gw+"/v1/health/visits", tok["public"])
+	denial := get(t, gw+"/v1/health/visits", tok["public"]).header.Get("X-Request-Id")
+	get(t, gw+"/v1/health/visits/stats?metric=count&group_by=district&epsilon=0.5", tok["public"])
+	get(t, gw+"/v1/health/visits/P-0001-no-such-visit", tok["public"]) // its path holds a 70-character hash
+	denied := get(t, gw+"/audit/v1/events?request_id="+denial, tok["auditor"]).json(t)["events"].([]any)
+	if len(denied) != 1 {
+		t.Fatalf("the public read's record: %v", denied)
+	}
+	want := denied[0].(map[string]any)
+	if want["decision"] != "deny" || want["reason"] == "" {
+		t.Fatalf("the public read of health/visits was not denied with a reason: %v", want)
+	}
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel = context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -126,41 +140,73 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		}
 		return s
 	}
-	count := func(sel string) int {
+	eval := func(js string) string {
 		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+"`"+sel+"`"+`).length`))
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
 		if err != nil {
-			t.Fatalf("counting %s: %v", sel, err)
+			t.Fatalf("evaluating %s: %v", js, err)
 		}
-		return n
+		return s
+	}
+	// poll waits for the JavaScript condition cond and reports what when
+	// it does not hold within 15s, with the value of explain.
+	poll := func(what, cond, explain string) bool {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			t.Errorf("%s: %s (%v)", what, eval(explain), err)
+			return false
+		}
+		return true
+	}
+	// The table's rows, each as its cells keyed by column.
+	const rows = `[...document.querySelectorAll("#events tbody tr.event")].map(tr =>
+		Object.fromEntries([...tr.children].map(td => [td.className.split(" ")[0].slice(2), td.textContent])))`
+	// The count the label states, the records it says they are of, and the
+	// rows; the chain badge's records.
+	const counts = `(() => { const m = document.querySelector("#events-count").textContent.match(/^Showing (\d+) of the (\d+) record/) || [];
+		const c = document.querySelector("#chain").textContent.match(/(\d+) records? verified/) || [];
+		return { shown: +m[1], of: +m[2], rows: document.querySelectorAll("#events tbody tr.event").length, chain: +c[1] }; })()`
+	countsAgree := `(() => { const c = ` + counts + `; return c.shown === c.rows && c.of === c.chain; })()`
+	const noOverflow = `document.documentElement.scrollWidth <= document.documentElement.clientWidth &&
+		document.documentElement.clientWidth <= window.innerWidth`
+	const widths = `JSON.stringify({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
+		innerWidth: window.innerWidth, widest: [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+			.slice(0, 3).map(e => e.tagName + "#" + e.id + "." + e.className) })`
+	// The hours chart's text stays inside its drawing and no two labels
+	// on one line overlap.
+	const chartText = `[...document.querySelectorAll(".chart svg")].every(s => {
+		const w = s.viewBox.baseVal.width, b = [...s.querySelectorAll("text")].map(t => t.getBBox());
+		return b.every(r => r.x >= 0 && r.x + r.width <= w) &&
+			b.every((r, i) => b.every((q, j) => j <= i || r.y !== q.y || r.x + r.width <= q.x || q.x + q.width <= r.x)); })`
+	screenshot := func(name string) {
+		t.Helper()
+		if os.Getenv("SLUICE_SCREENSHOTS") != "1" {
+			return
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("..", "..", "docs", name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of the auditor page: %s", path)
 	}
 
 	run("sign in",
+		chromedp.EmulateViewport(1280, 900),
 		chromedp.Navigate(gw+"/audit/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), tok["auditor"]),
 		chromedp.Click(chromedp.CSS("#signin-form button")),
-		chromedp.WaitVisible(chromedp.CSS("#events tbody tr td.mono")),
+		chromedp.WaitVisible(chromedp.CSS("#events tbody tr.event td.c-request_id")),
 	)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#chain").textContent.includes("intact")`,
-		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Errorf("chain badge never said intact: %q (%v)", text("#chain"), err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll(".chart svg").length >= 2`,
-		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Errorf("charts not drawn: %d svg (%v)", count(".chart svg"), err)
-	}
-	if n := count("#events tbody tr[tabindex]"); n < 5 {
-		t.Errorf("%d event rows, want the 5 requests and the page's own", n)
-	}
-	// A release shows as two rows with one request id: its decision record
-	// ("decided", no rows yet) and its outcome (200).
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const r = [...document.querySelectorAll("#events tbody tr[tabindex]")];
-		const cell = (tr, i) => tr.children[i].textContent;
-		const decided = r.filter(tr => cell(tr, 6) === "decided" && cell(tr, 7) === "—").map(tr => cell(tr, 8));
-		return decided.length >= 2 && decided.every(id => r.some(tr => cell(tr, 8) === id && cell(tr, 6) === "200")); })()`,
-		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
-		t.Errorf("the releases' decision and outcome rows are not both shown: %v", err)
+	poll("chain badge never said intact", `document.querySelector("#chain").textContent.includes("intact")`, `document.querySelector("#chain").textContent`)
+	poll("charts not drawn", `document.querySelectorAll(".chart svg").length === 1 && document.querySelectorAll(".chart .bars li").length >= 2`,
+		`document.querySelector(".charts").textContent`)
+	if n := eval(`String(document.querySelectorAll("th:not([scope])").length)`); n != "0" {
+		t.Errorf("%s table headers without scope", n)
 	}
 	location, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
@@ -170,50 +216,77 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		t.Error("the token is in the page URL")
 	}
 
-	// Filter to denials: only denied events remain.
-	run("filter to denials",
-		chromedp.SetValue(chromedp.CSS(`#filters select[name="decision"]`), "deny"),
-		chromedp.Click(chromedp.CSS(`#filters button[type="submit"]`)),
-	)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const r = [...document.querySelectorAll("#events tbody tr[tabindex]")];
-		return r.length >= 2 && r.every(tr => tr.children[5].textContent === "deny"); })()`,
-		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Errorf("the decision filter did not leave only denials (%d rows): %v", count("#events tbody tr[tabindex]"), err)
-	}
+	// A release shows as two rows with one request id: its decision record
+	// ("decided", no rows yet) and its outcome (200).
+	poll("the releases' decision and outcome rows are not both shown", `(() => { const r = `+rows+`;
+		const decided = r.filter(c => c.status === "decided" && c.rows === "—").map(c => c.request_id);
+		return decided.length >= 2 && decided.every(id => r.some(c => c.request_id === id && c.status === "200")); })()`,
+		`JSON.stringify(`+rows+`)`)
 
-	// Keyboard: focus the newest denial and open it with Enter.
-	run("open an event by keyboard",
-		chromedp.Focus(chromedp.CSS("#events tbody tr[tabindex]")),
-		chromedp.KeyEvent("\r"),
-		chromedp.WaitVisible(chromedp.CSS("#detail")),
-	)
-	if detail := text("#detail"); !strings.Contains(detail, "Request id") || !strings.Contains(detail, "Obligations") {
-		t.Errorf("detail view: %q", detail)
-	}
+	// The page's own API calls are the auditor's reads: hidden until the
+	// toggle shows them, and the count says so each time.
+	own := `(` + rows + `).filter(c => c.action === "audit").length`
+	poll("the auditor's own reads are listed by default, or the count disagrees with the rows or the chain",
+		own+` === 0 && `+countsAgree+` && document.querySelector("#events-count").textContent.includes("Hidden:")`,
+		`JSON.stringify([`+counts+`, document.querySelector("#events-count").textContent])`)
+	run("show my own reads by keyboard", chromedp.Focus(chromedp.CSS("#show-own")), chromedp.KeyEvent(" "))
+	poll("the auditor's own reads did not appear, or the count disagrees with the rows or the chain",
+		own+` > 0 && (`+rows+`).filter(c => c.action === "audit").every(c => c.subject === "audrey (you)") && `+countsAgree,
+		`JSON.stringify([`+counts+`, document.querySelector("#events-count").textContent])`)
+	run("hide my own reads", chromedp.KeyEvent(" "))
+	poll("the auditor's own reads are not hidden again", own+` === 0 && `+countsAgree, counts)
 
-	// The screenshot is a build artefact: SLUICE_SCREENSHOT names where it
-	// goes (the README's docs/auditor-page.png), else the temp dir.
-	path := os.Getenv("SLUICE_SCREENSHOT")
-	if path == "" {
-		path = filepath.Join(os.TempDir(), "sluice-auditor-page.png")
-	}
-	{
-		run("close the detail", chromedp.Click(chromedp.CSS("#detail button")))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
+	for _, w := range []struct {
+		width, height int64
+		screenshot    string
+	}{{1280, 900, "auditor-page.png"}, {1024, 768, ""}, {390, 844, "auditor-page-phone.png"}, {360, 740, ""}} {
+		run(fmt.Sprintf("resize to %d px", w.width), chromedp.EmulateViewport(w.width, w.height),
+			chromedp.Click(chromedp.CSS(`#filters button[type="reset"]`)))
+		poll(fmt.Sprintf("unfiltered at %d px: the count disagrees with the rows or the chain", w.width), countsAgree, counts)
+		poll(fmt.Sprintf("the page is wider than the window at %d px", w.width), noOverflow, widths)
+		poll(fmt.Sprintf("chart labels overlap or are cut at %d px", w.width), chartText,
+			`JSON.stringify([...document.querySelectorAll(".chart svg text")].map(t => [t.textContent, t.getBBox().x, t.getBBox().width]))`)
+		if w.screenshot != "" {
+			screenshot(w.screenshot)
 		}
-		if err := os.WriteFile(filepath.Clean(path), png, 0o644); err != nil {
-			t.Fatal(err)
+
+		// Filter to denials: only denied events remain, and the public
+		// read's row says why and what it asked for.
+		run(fmt.Sprintf("filter to denials at %d px", w.width),
+			chromedp.SetValue(chromedp.CSS(`#filters select[name="decision"]`), "deny"),
+			chromedp.Click(chromedp.CSS(`#filters button[type="submit"]`)),
+		)
+		poll(fmt.Sprintf("the decision filter did not leave only denials at %d px", w.width),
+			`(() => { const r = `+rows+`; return r.length >= 2 && r.every(c => c.decision === "deny"); })()`, `JSON.stringify(`+rows+`)`)
+		poll(fmt.Sprintf("the denial's reason and path are not in its row at %d px (want %q, %q)", w.width, want["reason"], want["path"]),
+			fmt.Sprintf(`(`+rows+`).some(c => c.request_id === %q && c.reason === %q && c.path === "GET " + %q)`,
+				denial, want["reason"], want["path"]),
+			`JSON.stringify(`+rows+`)`)
+		poll(fmt.Sprintf("filtered at %d px: the count disagrees with the rows", w.width),
+			`(() => { const c = `+counts+`; return c.shown === c.rows; })()`, counts)
+
+		// Keyboard: focus the newest denial and open it with Enter; the
+		// opened record fits the window too.
+		run(fmt.Sprintf("open an event by keyboard at %d px", w.width),
+			chromedp.Focus(chromedp.CSS("#events tbody tr.event button.open")),
+			chromedp.KeyEvent("\r"),
+			chromedp.WaitVisible(chromedp.CSS("#detail")),
+		)
+		if detail := text("#detail"); !strings.Contains(detail, "Request id") || !strings.Contains(detail, "Obligations") {
+			t.Errorf("detail view: %q", detail)
 		}
-		t.Logf("screenshot of the auditor page: %s", path)
-		run("reopen", chromedp.Focus(chromedp.CSS("#events tbody tr[tabindex]")), chromedp.KeyEvent("\r"),
-			chromedp.WaitVisible(chromedp.CSS("#detail")))
+		poll(fmt.Sprintf("the opened event does not fit the window at %d px", w.width),
+			noOverflow+` && (() => { const d = document.querySelector("#detail"), r = d.getBoundingClientRect();
+				return r.left >= 0 && r.right <= document.documentElement.clientWidth && d.scrollWidth <= d.clientWidth; })()`,
+			`(() => { const d = document.querySelector("#detail"), r = d.getBoundingClientRect();
+				return JSON.stringify({ left: r.left, right: r.right, scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, page: `+widths+` }); })()`)
+		run("close the detail by keyboard", chromedp.KeyEvent("\r"), chromedp.WaitNotVisible(chromedp.CSS("#detail")))
+		poll("closing the detail did not return the focus to the record", `document.activeElement.matches("#events button.open")`,
+			`document.activeElement.outerHTML`)
 	}
 
 	// Signing out leaves no token behind and shows the sign-in form.
 	run("sign out",
-		chromedp.Click(chromedp.CSS("#detail button")),
 		chromedp.Click(chromedp.CSS("#signout")),
 		chromedp.WaitVisible(chromedp.CSS("#signin")),
 	)
