@@ -57,10 +57,16 @@ type Event struct {
 	Path string `json:"path"`
 	// Query holds the query parameters, values keyed-hashed by the caller.
 	Query map[string][]string `json:"query,omitempty"`
-	// Decision is allow, deny or error.
+	// Decision is what the caller got: allow (an answer), deny (a
+	// refusal, also one after the policy allowed), or error (a failure).
 	Decision string `json:"decision"`
 	// Reason explains the decision.
 	Reason string `json:"reason,omitempty"`
+	// Stage names the step that refused or failed the request
+	// (authenticate, rate_limit, policy, parameters, request, lookup,
+	// route, method, budget, limits, upstream, gateway); empty when the
+	// request was answered.
+	Stage string `json:"stage,omitempty"`
 	// Obligations is what the decision required of the release.
 	Obligations *Obligations `json:"obligations,omitempty"`
 	// Rows is the number of records released.

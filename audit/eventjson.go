@@ -70,6 +70,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	}
 	str(`,"decision":`, e.Decision)
 	opt(`,"reason":`, e.Reason)
+	opt(`,"stage":`, e.Stage)
 	if e.Obligations != nil {
 		dst = append(dst, `,"obligations":`...)
 		if dst, err = appendJSONObligations(dst, e.Obligations); err != nil {

@@ -85,6 +85,39 @@ func errInternal(cause error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", cause: cause}
 }
 
+// failStage names the step of an exchange that refused or failed it, for
+// its audit record: what an auditor sorts refusals by (a probe of a
+// hidden field is "parameters", a guessed record "lookup").
+func failStage(x *exchange, e *Error) string {
+	switch e.Code {
+	case "unauthenticated":
+		return "authenticate"
+	case "rate_limited":
+		return "rate_limit"
+	case "privacy_budget_exhausted":
+		return "budget"
+	case "method_not_allowed":
+		return "method"
+	case "bad_request":
+		return "request"
+	case "too_large":
+		return "limits"
+	case "upstream_invalid", "upstream_timeout", "upstream_unavailable":
+		return "upstream"
+	case "not_found":
+		if x.ds == nil {
+			return "route"
+		}
+		return "lookup"
+	case "forbidden":
+		if x.ev.Decision == "allow" {
+			return "parameters" // the policy allowed; a guard on the request refused
+		}
+		return "policy"
+	}
+	return "gateway"
+}
+
 // errorBody is the JSON error document of DESIGN.md.
 type errorBody struct {
 	Error struct {

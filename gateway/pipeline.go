@@ -252,12 +252,20 @@ func (s *Server) recordRelease(ctx context.Context, x *exchange) error {
 // the trail cannot take the record, the caller gets 503 instead.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, x *exchange, e *Error) {
 	x.ev.Status, x.ev.Code = e.Status, e.Code
-	if x.ev.Decision == "" {
-		if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
-			x.ev.Decision = "deny"
-		} else {
+	x.ev.Stage = failStage(x, e)
+	// The record's decision is what the caller got: a refusal is a deny
+	// and a failure an error, also after the policy allowed — then the
+	// reason is Sluice's own, not the policy's reason for allowing.
+	switch {
+	case x.ev.Decision == "allow":
+		x.ev.Decision, x.ev.Reason = "deny", e.Msg
+		if e.Status >= 500 {
 			x.ev.Decision = "error"
 		}
+	case x.ev.Decision == "" && e.Status >= 500:
+		x.ev.Decision = "error"
+	case x.ev.Decision == "":
+		x.ev.Decision = "deny"
 	}
 	if x.ev.Reason == "" {
 		x.ev.Reason = e.Msg

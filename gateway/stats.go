@@ -99,6 +99,30 @@ func parseStatsQuery(q url.Values) (*statsRequest, *Error) {
 	return req, nil
 }
 
+// statsInClear writes the statistics parameters of x's audit record in
+// clear, once read: the metric when it is one, ε when it is a number, and
+// field and group_by when they name a field the dataset declares. They
+// say what was asked ("count by district", "mean cost by hospital"), not
+// anything about a person; filter values, which may be a person's, and
+// anything else unread stay keyed-hashed.
+func statsInClear(x *exchange, ds *dataset, req *statsRequest) {
+	q := x.ev.Query
+	if q == nil {
+		return
+	}
+	if m := req.metric; m == dp.Count || m == dp.Sum || m == dp.Mean {
+		q["metric"] = []string{string(m)}
+	}
+	if req.epsilon > 0 {
+		q["epsilon"] = []string{strconv.FormatFloat(req.epsilon, 'g', -1, 64)}
+	}
+	for k, v := range map[string]string{"field": req.field, "group_by": req.groupBy} {
+		if _, declared := ds.cfg.Fields[v]; declared && v != "" {
+			q[k] = []string{v}
+		}
+	}
+}
+
 // policyQuery is the request as the policy sees it (input.stats).
 func (req *statsRequest) policyQuery() *policy.StatsQuery {
 	q := &policy.StatsQuery{Metric: string(req.metric), Epsilon: req.epsilon}
@@ -344,6 +368,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	req, e := parseStatsQuery(x.params(r))
 	x.ev.EpsilonRequested = req.epsilon
+	statsInClear(x, ds, req)
 	if e != nil {
 		s.fail(w, r, x, e)
 		return

@@ -703,7 +703,7 @@ func TestStatsFailuresAfterTheFirstReadAreCharged(t *testing.T) {
 			if spent := g.spent(t, consumer("ann"), statisticians); spent[0].Epsilon != 0.5 || spent[1].Epsilon != 0.5 {
 				t.Errorf("a release that failed after reading spent %+v, want ε=0.5 on both accounts", spent)
 			}
-			if ev := g.event(t, w); ev.EpsilonRequested != 0.5 || spentOf(ev) != 0.5 || ev.Decision != "allow" || ev.Status != tc.status {
+			if ev := g.event(t, w); ev.EpsilonRequested != 0.5 || spentOf(ev) != 0.5 || ev.Decision != outcomeDecision(tc.status) || ev.Status != tc.status {
 				t.Errorf("audit record %+v", ev)
 			}
 			if strings.Contains(w.Body.String(), "P1") || strings.Contains(w.Body.String(), "1.5") {
