@@ -177,6 +177,10 @@ type statsLeft struct {
 	Epsilon float64  `json:"epsilon"`
 	Rho     *float64 `json:"rho,omitempty"`
 	Delta   float64  `json:"delta"`
+	// The account's caps for the period, beside what is left of them.
+	EpsilonCap float64  `json:"epsilon_cap"`
+	RhoCap     *float64 `json:"rho_cap,omitempty"`
+	DeltaCap   float64  `json:"delta_cap"`
 }
 
 // statsRemaining is what the caller's own accounts have left; never the
@@ -194,12 +198,14 @@ func (c *charge) remaining(spent []state.Budget) statsRemaining {
 		if i < len(spent) {
 			s = spent[i]
 		}
-		rest := c.accounts[i].Cap.Minus(s)
+		cap := c.accounts[i].Cap
+		rest := cap.Minus(s)
 		if c.pop.accounting != dp.ZCDP {
-			return statsLeft{Epsilon: rest.Epsilon, Delta: rest.Delta}
+			return statsLeft{Epsilon: rest.Epsilon, Delta: rest.Delta, EpsilonCap: cap.Epsilon, DeltaCap: cap.Delta}
 		}
-		rho := rest.Epsilon
-		return statsLeft{Epsilon: max(0, eps-dp.EpsilonForRho(s.Epsilon, c.pop.conversionDelta())), Rho: &rho, Delta: rest.Delta}
+		rho, rhoCap := rest.Epsilon, cap.Epsilon
+		return statsLeft{Epsilon: max(0, eps-dp.EpsilonForRho(s.Epsilon, c.pop.conversionDelta())), Rho: &rho, Delta: rest.Delta,
+			EpsilonCap: eps, RhoCap: &rhoCap, DeltaCap: cap.Delta}
 	}
 	r := statsRemaining{Consumer: left(consumerAccount, c.consumerEpsilon)}
 	if len(c.accounts) > orgAccount {
@@ -249,19 +255,42 @@ func (c *charge) exhausted(ex *state.ExhaustedError, cost dp.Cost) *Error {
 		need = fmt.Sprintf("ρ=%g (ε=%g)", cost.Rho, cost.Epsilon)
 	}
 	r := c.remaining(ex.Spent)
+	b := &BudgetRefusal{Population: c.pop.name, Needed: c.spent(&cost)}
 	var msg string
 	switch ex.Account {
 	case c.accounts[consumerAccount].Key:
+		b.Account, b.Left = "consumer", &r.Consumer
 		msg = fmt.Sprintf("your account on population %s has ε=%g left", c.pop.name, r.Consumer.Epsilon)
 	case c.accounts[allocationAccount].Key:
+		// The allocation is shared with the caller's whole class: what
+		// others left of it is theirs to know, not the caller's.
+		b.Account = "allocation"
 		msg = fmt.Sprintf("the %q allocation of population %s cannot pay for it", c.class, c.pop.name)
 	default:
+		b.Account, b.Left = "organisation", r.Organisation
 		msg = fmt.Sprintf("your organisation's account on population %s has ε=%g left", c.pop.name, r.Organisation.Epsilon)
 	}
 	if !c.period.Start.IsZero() {
+		renews := c.period.End.UTC()
+		b.Renews = &renews
 		msg += "; budgets renew at " + c.period.End.Format(time.RFC3339)
 	}
-	return errBudgetExhausted(fmt.Sprintf("privacy budget exhausted: this release needs %s; %s. Repeating an earlier query costs nothing", need, msg))
+	e := errBudgetExhausted(fmt.Sprintf("privacy budget exhausted: this release needs %s; %s. Repeating an earlier query costs nothing", need, msg))
+	e.budget = b
+	return e
+}
+
+// BudgetRefusal is the structured part of a privacy_budget_exhausted
+// error, beside its code and message: which account refused (consumer, organisation or allocation),
+// what the release needed, what that account has left of its caps (not
+// for an allocation, which the caller's whole class shares), and when
+// budgets renew.
+type BudgetRefusal struct {
+	Account    string     `json:"account"`
+	Population string     `json:"population"`
+	Needed     statsSpent `json:"needed"`
+	Left       *statsLeft `json:"left,omitempty"`
+	Renews     *time.Time `json:"renews,omitempty"`
 }
 
 // statsSpent is what one request charged; Rho under zCDP accounting.

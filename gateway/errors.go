@@ -18,7 +18,10 @@ type Error struct {
 	Msg    string
 	// RetryAfter, when set, is sent as Retry-After (seconds).
 	RetryAfter int
-	cause      error
+	// budget, on a privacy_budget_exhausted refusal, is what the release
+	// needed and what the refusing account has left, as numbers.
+	budget *BudgetRefusal
+	cause  error
 }
 
 func (e *Error) Error() string {
@@ -124,6 +127,8 @@ type errorBody struct {
 		Code      string `json:"code"`
 		Message   string `json:"message"`
 		RequestID string `json:"request_id"`
+		// A privacy_budget_exhausted refusal adds its numbers.
+		*BudgetRefusal
 	} `json:"error"`
 }
 
@@ -131,6 +136,7 @@ type errorBody struct {
 func errorJSON(requestID string, e *Error) []byte {
 	var body errorBody
 	body.Error.Code, body.Error.Message, body.Error.RequestID = e.Code, e.Msg, requestID
+	body.Error.BudgetRefusal = e.budget
 	b, _ := json.Marshal(body)
 	return append(b, '\n')
 }

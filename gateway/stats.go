@@ -341,6 +341,10 @@ type statsResponse struct {
 	Source  string `json:"source"`
 	Dataset string `json:"dataset"`
 	statsAnswer
+	// Counts says, for a count, what is counted: people (the privacy
+	// unit), each once in a group however many records they have, or
+	// the department's rows when it aggregates.
+	Counts string `json:"counts,omitempty"`
 	// Accounting is the population's accountant: pure or zcdp.
 	Accounting string `json:"accounting"`
 	// Account is what was charged: the population, the allocation and
@@ -524,6 +528,12 @@ func (s *Server) answerStats(w http.ResponseWriter, r *http.Request, x *exchange
 	if err := json.Unmarshal(answer, &resp.statsAnswer); err != nil {
 		s.fail(w, r, x, errInternal(fmt.Errorf("cached answer: %w", err)))
 		return
+	}
+	if resp.Metric == string(dp.Count) && resp.Bounding != nil {
+		resp.Counts = "rows, as the department aggregates them"
+		if u := resp.Bounding.PrivacyUnit; u != "" {
+			resp.Counts = "people (" + u + ")"
+		}
 	}
 	x.ev.Rows = len(resp.Partitions)
 	s.answerJSON(w, r, x, resp)

@@ -326,6 +326,7 @@ func (g *statsGateway) event(t *testing.T, w *httptest.ResponseRecorder) audit.E
 // statsBody is the response as a caller reads it.
 type statsBody struct {
 	Metric     string `json:"metric"`
+	Counts     string `json:"counts"`
 	Mechanism  string `json:"mechanism"`
 	Selection  string `json:"partition_selection"`
 	Epsilon    float64
@@ -402,14 +403,14 @@ func TestStatsReleasesNoisyCountsOfEveryPublicPartition(t *testing.T) {
 	w := g.get(t, countByDistrict, g.token(t, "ann", "statistician"))
 	b := decodeStats(t, w)
 	near(t, b.values(), statsTruth)
-	if b.Mechanism != "laplace" || b.Selection != "public_domain" || b.Cached {
-		t.Errorf("mechanism %q, selection %q, cached %v", b.Mechanism, b.Selection, b.Cached)
+	if b.Mechanism != "laplace" || b.Selection != "public_domain" || b.Cached || b.Counts != "people (patient_id)" {
+		t.Errorf("mechanism %q, selection %q, cached %v, counts %q", b.Mechanism, b.Selection, b.Cached, b.Counts)
 	}
 	// The consumer's δ cap is its class's: 1e-5 × 5/6 of the population's.
 	if diff := cmp.Diff(statsSpent{Epsilon: 0.5}, b.Spent); diff != "" {
 		t.Errorf("spent (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(statsRemaining{Consumer: statsLeft{Epsilon: 2.5, Delta: 8.333333333e-06}}, b.Remaining, approx); diff != "" {
+	if diff := cmp.Diff(statsRemaining{Consumer: statsLeft{Epsilon: 2.5, Delta: 8.333333333e-06, EpsilonCap: 3, DeltaCap: 8.333333333e-06}}, b.Remaining, approx); diff != "" {
 		t.Errorf("remaining (-want +got):\n%s", diff)
 	}
 	if b.Accounting != "pure" || b.Account != (statsAccount{Population: "city", Allocation: "statistician"}) ||
@@ -524,6 +525,13 @@ func TestStatsRefusesAnExhaustedBudgetSayingWhatIsLeft(t *testing.T) {
 	msg := expectStatsError(t, w, 403, "privacy_budget_exhausted")
 	if !strings.Contains(msg, "needs ε=0.7") || !strings.Contains(msg, "your account on population city has ε=0.3 left") {
 		t.Errorf("message %q does not say what is left", msg)
+	}
+	// The same, as numbers a client can act on.
+	var body errorBody
+	json.Unmarshal(w.Body.Bytes(), &body)
+	if b := body.Error.BudgetRefusal; b == nil || b.Account != "consumer" || b.Population != "city" || b.Needed.Epsilon != 0.7 ||
+		b.Left == nil || math.Abs(b.Left.Epsilon-0.3) > 1e-9 || b.Left.EpsilonCap != 3 {
+		t.Errorf("structured refusal %s, want the consumer account needing 0.7 with 0.3 of 3 left", w.Body)
 	}
 	if ev := g.event(t, w); ev.EpsilonRequested != 0.7 || ev.Decision != "deny" || ev.Code != "privacy_budget_exhausted" || spentOf(ev) != 0 {
 		t.Errorf("audit record %+v", ev)
@@ -791,9 +799,17 @@ func TestStatsAnExhaustedClassLeavesTheOthersTheirAllocation(t *testing.T) {
 	for i, who := range []string{"pat", "pam"} {
 		decodeStats(t, g.get(t, []string{"/v1/health/visits/stats?metric=count&epsilon=0.5", countByDistrict}[i], g.token(t, who, "public")))
 	}
-	msg := expectStatsError(t, g.get(t, "/v1/health/visits/stats?metric=count&epsilon=0.4", g.token(t, "pia", "public")), 403, "privacy_budget_exhausted")
+	w := g.get(t, "/v1/health/visits/stats?metric=count&epsilon=0.4", g.token(t, "pia", "public"))
+	msg := expectStatsError(t, w, 403, "privacy_budget_exhausted")
 	if !strings.Contains(msg, `the "public" allocation`) {
 		t.Errorf("a public caller refused with %q", msg)
+	}
+	// What the other public callers left of the shared allocation is
+	// theirs: the refusal names the account, not its balance.
+	var body errorBody
+	json.Unmarshal(w.Body.Bytes(), &body)
+	if r := body.Error.BudgetRefusal; r == nil || r.Account != "allocation" || r.Left != nil || r.Needed.Epsilon != 0.4 {
+		t.Errorf("structured refusal %+v, want the allocation named, what was needed, and no balance", r)
 	}
 	// The statisticians' allocation is untouched.
 	b := decodeStats(t, g.get(t, "/v1/health/visits/stats?metric=count&epsilon=1", g.token(t, "ann", "statistician")))
