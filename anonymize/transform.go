@@ -3,6 +3,7 @@ package anonymize
 import (
 	"io"
 	"math"
+	"strconv"
 	"sync"
 )
 
@@ -19,6 +20,9 @@ type Shape struct {
 	// (for example total): a count of records the caller may not see would
 	// leak.
 	Counts []string
+	// Filtered, when set, is the member under which the number of records
+	// the row conditions removed is written, when it is not 0.
+	Filtered string
 }
 
 // Limits bound what a transform holds and reads.
@@ -102,7 +106,9 @@ func (t *transformer) body(shape Shape, lim Limits) error {
 		if err := t.records(lim); err != nil {
 			return err
 		}
-		t.out = append(t.out, "]}"...)
+		t.out = append(t.out, ']')
+		t.out = t.appendFiltered(t.out, shape)
+		t.out = append(t.out, '}')
 		return t.in.atEOF()
 	}
 	if c, ok := t.in.peek(); ok && c != '{' {
@@ -205,8 +211,23 @@ func (t *transformer) body(shape Shape, lim Limits) error {
 		t.out = append(t.out, ':')
 		t.out = append(t.out, m.raw...)
 	}
+	t.out = t.appendFiltered(t.out, shape)
 	t.out = append(t.out, '}')
 	return nil
+}
+
+// appendFiltered appends `,"<shape.Filtered>":N` when the shape asks and
+// the row conditions removed N > 0 records of the body: a page that comes
+// back short, or empty, says why. It tells nothing the caller could not
+// count (the page size asked for, less the records received).
+func (t *transformer) appendFiltered(dst []byte, shape Shape) []byte {
+	if shape.Filtered == "" || t.stats.Filtered == 0 {
+		return dst
+	}
+	dst = append(dst, ',')
+	dst = appendString(dst, shape.Filtered)
+	dst = append(dst, ':')
+	return strconv.AppendInt(dst, int64(t.stats.Filtered), 10)
 }
 
 func contains(list []string, s string) bool {

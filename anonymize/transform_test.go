@@ -557,6 +557,27 @@ func TestCountsPassOnlyWhenNoRecordWasFiltered(t *testing.T) {
 	}
 }
 
+// A shape that names a Filtered member says how many records the row
+// conditions removed, so an empty page is not a mystery; none removed,
+// nothing is said.
+func TestFilteredSaysHowManyRecordsTheRowConditionsRemoved(t *testing.T) {
+	p := mustCompile(t, Spec{Fields: keep("id"), Rows: []Cond{{Field: "district", In: []any{"朝阳区"}}}})
+	shape := Shape{Records: "items", Meta: []string{"page"}, Filtered: "filtered"}
+	for _, tc := range []struct{ name, body, want string }{
+		{"one of two", `{"items":[{"id":1,"district":"朝阳区"},{"id":2,"district":"海淀区"}],"page":3}`,
+			`{"items":[{"id":1}],"page":3,"filtered":1}`},
+		{"all", `{"items":[{"id":2,"district":"海淀区"},{"id":3,"district":"东城区"}]}`, `{"items":[],"filtered":2}`},
+		{"none", `{"items":[{"id":1,"district":"朝阳区"}]}`, `{"items":[{"id":1}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _ := release(t, p, shape, tc.body)
+			assertJSON(t, out, tc.want)
+		})
+	}
+	bare, _ := release(t, p, Shape{Filtered: "filtered"}, `[{"id":2,"district":"海淀区"}]`)
+	assertJSON(t, bare, `{"items":[],"filtered":1}`)
+}
+
 func TestMetaPassesOnlyTheScalarsItNames(t *testing.T) {
 	p := mustCompile(t, Spec{Fields: keep("id")})
 	shape := Shape{Records: "items", Meta: []string{"page", "next", "more", "cursor", "filters", "tags"}, Counts: []string{"total"}}

@@ -101,6 +101,9 @@ func (s *Server) auditorEndpoint(answer func(ctx context.Context, r *http.Reques
 			s.fail(w, r, x, e)
 			return
 		}
+		if p, ok := v.(*eventsPage); ok && p.NextCursor != "" {
+			w.Header().Set("Link", linkTo(r.URL.Path, r.URL.Query(), "cursor", p.NextCursor, "next"))
+		}
 		s.answerJSON(w, r, x, v)
 	}
 }
@@ -125,7 +128,14 @@ func (s *Server) auditEvents(ctx context.Context, r *http.Request, dir string) (
 	if err != nil {
 		return nil, errInternal(err)
 	}
-	return map[string]any{"events": page.Records, "next_cursor": page.Next}, nil
+	return &eventsPage{Events: page.Records, NextCursor: page.Next}, nil
+}
+
+// eventsPage is one page of an audit search; its next page is linked
+// (Link: rel="next") as well as named.
+type eventsPage struct {
+	Events     []audit.Record `json:"events"`
+	NextCursor string         `json:"next_cursor"`
 }
 
 // auditVerify is GET /audit/v1/verify: the whole trail's integrity.

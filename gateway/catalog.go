@@ -1,9 +1,14 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/policy"
@@ -67,7 +72,58 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	x.ev.Decision, x.ev.Rows = "allow", len(entries)
-	s.answerJSON(w, r, x, map[string]any{"datasets": entries, "policy_revision": set.Revision()})
+	s.answerRevalidated(w, r, x, map[string]any{"datasets": entries, "policy_revision": set.Revision()})
+}
+
+// answerRevalidated answers v as answerJSON does, with an ETag (a hash
+// of the body: the caller's view changes with the policy revision and
+// the configuration), and answers 304 without a body to a request whose
+// If-None-Match names it. The answer is the caller's own (private) and
+// must be revalidated each time (no-cache): a revoked grant shows at once.
+// Both are audited.
+func (s *Server) answerRevalidated(w http.ResponseWriter, r *http.Request, x *exchange, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.fail(w, r, x, errInternal(err))
+		return
+	}
+	body = append(body, '\n')
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	status := http.StatusOK
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		status, body = http.StatusNotModified, nil
+	}
+	x.ev.Status, x.ev.Bytes = status, int64(len(body))
+	if err := s.record(r.Context(), x); err != nil {
+		x.ev.Decision = ""
+		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if status == http.StatusNotModified {
+		w.WriteHeader(status)
+	} else {
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	}
+	s.logDone(x, nil)
+}
+
+// etagMatches reports whether an If-None-Match header names etag (weak
+// comparison, as RFC 9110 asks of If-None-Match), or is "*".
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) catalogEntry(r *http.Request, x *exchange, set *policy.Set, ds *dataset) catalogEntry {

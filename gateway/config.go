@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ type Config struct {
 	// population: such a dataset is a population of its own. Unset, those
 	// datasets serve no statistics.
 	DefaultPopulation *PopulationConfig `yaml:"default_population"`
+	// CORS names the browser origins that may call the gateway (see
+	// cors.go).
+	CORS CORSConfig `yaml:"cors"`
 
 	// dir is the directory of the configuration file.
 	dir string
@@ -244,7 +248,8 @@ type DatasetConfig struct {
 	PrivacyUnit string `yaml:"privacy_unit"`
 	// Classification is the dataset's sensitivity level (L1..L4).
 	Classification string `yaml:"classification"`
-	// Meta are top-level scalar members passed through (e.g. page).
+	// Meta are top-level scalar members passed through (e.g. page); not
+	// one of gatewayMembers.
 	Meta []string `yaml:"meta"`
 	// Counts are top-level counts passed through only when row filters
 	// removed nothing (e.g. total).
@@ -381,6 +386,7 @@ func (c *Config) Validate() error {
 	}
 	c.Audit.validate(c, bad)
 	c.validateScaleOut(bad)
+	c.CORS.validate(bad)
 	l := &c.Limits
 	def := func(v *Size, d Size) {
 		if *v == 0 {
@@ -485,6 +491,11 @@ func (c *Config) Validate() error {
 			for field, param := range d.Filters {
 				if param == "" {
 					bad(df+".filters."+field, "needs an upstream parameter name")
+				}
+			}
+			for _, m := range slices.Concat(d.Meta, d.Counts) {
+				if slices.Contains(gatewayMembers, m) {
+					bad(df+".meta", "%q is a member the gateway writes itself (%s)", m, strings.Join(gatewayMembers, ", "))
 				}
 			}
 			d.validateStats(df, bad)

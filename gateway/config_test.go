@@ -140,7 +140,8 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 					StatsTimeout: Duration(time.Minute), KAnonymityRefresh: Duration(24 * time.Hour)}},
 			},
 		},
-		dir: filepath.Dir(path),
+		CORS: CORSConfig{MaxAge: Duration(10 * time.Minute)},
+		dir:  filepath.Dir(path),
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(Config{})); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

@@ -146,7 +146,7 @@ func errorJSON(requestID string, e *Error) []byte {
 func writeError(w http.ResponseWriter, e *Error, body []byte) {
 	h := w.Header()
 	for k := range h {
-		if k != "X-Request-Id" {
+		if !keepOnError(k) {
 			delete(h, k)
 		}
 	}

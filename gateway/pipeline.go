@@ -59,6 +59,8 @@ type exchange struct {
 	// simulated marks the exchange an explanation works through: it
 	// takes nothing from the caller's rate limit allowance.
 	simulated bool
+	// links are a page of records' neighbours; nil for a lookup.
+	links *pageLinks
 }
 
 type exchangeKey struct{}
@@ -427,8 +429,11 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		}
 		x.lookup = true
 	}
+	if id == "" {
+		x.links = newPageLinks(r.URL.Path, x.params(r), q)
+	}
 	x.target = ds.src.url(ds.cfg, id, q)
-	x.shape = anonymize.Shape{Records: *ds.cfg.Records, Meta: ds.cfg.Meta}
+	x.shape = anonymize.Shape{Records: *ds.cfg.Records, Meta: ds.cfg.Meta, Filtered: "filtered"}
 	// Under min_k an upstream total would count the records suppressed
 	// here, and tell of the small classes: it is not passed on.
 	if countsOK && d.MinK == 0 {
@@ -547,6 +552,11 @@ func sortedKeys(q url.Values) []string {
 	return slices.Sorted(maps.Keys(q))
 }
 
+// gatewayMembers are the top-level members of a records answer the
+// gateway writes itself: the released records, the records k-anonymity
+// suppressed, and the records the decision's row filters removed.
+var gatewayMembers = []string{anonymize.OutputRecords, "suppressed", "filtered"}
+
 // release runs on the upstream's response: it transforms the body into a
 // spool, writes the audit record, and only then hands the spool to the
 // proxy to send. Any failure becomes an error response instead.
@@ -594,6 +604,11 @@ func (s *Server) release(resp *http.Response) error {
 		"Content-Length":         {strconv.FormatInt(sp.Len(), 10)},
 		"Cache-Control":          {"no-store"},
 		"X-Content-Type-Options": {"nosniff"},
+	}
+	if x.links != nil {
+		if l := x.links.header(st.Records); l != "" {
+			resp.Header.Set("Link", l)
+		}
 	}
 	resp.ContentLength = sp.Len()
 	resp.Trailer = nil

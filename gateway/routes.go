@@ -21,5 +21,5 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /audit/", auditPage())
 	mux.Handle("GET /audit", http.RedirectHandler("/audit/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.unknown)
-	return recoverer(s, mux)
+	return recoverer(s, s.cors(mux))
 }
