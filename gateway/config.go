@@ -337,7 +337,7 @@ func LoadConfig(path string) (*Config, error) {
 	var c Config
 	// An empty file is an empty configuration: Validate names what it lacks.
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parse config %s: %w", path, err)
+		return nil, fmt.Errorf("parse config %s: %w", path, unknownKeyError(b, err))
 	}
 	abs, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {

@@ -96,6 +96,11 @@ type Explanation struct {
 	Forwarded []string `json:"forwarded,omitempty"`
 	// MaxRows caps released records; 0 is no cap.
 	MaxRows int `json:"max_rows,omitempty"`
+	// MinK and MinL are the read's k-anonymity at release: records of
+	// classes of fewer people, or fewer distinct sensitive values, of the
+	// caller's whole view are suppressed.
+	MinK int `json:"min_k,omitempty"`
+	MinL int `json:"min_l,omitempty"`
 	// Lookup is true for a lookup by id that is allowed.
 	Lookup bool `json:"lookup,omitempty"`
 	// Stats are the statistics limits of a stats request's decision.
@@ -273,6 +278,7 @@ func (s *Server) explainRead(ctx context.Context, set, shadow *policy.Set, x *ex
 	q, _, e := upstreamQuery(x.params(r), ds, d)
 	ex.Fields = releasedFields(ds, d.Fields)
 	ex.Rows, ex.Params, ex.Forwarded, ex.MaxRows = d.Plan.RowFilters(), d.Params, sortedKeys(q), d.MaxRows
+	ex.MinK, ex.MinL = d.MinK, d.MinL
 	if e != nil {
 		ex.refuse(e)
 		return

@@ -27,17 +27,18 @@ const (
 	witnessFile          = "audit-witness.json"
 )
 
-func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return &exitError{code: 2, msg: "audit: want a subcommand: verify or search"}
-	}
-	switch args[0] {
-	case "verify":
-		return runAuditVerify(ctx, args[1:], stdout, stderr)
-	case "search":
-		return runAuditSearch(ctx, args[1:], stdout, stderr)
-	}
-	return &exitError{code: 2, msg: fmt.Sprintf("audit: unknown subcommand %q", args[0])}
+// auditCommands are sluice audit's subcommands.
+var auditCommands = &group{
+	name:    "audit",
+	summary: "Check and search the audit trail.",
+	subcommands: []subcommand{
+		{"verify", "check the trail's hash chain, checkpoints and witness", verdictCommand(runAuditVerify)},
+		{"search", "find records in the trail", runAuditSearch},
+	},
+	examples: []string{
+		"sluice audit verify --dir .sluice-demo",
+		"sluice audit search --dir .sluice-demo --subject alice --since 24h",
+	},
 }
 
 // auditOptions turns the audit configuration into the Log's options,
@@ -91,7 +92,15 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("audit verify", stderr)
+	c := newCommand("audit verify", "Check the audit trail's hash chain, its signed checkpoints and its witness.")
+	c.about = `Exit status: 0 when the trail is intact; 1 when it is not, naming the first
+bad record; 2 on a usage error or when the trail could not be checked.`
+	c.examples = []string{
+		"sluice audit verify --dir .sluice-demo",
+		"sluice audit verify --dir /var/lib/sluice/audit --pubkey checkpoint.pem --pubkey checkpoint-old.pem --witness witness.json",
+		"sluice audit verify --dir audit-r1 --pubkey checkpoint.pem --redis 127.0.0.1:6379 --replica r1 --json",
+	}
+	fs := c.flags
 	dir := fs.String("dir", ".sluice-demo", "audit directory, or the demo directory holding audit/")
 	var pubkeys stringList
 	fs.Var(&pubkeys, "pubkey", "trusted checkpoint public key (PEM); repeat for keys used before a rotation (default: the demo's, when --dir is the demo directory)")
@@ -100,11 +109,15 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	redisAddr := fs.String("redis", "", "check against the witness a replica keeps in the Redis at host:port (with --replica)")
 	replica := fs.String("replica", "", "the replica's name (audit.replica), with --redis")
 	prefix := fs.String("prefix", "sluice", "key prefix of the deployment in Redis, with --redis")
-	if err := parse(fs, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.noArgs(rest); err != nil {
 		return err
 	}
 	if (*redisAddr == "") != (*replica == "") || (*redisAddr != "" && *witness != "") {
-		return &exitError{code: 2, msg: "audit verify: give --redis with --replica, and not with --witness"}
+		return usagef(c.name, "give --redis with --replica, and not with --witness")
 	}
 	trail := trailDir(*dir)
 	var notes []string
@@ -127,20 +140,20 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, p := range pubkeys {
 		k, err := audit.ReadPublicKey(p)
 		if err != nil {
-			return &exitError{code: 2, msg: err.Error()}
+			return usagef(c.name, "--pubkey: %v", err)
 		}
 		opts.Keys = append(opts.Keys, k)
 	}
 	if *witness != "" {
 		if !fileExists(*witness) {
-			return &exitError{code: 2, msg: fmt.Sprintf("audit verify: --witness %s: no such file", *witness)}
+			return usagef(c.name, "--witness %s: no such file", *witness)
 		}
 		opts.Witness = audit.NewFileWitness(*witness)
 	}
 	if *redisAddr != "" {
 		w, closeRedis, err := redisWitness(*redisAddr, *prefix, *replica)
 		if err != nil {
-			return &exitError{code: 2, msg: "audit verify: " + err.Error()}
+			return fmt.Errorf("audit verify: %w", err)
 		}
 		defer closeRedis()
 		opts.Witness = w
@@ -148,7 +161,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	rep, err := audit.Verify(ctx, trail, opts)
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
+		return err
 	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
@@ -206,7 +219,15 @@ func fileExists(path string) bool {
 }
 
 func runAuditSearch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("audit search", stderr)
+	c := newCommand("audit search", "Find records in the audit trail, oldest first.")
+	c.about = `Prints a table of the matching records (their count on stderr), or with
+--json each record as stored. Filters combine: a record matches all of them.`
+	c.examples = []string{
+		"sluice audit search --dir .sluice-demo --subject alice --since 24h",
+		"sluice audit search --dataset health/visits --decision deny --newest --limit 20",
+		"sluice audit search --request-id 01JD3Q4R5S6T7V8W9X0Y1Z2A3B --json",
+	}
+	fs := c.flags
 	dir := fs.String("dir", ".sluice-demo", "audit directory, or the demo directory holding audit/")
 	var q audit.Query
 	fs.StringVar(&q.Subject, "subject", "", "caller's subject id, as in the token")
@@ -220,31 +241,35 @@ func runAuditSearch(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&q.Limit, "limit", 0, "print at most this many records (0: all)")
 	fs.BoolVar(&q.Newest, "newest", false, "newest first (default: oldest first)")
 	asJSON := fs.Bool("json", false, "print JSON Lines: each record as stored")
-	if err := parse(fs, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("audit search: unexpected argument %q", fs.Arg(0))}
+	if err := c.noArgs(rest); err != nil {
+		return err
 	}
 	if *dataset != "" {
 		src, ds, _ := strings.Cut(*dataset, "/")
 		if src == "" || strings.Contains(ds, "/") || strings.HasSuffix(*dataset, "/") {
-			return &exitError{code: 2, msg: fmt.Sprintf("audit search: --dataset %q: want SOURCE or SOURCE/DATASET", *dataset)}
+			return usagef(c.name, "--dataset %q: want SOURCE or SOURCE/DATASET", *dataset)
 		}
 		q.Source, q.Dataset = src, ds
 	}
 	now := time.Now()
-	var err error
 	if q.Since, err = parseWhen(*since, now); err != nil {
-		return &exitError{code: 2, msg: "audit search: --since: " + err.Error()}
+		return usagef(c.name, "--since: %v", err)
 	}
 	if q.Until, err = parseWhen(*until, now); err != nil {
-		return &exitError{code: 2, msg: "audit search: --until: " + err.Error()}
+		return usagef(c.name, "--until: %v", err)
 	}
 	if q.Limit < 0 {
-		return &exitError{code: 2, msg: "audit search: --limit must not be negative"}
+		return usagef(c.name, "--limit must not be negative")
 	}
 
+	// Output is held until 64 KiB of it are: a search that fails before
+	// then (a query the trail refuses, a directory that is not a trail, a
+	// broken record) prints nothing on stdout. Past that it streams, for a
+	// search may match the whole trail.
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	n := 0
 	if !*asJSON {
@@ -253,9 +278,8 @@ func runAuditSearch(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	for line, err := range audit.ScanRaw(ctx, trailDir(*dir), q) {
 		if err != nil {
-			w.Flush()
 			if errors.Is(err, audit.ErrBadQuery) {
-				return &exitError{code: 2, msg: err.Error()}
+				return usagef(c.name, "%v", err)
 			}
 			return err
 		}

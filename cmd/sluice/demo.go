@@ -48,24 +48,36 @@ type demoManifest struct {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("demo", stderr)
+	c := newCommand("demo", "Run the demo departments and a gateway before them, until interrupted.")
+	c.about = `The directory keeps the configuration, keys, audit trail and state across
+runs, and demo.json the gateway's address and a token per demo role. One
+demo runs in a directory at a time.`
+	c.examples = []string{
+		"sluice demo",
+		"sluice demo --addr 127.0.0.1:9090 --dir /tmp/sluice-demo",
+		"sluice demo --redis 127.0.0.1:6379 --replicas 3",
+	}
+	flags := c.flags
 	addr := flags.String("addr", "127.0.0.1:8080", "gateway listen address")
 	dir := flags.String("dir", ".sluice-demo", "directory for config, keys, audit trail and state (kept across runs)")
 	polDir := flags.String("policies", "policies", "policy directory (the embedded copy is used when the default is missing)")
 	redisAddr := flags.String("redis", "", "keep budgets, answers, rate limits and revocations in the Redis at host:port, shared by the replicas")
 	replicas := flags.Int("replicas", 1, "gateway replicas to start, on consecutive ports from --addr's (needs --redis when more than 1)")
-	if err := parse(flags, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
 		return err
 	}
 	switch {
+	case len(rest) > 0:
+		return c.noArgs(rest)
 	case *replicas < 1 || *replicas > 16:
-		return &exitError{code: 2, msg: "demo: --replicas must be between 1 and 16"}
+		return usagef(c.name, "--replicas must be between 1 and 16")
 	case *replicas > 1 && *redisAddr == "":
-		return &exitError{code: 2, msg: "demo: --replicas needs --redis: replicas share their budgets through Redis"}
+		return usagef(c.name, "--replicas needs --redis: replicas share their budgets through Redis")
 	}
 	addrs, err := replicaAddrs(*addr, *replicas)
 	if err != nil {
-		return &exitError{code: 2, msg: "demo: --addr: " + err.Error()}
+		return usagef(c.name, "--addr: %v", err)
 	}
 	policiesGiven := false
 	flags.Visit(func(f *flag.Flag) { policiesGiven = policiesGiven || f.Name == "policies" })
@@ -77,6 +89,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(absDir, 0o700); err != nil {
 		return fmt.Errorf("demo dir: %w", err)
 	}
+	// Before any file is written: they may be a running demo's.
+	lock, err := lockDemo(absDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	if err := ensureDemoKeys(absDir); err != nil {
 		return fmt.Errorf("demo keys: %w", err)
 	}
@@ -123,6 +141,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return serveReplicas(ctx, cfgs, logger, func(listens []string) {
 		m := demoManifest{Gateway: "http://" + listens[0], Upstreams: depts.URLs, Tokens: map[string]string{}}
+		if err := lock.listening(m.Gateway); err != nil {
+			logger.Error("write demo.lock", "error", err)
+		}
 		for _, l := range listens {
 			m.Replicas = append(m.Replicas, "http://"+l)
 		}

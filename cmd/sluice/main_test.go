@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/gateway"
 )
 
 // syncBuffer is a bytes.Buffer safe for the gateway's goroutines to write
@@ -170,7 +171,7 @@ func (r response) items(t *testing.T) []map[string]any {
 }
 
 // errorCode returns the code of a JSON error body, failing when the body is
-// anything else.
+// anything else (a budget refusal adds its numbers).
 func (r response) errorCode(t *testing.T) string {
 	t.Helper()
 	var v struct {
@@ -178,6 +179,7 @@ func (r response) errorCode(t *testing.T) string {
 			Code      string `json:"code"`
 			Message   string `json:"message"`
 			RequestID string `json:"request_id"`
+			*gateway.BudgetRefusal
 		} `json:"error"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
@@ -246,17 +248,6 @@ func runCmd(t *testing.T, args ...string) (string, string, error) {
 	defer cancel()
 	err := run(ctx, args, &out, &errOut)
 	return out.String(), errOut.String(), err
-}
-
-// exitCode is the code an error from run() would end the program with.
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	if ee, ok := err.(*exitError); ok {
-		return ee.code
-	}
-	return 2
 }
 
 // trailBytes returns the records of the whole audit trail under dir,

@@ -22,39 +22,53 @@ import (
 	"github.com/sluicegw/sluice/policy"
 )
 
-func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return &exitError{code: 2, msg: "policy: want a subcommand: test, eval, explain, risk or lint"}
-	}
-	switch args[0] {
-	case "test":
-		return runPolicyTest(ctx, args[1:], stdout, stderr)
-	case "eval":
-		return runPolicyEval(ctx, args[1:], stdout, stderr)
-	case "explain":
-		return runPolicyExplain(ctx, args[1:], stdout, stderr)
-	case "risk":
-		return runPolicyRisk(ctx, args[1:], stdout, stderr)
-	case "lint":
-		return runPolicyLint(ctx, args[1:], stdout, stderr)
-	}
-	return &exitError{code: 2, msg: fmt.Sprintf("policy: unknown subcommand %q", args[0])}
+// policyCommands are sluice policy's subcommands.
+var policyCommands = &group{
+	name:    "policy",
+	summary: "Test, evaluate, explain, assess and lint the Rego policies.",
+	subcommands: []subcommand{
+		{"test", "run the Rego tests of a policy directory (as opa test)", verdictCommand(runPolicyTest)},
+		{"eval", "print the decision for an input document", runPolicyEval},
+		{"explain", "print what a caller would get, without contacting upstreams", runPolicyExplain},
+		{"risk", "report how far a caller's whole view of a dataset singles people out", runPolicyRisk},
+		{"lint", "report callers the policies let both read and count a dataset", verdictCommand(runPolicyLint)},
+	},
+	examples: []string{
+		"sluice policy test --coverage policies",
+		"sluice policy explain --role analyst GET /v1/health/visits",
+		"sluice policy risk --role analyst --dataset health/visits",
+	},
 }
 
 // runPolicyTest runs the Rego tests of a directory, as `opa test` does,
 // and with --coverage reports which policy lines they evaluated.
 func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("policy test", stderr)
+	c := newCommand("policy test", "Run the Rego tests of a policy directory, as opa test does.")
+	c.usage = "[flags] [DIR]"
+	c.about = `DIR defaults to policies. Exit status: 0 when every test passes; 1 when a
+test fails, none exists, or coverage is below --threshold; 2 on a usage
+error or when the tests could not be run.`
+	c.examples = []string{
+		"sluice policy test policies",
+		"sluice policy test policies -v --coverage --threshold 90",
+		"sluice policy test --json policies",
+	}
+	fs := c.flags
 	verbose := fs.Bool("v", false, "list every test (and, with --coverage, the lines not covered)")
 	coverage := fs.Bool("coverage", false, "report test coverage of the policies, per file")
 	threshold := fs.Float64("threshold", 0, "with --coverage: fail when coverage is below this percentage")
 	asJSON := fs.Bool("json", false, "print results (and coverage, as `opa test --coverage` reports it) as JSON")
-	if err := parse(fs, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
 		return err
 	}
 	dir := "policies"
-	if fs.NArg() > 0 {
-		dir = fs.Arg(0)
+	switch len(rest) {
+	case 0:
+	case 1:
+		dir = rest[0]
+	default:
+		return usagef(c.name, "want at most one policy directory, got %q", rest)
 	}
 	if *threshold > 0 {
 		*coverage = true
@@ -62,7 +76,6 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var (
 		results []policy.TestResult
 		cov     *policy.Coverage
-		err     error
 	)
 	if *coverage {
 		results, cov, err = policy.TestWithCoverage(ctx, dir)
@@ -152,17 +165,25 @@ func printCoverage(w io.Writer, cov *policy.Coverage, verbose bool) {
 
 // runPolicyEval prints the decision the policies give an input document.
 func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("policy eval", stderr)
-	dir := fs.String("dir", "policies", "policy directory")
-	inputPath := fs.String("input", "", "input document (JSON, as in DESIGN.md; - for standard input)")
-	if err := parse(fs, args); err != nil {
+	c := newCommand("policy eval", "Print the decision the policies give an input document, as JSON.")
+	c.usage = "--input FILE [--dir DIR]"
+	c.examples = []string{
+		"sluice policy eval --input request.json --dir policies",
+		"sluice policy eval --input - < request.json",
+	}
+	dir := c.flags.String("dir", "policies", "policy directory")
+	inputPath := c.flags.String("input", "", "input document (JSON, as in DESIGN.md; - for standard input)")
+	rest, err := c.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.noArgs(rest); err != nil {
 		return err
 	}
 	if *inputPath == "" {
-		return &exitError{code: 2, msg: "policy eval: --input is required"}
+		return usagef(c.name, "--input is required")
 	}
 	var b []byte
-	var err error
 	if *inputPath == "-" {
 		b, err = io.ReadAll(os.Stdin)
 	} else {
@@ -197,7 +218,16 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 // the gateway's configuration and policies, without contacting any
 // upstream.
 func runPolicyExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("policy explain", stderr)
+	c := newCommand("policy explain", "Print what a caller would get for one request, without contacting any upstream.")
+	c.usage = "(--token T | --role R) [flags] [METHOD] PATH"
+	c.about = `METHOD defaults to GET; PATH is the request's path and query. The token is
+validated as the gateway validates it: one it would refuse exits 1.`
+	c.examples = []string{
+		"sluice policy explain --role analyst GET '/v1/health/visits?page_size=3'",
+		"sluice policy explain /v1/civil/assistance --role caseworker --json",
+		"sluice policy explain --token $TOKEN --config sluice.yaml --policies policies-next /v1/catalog",
+	}
+	fs := c.flags
 	token := fs.String("token", "", "the caller's bearer token")
 	role := fs.String("role", "", "explain for the demo token of this role (from DIR/demo.json)")
 	dir := fs.String("dir", ".sluice-demo", "demo directory: its sluice.yaml is the configuration, its demo.json has --role's tokens")
@@ -206,20 +236,21 @@ func runPolicyExplain(ctx context.Context, args []string, stdout, stderr io.Writ
 	purpose := fs.String("purpose", "", "the purpose the caller states (as the Sluice-Purpose header)")
 	justification := fs.String("justification", "", "the justification the caller states (as the Sluice-Justification header)")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
-	if err := parse(fs, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
 		return err
 	}
 	method, target := http.MethodGet, ""
-	switch fs.NArg() {
+	switch len(rest) {
 	case 1:
-		target = fs.Arg(0)
+		target = rest[0]
 	case 2:
-		method, target = strings.ToUpper(fs.Arg(0)), fs.Arg(1)
+		method, target = strings.ToUpper(rest[0]), rest[1]
 	default:
-		return &exitError{code: 2, msg: "policy explain: want [METHOD] PATH, e.g. GET /v1/health/visits?page_size=3"}
+		return usagef(c.name, "want [METHOD] PATH, e.g. GET /v1/health/visits?page_size=3")
 	}
 	if (*token == "") == (*role == "") {
-		return &exitError{code: 2, msg: "policy explain: give --token or --role"}
+		return usagef(c.name, "give --token or --role")
 	}
 	if *cfgPath == "" {
 		*cfgPath = filepath.Join(*dir, "sluice.yaml")
@@ -234,7 +265,7 @@ func runPolicyExplain(ctx context.Context, args []string, stdout, stderr io.Writ
 			return fmt.Errorf("%s: %w", filepath.Join(*dir, "demo.json"), err)
 		}
 		if *token = m.Tokens[*role]; *token == "" {
-			return &exitError{code: 2, msg: fmt.Sprintf("policy explain: no demo token for role %q", *role)}
+			return usagef(c.name, "no demo token for role %q%s", *role, didYouMean(*role, slices.Sorted(maps.Keys(m.Tokens))))
 		}
 	}
 	srv, stop, err := offlineGateway(ctx, *cfgPath, *polDir, nil)
@@ -247,10 +278,13 @@ func runPolicyExplain(ctx context.Context, args []string, stdout, stderr io.Writ
 	})
 	if err != nil {
 		var ge *gateway.Error
-		if errors.As(err, &ge) && ge.Code == "unauthenticated" {
-			return &exitError{code: 1, msg: "the gateway would refuse this token: " + ge.Msg}
+		switch {
+		case errors.As(err, &ge) && ge.Code == "unauthenticated":
+			return errors.New("the gateway would refuse this token: " + ge.Msg)
+		case errors.As(err, &ge) && ge.Code == "bad_request":
+			return usagef(c.name, "%s", ge.Msg)
 		}
-		return &exitError{code: 2, msg: "policy explain: " + err.Error()}
+		return fmt.Errorf("policy explain: %w", err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -303,6 +337,13 @@ func printExplanation(w io.Writer, ex *gateway.Explanation) {
 	if ex.Action == "read" && ex.Decision == "allow" {
 		fmt.Fprintf(tw, "row filters\t%s\n", orNone(ex.Rows))
 		fmt.Fprintf(tw, "parameters\tallowed: %s; forwarded upstream: %s\n", orNone(ex.Params), orNone(ex.Forwarded))
+		if ex.MinK > 0 {
+			l := ""
+			if ex.MinL > 0 {
+				l = fmt.Sprintf(" and %d distinct values of each sensitive field", ex.MinL)
+			}
+			fmt.Fprintf(tw, "k-anonymity\trecords released only in classes of at least %d people%s of the whole view; the rest suppressed\n", ex.MinK, l)
+		}
 		if ex.MaxRows > 0 {
 			fmt.Fprintf(tw, "max rows\t%d\n", ex.MaxRows)
 		} else {

@@ -154,7 +154,8 @@ func TestOfficerWorkflowOnTheDemo(t *testing.T) {
 		for _, want := range []string{
 			"decision", "allow: analyst: public-health read of health visits",
 			"answer", "200: fetched from health",
-			"patient_id", "pseudonymize", "patient_name", "drop", `generalize{"to":"month"}`,
+			"patient_id", "drop", "patient_name", `generalize{"to":"month"}`, `generalize{"to":"bucket","width":2000}`,
+			"k-anonymity", "at least 5 people and 3 distinct values",
 			"row filters", "parameters", "allowed: district, page, page_size; forwarded upstream: page_size",
 			"max rows", "1000",
 		} {

@@ -76,52 +76,54 @@ type lintRegistry struct {
 // dataset's records and get statistics about it. It exits 1 when there is
 // any.
 func runPolicyLint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("policy lint", stderr)
+	c := newCommand("policy lint", "Report every caller the policies let both read a dataset's records and count them.")
+	c.usage = "[flags] [DIR]"
+	c.about = `Such a caller learns exact counts from the records, so the noise of the
+statistics protects no one. Lint tries every caller and purpose on every
+dataset of DIR (default policies, or the configuration's policy.dir) and
+names the rules that allow each. Exit status: 0 when there is no finding; 1
+when there is any; 2 on a usage error or when the policies could not be
+checked.`
+	c.examples = []string{
+		"sluice policy lint policies",
+		"sluice policy lint --config sluice.yaml --json",
+		"sluice policy lint policies --subjects callers.json --time 2026-11-26T10:00:00Z",
+	}
+	fs := c.flags
 	cfgPath := fs.String("config", "", "gateway configuration: lint its datasets, and without DIR its policy directory (default: the datasets keyed in data.registry.stats)")
 	subjectsPath := fs.String("subjects", "", `JSON array of callers to try, each {"id", "roles", "dept", "district", "purpose", "claims"} (default: the demo's roles and every role in data.registry.precedence)`)
 	at := fs.String("time", "", "decide at this time, RFC 3339 (default now)")
 	asJSON := fs.Bool("json", false, "print the findings as a JSON array")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: sluice policy lint [--config F] [--subjects FILE] [--time T] [--json] [DIR]
-
-Reports every caller the policies in DIR (default policies, or the
-configuration's policy.dir) let both read a dataset's records and get
-statistics about it, with the rules that allow each. Exits 1 when there
-is any, 2 on a usage error.
-
-`)
-		fs.PrintDefaults()
-	}
-	if err := parse(fs, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		return &exitError{code: 2, msg: "policy lint: want at most one policy directory"}
+	if len(rest) > 1 {
+		return usagef(c.name, "want at most one policy directory")
 	}
 	now := time.Now()
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339, *at)
 		if err != nil {
-			return &exitError{code: 2, msg: fmt.Sprintf("policy lint: --time %q is not an RFC 3339 time (2026-11-26T10:00:00Z)", *at)}
+			return usagef(c.name, "--time %q is not an RFC 3339 time (2026-11-26T10:00:00Z)", *at)
 		}
 		now = t
 	}
 	var cfg *gateway.Config
 	if *cfgPath != "" {
-		var err error
 		if cfg, err = gateway.LoadConfig(*cfgPath); err != nil {
-			return &exitError{code: 2, msg: "policy lint: " + err.Error()}
+			return fmt.Errorf("policy lint: %w", err)
 		}
 	}
 	dir := "policies"
 	switch {
-	case fs.NArg() == 1:
-		dir = fs.Arg(0)
+	case len(rest) == 1:
+		dir = rest[0]
 	case cfg != nil && cfg.Policy.Dir != "":
 		dir = cfg.Path(cfg.Policy.Dir)
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return &exitError{code: 2, msg: fmt.Sprintf("policy lint: %s is not a policy directory", dir)}
+		return usagef(c.name, "%s is not a policy directory", dir)
 	}
 	set, err := policy.Load(ctx, dir)
 	if err != nil {
@@ -138,12 +140,12 @@ is any, 2 on a usage error.
 		datasets = registryResources(reg)
 	}
 	if len(datasets) == 0 {
-		return &exitError{code: 2, msg: "policy lint: no datasets to try: give --config, or key them in data.registry.stats"}
+		return usagef(c.name, "no datasets to try: give --config, or key them in data.registry.stats")
 	}
 	var subjects []lintSubject
 	if *subjectsPath != "" {
 		if subjects, err = readSubjects(*subjectsPath); err != nil {
-			return &exitError{code: 2, msg: "policy lint: " + err.Error()}
+			return fmt.Errorf("policy lint: %w", err)
 		}
 	} else {
 		subjects = defaultSubjects(reg)

@@ -22,7 +22,19 @@ import (
 // from the configuration (whose upstream credentials the officer running
 // it holds). Nothing is audited and nothing is released but the figures.
 func runPolicyRisk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("policy risk", stderr)
+	c := newCommand("policy risk", "Report how far a caller's whole view of a dataset singles people out.")
+	c.usage = "(--token T | --role R [--dept D] [--district X] [--purpose P] [--sub S]) --dataset SOURCE/DATASET [flags]"
+	c.about = `Reads every record of the dataset the caller's read decision releases and
+reports how far they single people out: unique records, the smallest
+equivalence class, the fields that drive uniqueness, and the l-diversity of
+sensitive fields (docs/policies.md, "Re-identification risk"). The gateway
+is built in process from the configuration; nothing is audited.`
+	c.examples = []string{
+		"sluice policy risk --role analyst --dataset health/visits",
+		"sluice policy risk --dataset police/residents --role registrar --dept police --district 朝阳区 --time 2026-12-07T10:00:00+08:00",
+		"sluice policy risk --config sluice.yaml --token $TOKEN --dataset civil/assistance --json",
+	}
+	fs := c.flags
 	dir := fs.String("dir", ".sluice-demo", "demo directory: its sluice.yaml is the default configuration")
 	cfgPath := fs.String("config", "", "gateway configuration (default DIR/sluice.yaml)")
 	dataset := fs.String("dataset", "", "the dataset to assess, SOURCE/DATASET (required)")
@@ -36,37 +48,26 @@ func runPolicyRisk(ctx context.Context, args []string, stdout, stderr io.Writer)
 	polDir := fs.String("policies", "", "assess with the policies in this directory instead of the configured ones")
 	at := fs.String("time", "", "decide at this time, RFC 3339 (default now): office-hours rules see it")
 	asJSON := fs.Bool("json", false, "print the report as JSON, as GET /v1/explain/risk answers")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: sluice policy risk [--config F | --dir D] (--token T | --role R [--dept D] [--district X] [--purpose P] [--sub S])
-                        --dataset SOURCE/DATASET [--time T] [--policies DIR] [--json]
-
-Reads every record of the dataset the caller's read decision releases and
-reports how far they single people out: unique records, the smallest
-equivalence class, the fields that drive uniqueness, and the l-diversity of
-sensitive fields (docs/policies.md, "Re-identification risk").
-
-`)
-		fs.PrintDefaults()
-	}
-	if err := parse(fs, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
 		return err
 	}
 	claimsGiven := *sub != "" || *dept != "" || *district != ""
 	switch {
-	case fs.NArg() > 0:
-		return &exitError{code: 2, msg: "policy risk: unexpected arguments: " + strings.Join(fs.Args(), " ")}
+	case len(rest) > 0:
+		return usagef(c.name, "unexpected arguments: %s", strings.Join(rest, " "))
 	case *dataset == "":
-		return &exitError{code: 2, msg: "policy risk: --dataset SOURCE/DATASET is required"}
+		return usagef(c.name, "--dataset SOURCE/DATASET is required")
 	case (*token == "") == (*role == ""):
-		return &exitError{code: 2, msg: "policy risk: give --token or --role"}
+		return usagef(c.name, "give --token or --role")
 	case *token != "" && claimsGiven:
-		return &exitError{code: 2, msg: "policy risk: --sub, --dept and --district describe a caller given by --role; a token says them itself"}
+		return usagef(c.name, "--sub, --dept and --district describe a caller given by --role; a token says them itself")
 	}
 	now := time.Now
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339, *at)
 		if err != nil {
-			return &exitError{code: 2, msg: fmt.Sprintf("policy risk: --time %q is not an RFC 3339 time (2026-11-26T10:00:00+08:00)", *at)}
+			return usagef(c.name, "--time %q is not an RFC 3339 time (2026-11-26T10:00:00+08:00)", *at)
 		}
 		now = func() time.Time { return t }
 	}
@@ -87,11 +88,11 @@ sensitive fields (docs/policies.md, "Re-identification risk").
 		var ge *gateway.Error
 		switch {
 		case errors.As(err, &ge) && ge.Code == "unauthenticated":
-			return &exitError{code: 1, msg: "the gateway would refuse this token: " + ge.Msg}
+			return errors.New("the gateway would refuse this token: " + ge.Msg)
 		case errors.As(err, &ge) && (ge.Code == "bad_request" || ge.Code == "not_found"):
-			return &exitError{code: 2, msg: "policy risk: " + ge.Msg}
+			return usagef(c.name, "%s", ge.Msg)
 		}
-		return &exitError{code: 1, msg: "policy risk: " + err.Error()}
+		return fmt.Errorf("policy risk: %w", err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -156,13 +157,25 @@ func printRisk(w io.Writer, rep *gateway.RiskReport) {
 	fmt.Fprintf(tw, "decision\tallow: %s\n", rep.Decision.Reason)
 	fmt.Fprintf(tw, "row filters\t%s\n", orNone(rep.Rows))
 	fmt.Fprintf(tw, "records\t%d\n", r.Records)
-	fmt.Fprintf(tw, "unique\t%d (%.1f%%): alone in their class, each points at one person\n", r.Unique, 100*r.UniqueShare)
-	fmt.Fprintf(tw, "min_k\t%d: the smallest class\n", r.MinK)
+	fmt.Fprintf(tw, "unique\t%d (%.1f%%): in a class of one person, each points at that person\n", r.Unique, 100*r.UniqueShare)
+	atLeast := ""
+	if r.MinKAtLeast {
+		atLeast = " or more"
+	}
+	fmt.Fprintf(tw, "min_k\t%d%s: the people of the smallest class\n", r.MinK, atLeast)
 	var bins []string
 	for _, b := range r.Classes.Sizes {
 		bins = append(bins, fmt.Sprintf("%s: %d (%d records)", b.Size, b.Classes, b.Records))
 	}
-	fmt.Fprintf(tw, "classes\t%d; by size %s\n", r.Classes.Count, strings.Join(bins, ", "))
+	fmt.Fprintf(tw, "classes\t%d; by people %s\n", r.Classes.Count, strings.Join(bins, ", "))
+	if d := rep.Decision; d.MinK > 0 {
+		l := ""
+		if d.MinL > 0 {
+			l = fmt.Sprintf(", min_l %d", d.MinL)
+		}
+		fmt.Fprintf(tw, "released\tunder min_k %d%s: %d of these records withheld (%.1f%%)\n", d.MinK, l, d.Withheld,
+			100*float64(d.Withheld)/float64(max(r.Records, 1)))
+	}
 	if len(rep.Constant) > 0 {
 		fmt.Fprintf(tw, "constant\t%s: one value for every record, not counted\n", strings.Join(rep.Constant, ", "))
 	}

@@ -29,7 +29,20 @@ import (
 // audits it; --config writes the file itself only while no gateway has
 // it open, for the gateway to read when it starts.
 func runTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("token revoke", stderr)
+	c := newCommand("token revoke", "Revoke a token, or a subject's tokens issued before a time, on every gateway replica.")
+	c.usage = "(--jti ID | --sub S [--issued-before T] [--issuer I]) (--config F | --redis ADDR | --gateway URL --token T) [flags]"
+	c.about = `With Redis (--config naming state.redis, or --redis) the revocation list is
+written directly, and every replica refuses the token within
+state.revocations.poll. With the embedded state a running gateway holds the
+state file: revoke through it (--gateway with an officer's --token), which
+audits the revocation; --config writes the file only while no gateway has it
+open.`
+	c.examples = []string{
+		"sluice token revoke --jti 5f2c0a9e1b7d4c33a1e0f9d2 --redis 127.0.0.1:6379",
+		"sluice token revoke --sub alice --gateway http://127.0.0.1:8080 --token $OFFICER",
+		"sluice token revoke --jti 5f2c0a9e1b7d4c33a1e0f9d2 --config sluice.yaml --expires 2026-12-01T00:00:00Z",
+	}
+	fs := c.flags
 	jti := fs.String("jti", "", "id of the token to revoke (its jti claim)")
 	sub := fs.String("sub", "", "revoke the tokens of this subject (their sub claim) issued before --issued-before")
 	issuedBefore := fs.String("issued-before", "", "with --sub: the cutoff (RFC 3339; default now); tokens issued later are accepted")
@@ -41,10 +54,14 @@ func runTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	prefix := fs.String("prefix", "sluice", "key prefix of the deployment in Redis, with --redis")
 	gw := fs.String("gateway", "", "revoke through the gateway at this URL (POST /admin/v1/revocations)")
 	token := fs.String("token", "", "an officer's token, with --gateway")
-	if err := parse(fs, args); err != nil {
+	rest, err := c.parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	usage := func(msg string) error { return &exitError{code: 2, msg: "token revoke: " + msg} }
+	if err := c.noArgs(rest); err != nil {
+		return err
+	}
+	usage := func(msg string) error { return usagef("token revoke", "%s", msg) }
 	if (*jti == "") == (*sub == "") {
 		return usage("give one of --jti and --sub")
 	}
@@ -84,9 +101,11 @@ func runTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if !rv.until.After(now) {
 		return usage("the tokens have expired already")
 	}
+	if *gw != "" && *token == "" {
+		return usage("--gateway needs --token (an officer's)")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var err error
 	switch {
 	case *gw != "":
 		err = revokeThroughGateway(ctx, *gw, *token, rv)
@@ -176,9 +195,6 @@ func revokeInConfiguredState(ctx context.Context, path string, rv revocation) er
 }
 
 func revokeThroughGateway(ctx context.Context, base, token string, rv revocation) error {
-	if token == "" {
-		return &exitError{code: 2, msg: "token revoke: --gateway needs --token (an officer's)"}
-	}
 	req := map[string]any{"expires_at": rv.until.UTC().Format(time.RFC3339)}
 	if rv.jti != "" {
 		req["jti"] = rv.jti

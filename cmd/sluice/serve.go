@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -19,27 +17,19 @@ import (
 	"github.com/sluicegw/sluice/gateway"
 )
 
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// parse parses flags; usage errors exit with 2.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{code: 0}
-		}
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	return nil
-}
-
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", stderr)
-	path := fs.String("config", "sluice.yaml", "configuration file")
-	if err := parse(fs, args); err != nil {
+	c := newCommand("serve", "Run the gateway until interrupted; SIGINT or SIGTERM stop it gracefully.")
+	c.usage = "[--config FILE]"
+	c.examples = []string{
+		"sluice serve --config /etc/sluice/sluice.yaml",
+		"sluice serve --config .sluice-demo/sluice.yaml",
+	}
+	path := c.flags.String("config", "sluice.yaml", "configuration file")
+	rest, err := c.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.noArgs(rest); err != nil {
 		return err
 	}
 	cfg, err := gateway.LoadConfig(*path)

@@ -42,11 +42,27 @@ type tokenClaims struct {
 	TTL      time.Duration
 }
 
-func runToken(args []string, stdout, stderr io.Writer) error {
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "revoke" {
-		return runTokenRevoke(context.Background(), args[1:], stdout, stderr)
+		return runTokenRevoke(ctx, args[1:], stdout, stderr)
 	}
-	fs := newFlags("token", stderr)
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		// A word first is a subcommand mistyped: the revoke flags that
+		// follow would only be reported unknown.
+		return usagef("token", "unexpected argument %q%s", args[0], didYouMean(args[0], []string{"revoke"}))
+	}
+	cmd := newCommand("token", "Print a token signed with the demo's key, for trying the demo gateway.")
+	cmd.usage = "--sub ID --roles R1,R2 [flags]\n       sluice token revoke [flags]"
+	cmd.about = `Production tokens come from the organisation's identity provider; the demo's
+signing key is created by sluice demo in its directory.
+
+subcommands:
+  revoke    revoke a token, or a subject's tokens (sluice token revoke --help)`
+	cmd.examples = []string{
+		"sluice token --dir .sluice-demo --sub alice --roles analyst --dept health --purpose public-health",
+		"sluice token --sub carol --roles caseworker --district 朝阳区 --ttl 15m",
+	}
+	fs := cmd.flags
 	dir := fs.String("dir", ".sluice-demo", "demo directory holding the signing key")
 	var c tokenClaims
 	var roles string
@@ -56,14 +72,18 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.District, "district", "", "district claim")
 	fs.StringVar(&c.Purpose, "purpose", "", "purpose claim")
 	fs.DurationVar(&c.TTL, "ttl", time.Hour, "lifetime")
-	if err := parse(fs, args); err != nil {
+	rest, err := cmd.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := cmd.noArgs(rest, "revoke"); err != nil {
 		return err
 	}
 	if c.Subject == "" || roles == "" {
-		return &exitError{code: 2, msg: "token: --sub and --roles are required"}
+		return usagef("token", "--sub and --roles are required")
 	}
 	if c.TTL <= 0 || c.TTL > 30*24*time.Hour {
-		return &exitError{code: 2, msg: "token: --ttl must be between 1s and 720h"}
+		return usagef("token", "--ttl must be between 1s and 720h")
 	}
 	for _, r := range strings.Split(roles, ",") {
 		if r = strings.TrimSpace(r); r != "" {
