@@ -430,7 +430,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		x.lookup = true
 	}
 	if id == "" {
-		x.links = newPageLinks(r.URL.Path, x.params(r), q)
+		x.links = newPageLinks("/v1/"+ds.src.cfg.Name+"/"+ds.cfg.Name, x.params(r), q)
 	}
 	x.target = ds.src.url(ds.cfg, id, q)
 	x.shape = anonymize.Shape{Records: *ds.cfg.Records, Meta: ds.cfg.Meta, Filtered: "filtered"}
