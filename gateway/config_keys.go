@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluicegw/sluice/internal/suggest"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -150,48 +151,8 @@ func elementName(n *yaml.Node, i int) string {
 	return "[" + strconv.Itoa(i) + "]"
 }
 
-// nearestKey is the known key nearest key, when it is at most two edits
-// away (a transposition counting as one) and at most one edit in three of
-// key's letters; "" when there is none.
+// nearestKey is the known key nearest key; "" when none is near.
 func nearestKey(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		d := editDistance(key, k)
-		if 3*d > len([]rune(key)) {
-			continue
-		}
-		if d < bestDist || (d == bestDist && k < best) {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// insertions, deletions, substitutions and transpositions of adjacent
-// runes each count one. cmd/sluice has the same function for its
-// command and flag suggestions.
-func editDistance(a, b string) int {
-	r, s := []rune(a), []rune(b)
-	d := make([][]int, len(r)+1)
-	for i := range d {
-		d[i] = make([]int, len(s)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(r); i++ {
-		for j := 1; j <= len(s); j++ {
-			cost := 1
-			if r[i-1] == s[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && r[i-1] == s[j-2] && r[i-2] == s[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(r)][len(s)]
+	k, _ := suggest.Nearest(key, known)
+	return k
 }

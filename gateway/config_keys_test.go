@@ -61,23 +61,3 @@ func TestLoadConfigReportsEveryUnknownKey(t *testing.T) {
 		}
 	}
 }
-
-func TestEditDistanceCountsATranspositionAsOneEdit(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0},
-		{"unit", "unit", 0},
-		{"privacy_unti", "privacy_unit", 1},
-		{"timout", "timeout", 1},
-		{"timeout", "timeoutx", 1},
-		{"kitten", "sitting", 3},
-		{"ca", "abc", 3},
-		{"区域", "区", 1},
-	} {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sluicegw/sluice/internal/suggest"
 )
 
 // command is one command of the program as its parser and its help see
@@ -76,7 +78,7 @@ func (c *command) parse(args []string, stdout io.Writer) ([]string, error) {
 		var names []string
 		c.flags.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		msg := "unknown flag " + dashed(unknown)
-		if near, ok := nearest(unknown, names); ok {
+		if near, ok := suggest.Nearest(unknown, names); ok {
 			msg += "; did you mean " + dashed(near) + "?"
 		}
 		return nil, usagef(c.name, "%s", msg)
