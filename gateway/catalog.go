@@ -95,9 +95,7 @@ func (s *Server) answerRevalidated(w http.ResponseWriter, r *http.Request, x *ex
 		status, body = http.StatusNotModified, nil
 	}
 	x.ev.Status, x.ev.Bytes = status, int64(len(body))
-	if err := s.record(r.Context(), x); err != nil {
-		x.ev.Decision = ""
-		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+	if !s.recorded(w, r, x) {
 		return
 	}
 	h := w.Header()

@@ -85,9 +85,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, origin string
 		return
 	}
 	x.ev.Decision, x.ev.Status, x.ev.Reason = "allow", http.StatusNoContent, "cors.origins names "+origin
-	if err := s.record(r.Context(), x); err != nil {
-		x.ev.Decision = ""
-		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+	if !s.recorded(w, r, x) {
 		return
 	}
 	h := w.Header()

@@ -339,9 +339,7 @@ func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, x *exchange,
 	}
 	body = append(body, '\n')
 	x.ev.Status, x.ev.Bytes = http.StatusOK, int64(len(body))
-	if err := s.record(r.Context(), x); err != nil {
-		x.ev.Decision = ""
-		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+	if !s.recorded(w, r, x) {
 		return
 	}
 	h := w.Header()
@@ -351,6 +349,17 @@ func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, x *exchange,
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.Write(body)
 	s.logDone(x, nil)
+}
+
+// recorded makes x's record durable before its answer is written; when
+// the trail cannot take it, it answers 503 instead and returns false.
+func (s *Server) recorded(w http.ResponseWriter, r *http.Request, x *exchange) bool {
+	if err := s.record(r.Context(), x); err != nil {
+		x.ev.Decision = ""
+		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
+		return false
+	}
+	return true
 }
 
 // openDataset authenticates the caller of a dataset route, resolves the
