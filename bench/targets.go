@@ -327,17 +327,19 @@ func (t *target) precheck(ctx context.Context) error {
 }
 
 // checkRecords checks a page of 20 visits; released ones must be the
-// analyst's view (no patient name, month-level visit dates).
+// analyst's view (no patient name, month-level visit dates), the records
+// of classes below its min_k counted as suppressed.
 func checkRecords(released bool) func([]byte) error {
 	return func(body []byte) error {
 		var page struct {
-			Items []map[string]any `json:"items"`
+			Items      []map[string]any `json:"items"`
+			Suppressed int              `json:"suppressed"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
 			return fmt.Errorf("answer is not a page of records: %w", err)
 		}
-		if len(page.Items) != 20 {
-			return fmt.Errorf("answer has %d records, want 20", len(page.Items))
+		if n := len(page.Items) + page.Suppressed; n != 20 || len(page.Items) == 0 {
+			return fmt.Errorf("answer has %d records and %d suppressed, want 20 in all", len(page.Items), page.Suppressed)
 		}
 		_, named := page.Items[0]["patient_name"]
 		date, _ := page.Items[0]["visit_date"].(string)
