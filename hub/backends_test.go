@@ -1,0 +1,68 @@
+package hub
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMemoryStore(t *testing.T) { testStore(t, func(*testing.T) Store { return NewMemory() }) }
+
+func newBolt(t *testing.T, path string) *Bolt {
+	t.Helper()
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestBoltStore(t *testing.T) {
+	testStore(t, func(t *testing.T) Store { return newBolt(t, filepath.Join(t.TempDir(), "hub", "hub.db")) })
+}
+
+func TestBoltKeepsRequestsGrantsDemandsAndTheVersionAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(b, Options{Now: func() time.Time { return t0 }})
+	ds := Dataset{Name: "health/visits", Sharing: Unconditional, Owner: "health"}
+	o, err := h.Submit(ctx, testRequest("").Submission, ds, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.FileDemand(ctx, DemandInput{Owner: "civil", Description: "benefit rolls", Purpose: "fraud"}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, _ := b.GrantsVersion(ctx)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b = newBolt(t, path)
+	r, err := b.Request(ctx, o.Request.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(o.Request, r); diff != "" {
+		t.Errorf("request after reopening (-before +after):\n%s", diff)
+	}
+	g, err := b.Grant(ctx, o.Grant.ID)
+	if err != nil || !g.Effective(t0.Add(time.Hour)) {
+		t.Errorf("grant after reopening: %+v, %v", g, err)
+	}
+	if got, err := b.Demand(ctx, d.Demand.ID); err != nil || got.State != Open {
+		t.Errorf("demand after reopening: %+v, %v", got, err)
+	}
+	if after, _ := b.GrantsVersion(ctx); after != version {
+		t.Errorf("grants version %q after reopening, want %q", after, version)
+	}
+}
