@@ -13,6 +13,7 @@
 package sluice
 
 import data.sluice.lib.breakglass
+import data.sluice.lib.ceiling
 import data.sluice.lib.district
 import data.sluice.lib.hours
 import data.sluice.lib.levels
@@ -61,11 +62,13 @@ decision := {"allow": true, "reason": "listed: the caller may read or count this
 	grant[role] with input.action as action
 }
 
-grants := [g |
+# A read under a sharing grant comes before any role's own grant: the
+# steward who approved it chose exactly what it releases.
+grants := array.concat(granted, [g |
 	some role in data.registry.precedence
 	role in input.subject.roles
 	g := grant[role]
-]
+])
 
 refusals := [r |
 	some role in data.registry.precedence
@@ -74,6 +77,37 @@ refusals := [r |
 ]
 
 dataset := concat("/", [input.resource.source, input.resource.dataset])
+
+# Reads under a sharing grant. A request approved by a steward of the
+# owning department (the hub) becomes a grant; the gateway hands the
+# policy the grants in force for the caller's department on this dataset
+# (input.grants). A caller of that department with a role that may use
+# its department's grants (data.registry.grant_roles), stating the grant's
+# purpose, reads exactly the granted treatments — each held to its level's
+# ceiling, so a steward cannot grant a clear ID number on an L4 field
+# (lib/ceiling.rego) — with the grant's row cap, and the release names the
+# grant in its audit record.
+granted := [d |
+	input.action == "read"
+	some role in data.registry.grant_roles
+	role in input.subject.roles
+	some g in input.grants
+	g.dept == input.subject.dept
+	g.purpose == input.purpose
+	g.dataset == dataset
+	d := {
+		"allow": true,
+		"reason": sprintf("%s: %s read of %s under grant %s", [role, g.purpose, dataset, g.id]),
+		"fields": {name: ceiling.cap(name, t) | some name, t in g.fields},
+		"params": record_params,
+		"max_rows": grant_rows(g),
+		"grant": g.id,
+	}
+]
+
+grant_rows(g) := g.max_rows if g.max_rows > 0
+
+grant_rows(g) := 1000 if not g.max_rows > 0
 
 record_params := ["district", "page", "page_size"]
 

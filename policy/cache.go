@@ -72,6 +72,7 @@ const (
 	partRequest
 	partStats
 	partTime
+	partGrants
 
 	allParts = 1<<iota - 1
 )
@@ -79,7 +80,7 @@ const (
 // inputMembers names the members of the input document (Input.astValue).
 var inputMembers = map[string]inputParts{
 	"subject": partSubject, "purpose": partPurpose, "justification": partJustification, "action": partAction,
-	"resource": partResource, "request": partRequest, "stats": partStats, "time": partTime,
+	"resource": partResource, "request": partRequest, "stats": partStats, "time": partTime, "grants": partGrants,
 }
 
 // inspect reports whether m calls a non-deterministic built-in and which
@@ -255,6 +256,11 @@ func (in *Input) key(dst []byte, reads inputParts) (_ []byte, ok bool) {
 	}
 	if reads&partTime != 0 {
 		dst = in.Time.UTC().AppendFormat(dst, time.RFC3339)
+	}
+	if reads&partGrants != 0 {
+		if dst, ok = appendGrantsKey(dst, in.Grants); !ok {
+			return dst, false
+		}
 	}
 	return dst, true
 }

@@ -39,6 +39,9 @@ type Decision struct {
 	// holds fewer than MinL distinct values of a released sensitive
 	// field; 0 asks for none, else it is at least 2 and MinK is set.
 	MinL int `json:"min_l,omitempty"`
+	// Grant names the sharing grant (input.grants) a read is released
+	// under; the audit record names it. "" for none.
+	Grant string `json:"grant,omitempty"`
 	// Stats bounds statistics releases; nil allows none.
 	Stats *StatsLimits `json:"stats,omitempty"`
 	// Flags are markers the gateway records in the audit trail, such as
@@ -148,6 +151,11 @@ func parseDecision(v any) (*Decision, error) {
 			d.MinL, err = atLeastTwo(val)
 		case "flags":
 			d.Flags, err = stringList(val)
+		case "grant":
+			var ok bool
+			if d.Grant, ok = val.(string); !ok || d.Grant == "" {
+				err = fmt.Errorf("want a grant id, got %v", val)
+			}
 		case "stats":
 			d.Stats, err = parseStats(val)
 		default:

@@ -45,7 +45,10 @@ type Input struct {
 	Resource      *Resource   `json:"resource,omitempty"`
 	Request       Request     `json:"request"`
 	Stats         *StatsQuery `json:"stats,omitempty"`
-	Time          time.Time   `json:"time"`
+	// Grants are the caller department's grants in force on the
+	// resource for the purpose (grants.go).
+	Grants []Grant   `json:"grants,omitempty"`
+	Time   time.Time `json:"time"`
 }
 
 // Subject is the authenticated caller.
@@ -206,6 +209,7 @@ func (in *Input) value() map[string]any {
 		"purpose": in.Purpose,
 		"action":  in.Action,
 		"request": map[string]any{"method": in.Request.Method, "path": in.Request.Path, "params": params},
+		"grants":  grantsValue(in.Grants),
 		"time":    in.Time.UTC().Format(time.RFC3339),
 	}
 	// Absent unless stated, so `not input.justification` reads naturally.
@@ -272,6 +276,11 @@ func (in *Input) astValue() (ast.Value, error) {
 	if in.Justification != "" {
 		obj.Insert(str("justification"), str(in.Justification))
 	}
+	grants, err := grantsTerm(in.Grants)
+	if err != nil {
+		return nil, err
+	}
+	obj.Insert(str("grants"), grants)
 	if r := in.Resource; r != nil {
 		obj.Insert(str("resource"), r.prepare().term)
 	}

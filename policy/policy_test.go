@@ -272,7 +272,9 @@ func TestDecideGivesThePolicyTheDesignInputDocument(t *testing.T) {
 			Params: map[string][]string{"metric": {"count"}, "district": {"朝阳区", "海淀区"}},
 		},
 		Stats: &StatsQuery{Metric: "count", GroupBy: &groupBy, Epsilon: 0.5},
-		Time:  time.Date(2026, 11, 26, 18, 0, 0, 0, time.FixedZone("CST", 8*3600)),
+		Grants: []Grant{{ID: "grt_1", Dataset: "health/visits", Dept: "health", Purpose: "public-health",
+			Fields: map[string]any{"patient_id": "pseudonymize"}, ValidUntil: time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC), MaxRows: 1000}},
+		Time: time.Date(2026, 11, 26, 18, 0, 0, 0, time.FixedZone("CST", 8*3600)),
 	}
 	want := jsonDoc(t, `{
 		"subject": {"id": "alice", "roles": ["analyst", "public"], "dept": "health", "district": "朝阳区",
@@ -284,6 +286,8 @@ func TestDecideGivesThePolicyTheDesignInputDocument(t *testing.T) {
 		"request": {"method": "GET", "path": "/v1/health/visits/stats",
 			"params": {"metric": ["count"], "district": ["朝阳区", "海淀区"]}},
 		"stats": {"metric": "count", "field": null, "group_by": "district", "epsilon": 0.5},
+		"grants": [{"id": "grt_1", "dataset": "health/visits", "dept": "health", "purpose": "public-health",
+			"fields": {"patient_id": "pseudonymize"}, "valid_until": "2027-03-31T00:00:00Z", "max_rows": 1000}],
 		"time": "2026-11-26T10:00:00Z"
 	}`)
 	if diff := cmp.Diff(want, seenInput(t, in)); diff != "" {
@@ -315,6 +319,7 @@ func TestDecideGivesThePolicyEmptyCollectionsNotNull(t *testing.T) {
 		"purpose": "",
 		"action": "catalog",
 		"request": {"method": "GET", "path": "/v1/catalog", "params": {}},
+		"grants": [],
 		"time": "2026-01-02T03:04:05Z"
 	}`)
 	if diff := cmp.Diff(want, seenInput(t, in)); diff != "" {
