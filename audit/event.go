@@ -50,6 +50,11 @@ type Event struct {
 	Source string `json:"source,omitempty"`
 	// Dataset is the dataset within Source.
 	Dataset string `json:"dataset,omitempty"`
+	// Grant is the sharing grant a release was made under.
+	Grant string `json:"grant,omitempty"`
+	// Object is the hub object a hub action is about: a request (req_…),
+	// a grant (grt_…) or a demand (dmd_…).
+	Object string `json:"object,omitempty"`
 	// Method is the HTTP method.
 	Method string `json:"method"`
 	// Path is the route template, with identifiers keyed-hashed by the
@@ -67,6 +72,9 @@ type Event struct {
 	// route, method, budget, limits, upstream, gateway); empty when the
 	// request was answered.
 	Stage string `json:"stage,omitempty"`
+	// Change is the state change a hub action made of Object; nil for
+	// none.
+	Change *StateChange `json:"change,omitempty"`
 	// Obligations is what the decision required of the release.
 	Obligations *Obligations `json:"obligations,omitempty"`
 	// Rows is the number of records released.
@@ -91,6 +99,13 @@ type Event struct {
 	// and never enforced, would have decided differently; nil when it
 	// agreed or none is configured.
 	Shadow *ShadowDiff `json:"shadow,omitempty"`
+}
+
+// StateChange is a hub object's move from one state to another ("" for
+// From when the action created it).
+type StateChange struct {
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // ShadowDiff is a shadow policy set's disagreement with the active one.

@@ -62,6 +62,8 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	opt(`,"phase":`, e.Phase)
 	opt(`,"source":`, e.Source)
 	opt(`,"dataset":`, e.Dataset)
+	opt(`,"grant":`, e.Grant)
+	opt(`,"object":`, e.Object)
 	str(`,"method":`, e.Method)
 	str(`,"path":`, e.Path)
 	if len(e.Query) != 0 {
@@ -71,6 +73,11 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	str(`,"decision":`, e.Decision)
 	opt(`,"reason":`, e.Reason)
 	opt(`,"stage":`, e.Stage)
+	if c := e.Change; c != nil {
+		str(`,"change":{"from":`, c.From)
+		str(`,"to":`, c.To)
+		dst = append(dst, '}')
+	}
 	if e.Obligations != nil {
 		dst = append(dst, `,"obligations":`...)
 		if dst, err = appendJSONObligations(dst, e.Obligations); err != nil {

@@ -66,6 +66,7 @@ func fullEvent() *Event {
 		},
 		Decision: "allow",
 		Reason:   "policy analysts-read", Stage: "parameters",
+		Grant: "grt_1", Object: "req_2", Change: &StateChange{From: "submitted", To: "approved"},
 		Obligations: &Obligations{
 			Fields:     map[string]string{"patient_id": "pseudonymize", "name": "drop", "age": "generalize"},
 			Dropped:    []string{"name"},
@@ -402,6 +403,8 @@ func FuzzAppendEventMatchesEncodingJSON(f *testing.F) {
 			Phase:     str(),
 			Source:    str(),
 			Dataset:   str(),
+			Grant:     str(),
+			Object:    str(),
 			Method:    str(),
 			Path:      str(),
 			Decision:  str(),
@@ -415,6 +418,9 @@ func FuzzAppendEventMatchesEncodingJSON(f *testing.F) {
 			PolicyRevision:   str(),
 			EpsilonRequested: f2,
 			Flags:            strs(),
+		}
+		if x := sh.next(); x%5 == 0 {
+			e.Change = &StateChange{From: str(), To: str()}
 		}
 		if x := sh.next(); x%3 != 0 {
 			e.Query = map[string][]string{}

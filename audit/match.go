@@ -26,6 +26,7 @@ type matcher struct {
 	action       []byte
 	decision     []byte
 	requestID    []byte
+	object       []byte // matches the record's object or grant
 	status       []byte
 	since, until time.Time
 	exact        bool // some field must be compared exactly
@@ -71,6 +72,12 @@ func newMatcher(q *Query) (*matcher, error) {
 	}
 	// The rarest values first: the first needle missing ends the test.
 	m.requestID = field("request_id", q.RequestID)
+	if q.Object != "" {
+		// The object or the grant: the value, quoted, is in the line.
+		enc, _ := json.Marshal(q.Object)
+		m.needles = append(m.needles, enc)
+		m.object, m.exact = enc[1:len(enc)-1], true
+	}
 	m.subject = field("subject", q.Subject)
 	m.dataset = field("dataset", q.Dataset)
 	m.source = field("source", q.Source)
@@ -110,7 +117,7 @@ func (m *matcher) match(line []byte) bool {
 		return m.matchDecoded(line)
 	}
 	t := &m.tf
-	return eqOpt(m.requestID, t.requestID) && eqOpt(m.subject, t.subject) &&
+	return eqOpt(m.requestID, t.requestID) && (eqOpt(m.object, t.object) || eqOpt(m.object, t.grant)) && eqOpt(m.subject, t.subject) &&
 		eqOpt(m.source, t.source) && eqOpt(m.dataset, t.dataset) &&
 		eqOpt(m.status, t.status) && eqOpt(m.action, t.action) && eqOpt(m.decision, t.decision)
 }
@@ -126,7 +133,8 @@ func (m *matcher) matchDecoded(line []byte) bool {
 		b, _ := json.Marshal(s)
 		return b[1 : len(b)-1]
 	}
-	return eqOpt(m.requestID, enc(e.RequestID)) && eqOpt(m.subject, enc(e.Subject)) &&
+	return eqOpt(m.requestID, enc(e.RequestID)) && (eqOpt(m.object, enc(e.Object)) || eqOpt(m.object, enc(e.Grant))) &&
+		eqOpt(m.subject, enc(e.Subject)) &&
 		eqOpt(m.source, enc(e.Source)) && eqOpt(m.dataset, enc(e.Dataset)) &&
 		eqOpt(m.status, strconv.AppendInt(nil, int64(e.Status), 10)) &&
 		eqOpt(m.action, enc(e.Action)) && eqOpt(m.decision, enc(e.Decision))
@@ -142,6 +150,7 @@ func eqOpt(want, got []byte) bool {
 // escaped. A member that is absent is nil.
 type topFields struct {
 	requestID, subject, source, dataset []byte
+	grant, object                       []byte
 	action, phase, decision, status     []byte
 }
 
@@ -188,6 +197,10 @@ func (t *topFields) scan(b []byte, all bool) bool {
 			t.source = val
 		case "dataset":
 			t.dataset = val
+		case "grant":
+			t.grant = val
+		case "object":
+			t.object = val
 		case "action":
 			t.action = val
 		case "phase":

@@ -36,6 +36,10 @@ type Query struct {
 	Status int
 	// RequestID is the X-Request-Id of one request.
 	RequestID string
+	// Object is a hub object's id: the records of actions on it (a
+	// request's transitions, a grant's) and of releases made under it
+	// (a grant's).
+	Object string
 	// Since and Until bound the event time: Since <= Time < Until. Either
 	// may be zero.
 	Since, Until time.Time

@@ -39,6 +39,19 @@ func searchEvent(i int) *Event {
 	if i%2 == 0 {
 		e.Obligations = &Obligations{Fields: map[string]string{"subject": "alice", "decision": "deny", "status": "403"}}
 	}
+	// Hub objects: a request's transitions, releases under its grant,
+	// and the grant id elsewhere in a record (a reason), which must not
+	// match.
+	switch i % 11 {
+	case 1:
+		e.Object = "req_1"
+	case 2:
+		e.Object, e.Change = "grt_1", &StateChange{From: "", To: "active"}
+	case 3:
+		e.Grant = "grt_1"
+	case 4:
+		e.Reason = "mentions grt_1 and req_1"
+	}
 	return e
 }
 
@@ -117,6 +130,7 @@ func oracle(evs []*Event, q Query) []string {
 			(q.Dataset == "" || e.Dataset == q.Dataset) && (q.Action == "" || e.Action == q.Action) &&
 			(q.Decision == "" || e.Decision == q.Decision) && (q.Status == 0 || e.Status == q.Status) &&
 			(q.RequestID == "" || e.RequestID == q.RequestID) &&
+			(q.Object == "" || e.Object == q.Object || e.Grant == q.Object) &&
 			(q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.Until.IsZero() || e.Time.Before(q.Until)) {
 			ids = append(ids, e.RequestID)
 		}
@@ -158,6 +172,8 @@ func TestSearchFiltersMatchExactlyWhatTheTrailHolds(t *testing.T) {
 		{"status no record has", Query{Status: 404}},
 		{"action", Query{Action: "stats"}},
 		{"request id", Query{RequestID: "req-0123"}},
+		{"a request's actions", Query{Object: "req_1"}},
+		{"a grant's actions and the releases under it", Query{Object: "grt_1"}},
 		{"since", Query{Since: day(1, 12)}},
 		{"until", Query{Until: day(0, 9)}},
 		{"a window inside one day", Query{Since: day(1, 3), Until: day(1, 5)}},

@@ -30,7 +30,7 @@ func auditSearchQuery(q map[string][]string) (audit.Query, *Error) {
 	}
 	for k, vs := range q {
 		switch k {
-		case "subject", "dataset", "action", "decision", "status", "request_id", "since", "until", "limit", "cursor", "order":
+		case "subject", "dataset", "action", "decision", "status", "request_id", "object", "since", "until", "limit", "cursor", "order":
 		default:
 			return aq, errBadRequest("unknown parameter " + strconv.Quote(k))
 		}
@@ -39,6 +39,7 @@ func auditSearchQuery(q map[string][]string) (audit.Query, *Error) {
 		}
 	}
 	aq.Subject, aq.Action, aq.RequestID, aq.Cursor = get("subject"), get("action"), get("request_id"), get("cursor")
+	aq.Object = get("object")
 	if ds := get("dataset"); ds != "" {
 		src, name, ok := strings.Cut(ds, "/")
 		if !ok || src == "" || name == "" {

@@ -236,6 +236,7 @@ func runAuditSearch(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&q.Decision, "decision", "", "allow, deny or error")
 	fs.IntVar(&q.Status, "status", 0, "HTTP status answered")
 	fs.StringVar(&q.RequestID, "request-id", "", "X-Request-Id of one request")
+	fs.StringVar(&q.Object, "object", "", "a hub request, grant or demand id (req_…, grt_…, dmd_…): its actions, and the releases made under a grant")
 	since := fs.String("since", "", "from this time on: RFC 3339, a UTC date 2006-01-02, or a duration ago (36h)")
 	until := fs.String("until", "", "before this time, as --since")
 	fs.IntVar(&q.Limit, "limit", 0, "print at most this many records (0: all)")
