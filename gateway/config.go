@@ -55,6 +55,8 @@ type Config struct {
 	// CORS names the browser origins that may call the gateway (see
 	// cors.go).
 	CORS CORSConfig `yaml:"cors"`
+	// Hub sets the sharing hub's clocks (see config_hub.go).
+	Hub HubConfig `yaml:"hub"`
 
 	// dir is the directory of the configuration file.
 	dir string
@@ -299,7 +301,17 @@ type DatasetConfig struct {
 	KAnonymityRefresh Duration `yaml:"k_anonymity_refresh"`
 	// Noise marks the dataset as aggregated upstream; see NoiseConfig.
 	Noise *NoiseConfig `yaml:"noise"`
+	// Sharing, Owner and Basis are the dataset's entry in the hub's
+	// catalogue (see config_hub.go).
+	Sharing string `yaml:"sharing"`
+	Owner   string `yaml:"owner"`
+	Basis   string `yaml:"basis"`
 }
+
+// reservedSources are the names of /v1/ routes of the gateway's own, which
+// no source may take.
+var reservedSources = map[string]bool{"catalog": true, "explain": true, "requests": true, "grants": true,
+	"demands": true, "objections": true, "notices": true, "me": true}
 
 // Resource is the dataset as the policy sees it (input.resource) when
 // source serves it.
@@ -387,6 +399,7 @@ func (c *Config) Validate() error {
 	c.Audit.validate(c, bad)
 	c.validateScaleOut(bad)
 	c.CORS.validate(bad)
+	c.Hub.validate(bad)
 	l := &c.Limits
 	def := func(v *Size, d Size) {
 		if *v == 0 {
@@ -416,8 +429,8 @@ func (c *Config) Validate() error {
 			bad(f+".name", "want lower-case letters, digits, - or _, got %q", s.Name)
 		} else if seen[s.Name] {
 			bad(f+".name", "duplicate source %q", s.Name)
-		} else if s.Name == "catalog" {
-			bad(f+".name", `"catalog" is reserved`)
+		} else if reservedSources[s.Name] {
+			bad(f+".name", "%q is reserved: a route of the gateway's own", s.Name)
 		}
 		seen[s.Name] = true
 		u, err := url.Parse(s.Upstream)
@@ -499,6 +512,7 @@ func (c *Config) Validate() error {
 				}
 			}
 			d.validateStats(df, bad)
+			d.validateSharing(df, s.Name, bad)
 		}
 	}
 	c.validatePopulations(bad)

@@ -129,6 +129,7 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 					},
 					MaxRecords: 100_000, StatsPageSize: 1000, MaxPartitions: 1, Delta: 1e-6,
 					StatsTimeout: Duration(time.Minute), KAnonymityRefresh: Duration(24 * time.Hour),
+					Sharing: "conditional", Owner: "health",
 				}},
 			},
 			{
@@ -137,10 +138,12 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 				Timeout:  Duration(3 * time.Second),
 				Datasets: []DatasetConfig{{Name: "residents", Path: "/residents", Records: ptr(""),
 					MaxRecords: 100_000, StatsPageSize: 1000, MaxPartitions: 1, Delta: 1e-6,
-					StatsTimeout: Duration(time.Minute), KAnonymityRefresh: Duration(24 * time.Hour)}},
+					StatsTimeout: Duration(time.Minute), KAnonymityRefresh: Duration(24 * time.Hour),
+					Sharing: "conditional", Owner: "police"}},
 			},
 		},
 		CORS: CORSConfig{MaxAge: Duration(10 * time.Minute)},
+		Hub:  HubConfig{Due: HubDue{Request: 10, Demand: 10}},
 		dir:  filepath.Dir(path),
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(Config{})); diff != "" {

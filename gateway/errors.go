@@ -55,6 +55,10 @@ func errNotFound(msg string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "not_found", Msg: msg}
 }
 
+func errConflict(msg string) *Error {
+	return &Error{Status: http.StatusConflict, Code: "conflict", Msg: msg}
+}
+
 func errMethod() *Error {
 	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "this route does not take that method"}
 }
@@ -101,6 +105,8 @@ func failStage(x *exchange, e *Error) string {
 		return "budget"
 	case "method_not_allowed":
 		return "method"
+	case "conflict":
+		return "state"
 	case "bad_request":
 		return "request"
 	case "too_large":

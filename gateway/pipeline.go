@@ -178,6 +178,9 @@ func (s *Server) input(x *exchange, r *http.Request, action string, ds *dataset)
 	}
 	if ds != nil {
 		in.Resource = ds.info
+		if action == "read" || action == "stats" {
+			in.Grants = s.policyGrants(x, ds)
+		}
 	}
 	return in
 }
@@ -332,13 +335,18 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, x *exchange, 
 // only then writes v: the release path of every answer the gateway builds
 // itself rather than proxies.
 func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, x *exchange, v any) {
+	s.answerStatus(w, r, x, http.StatusOK, v)
+}
+
+// answerStatus is answerJSON with another success status (201 Created).
+func (s *Server) answerStatus(w http.ResponseWriter, r *http.Request, x *exchange, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		s.fail(w, r, x, errInternal(err))
 		return
 	}
 	body = append(body, '\n')
-	x.ev.Status, x.ev.Bytes = http.StatusOK, int64(len(body))
+	x.ev.Status, x.ev.Bytes = status, int64(len(body))
 	if !s.recorded(w, r, x) {
 		return
 	}
@@ -347,6 +355,7 @@ func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, x *exchange,
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
 	w.Write(body)
 	s.logDone(x, nil)
 }
@@ -419,7 +428,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, x, errForbidden(denyMessage(d)))
 		return
 	}
-	x.ev.Decision = "allow"
+	x.ev.Decision, x.ev.Grant = "allow", d.Grant
 	q, countsOK, e := upstreamQuery(x.params(r), ds, d)
 	treatments := d.Plan.Treatments()
 	x.ev.Obligations = &audit.Obligations{

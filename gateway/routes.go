@@ -18,6 +18,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /audit/v1/verify", s.auditorEndpoint(s.auditVerify))
 	mux.HandleFunc("GET /audit/v1/summary", s.auditorEndpoint(s.auditSummary))
 	mux.HandleFunc("POST /admin/v1/revocations", s.revoke)
+	s.hubRoutes(mux)
 	mux.Handle("GET /audit/", auditPage())
 	mux.Handle("GET /audit", http.RedirectHandler("/audit/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.unknown)

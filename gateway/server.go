@@ -30,6 +30,7 @@ import (
 	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/anonymize/dp"
 	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/hub"
 	"github.com/sluicegw/sluice/policy"
 	"github.com/sluicegw/sluice/state"
 )
@@ -81,6 +82,9 @@ type Deps struct {
 	// Limiter enforces cfg.RateLimits; nil: a limiter in this process.
 	// A shared one (state.Redis) makes the limits hold across replicas.
 	Limiter RateLimiter
+	// Hub keeps the sharing hub's requests, grants and demands; nil: the
+	// hub's routes answer 503 and no read is made under a grant.
+	Hub hub.Store
 }
 
 // Server is the gateway. It is an http.Handler.
@@ -117,6 +121,10 @@ type Server struct {
 	limiter         RateLimiter
 	localLimiter    *state.LocalLimiter
 	scale           *scaleMetrics
+	// hub runs the sharing hub's workflows, nil without a store; grants
+	// is this replica's copy of the grants in force (hub.go).
+	hub    *hub.Hub
+	grants grantCache
 }
 
 // source is a configured department service and its proxy.
@@ -187,6 +195,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 		}
 	}
 	if err := s.scaleOut(ctx, deps); err != nil {
+		return nil, err
+	}
+	if err := s.openHub(ctx, deps); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
