@@ -412,3 +412,22 @@ func (w weighted[T]) pick(r *rand.Rand) T {
 	i, _ := slices.BinarySearch(w.upTo, n)
 	return w.values[i]
 }
+
+// InEveryDataset is the resident identity number of the first resident
+// (in the residents' order) who is also a patient with a visit and an
+// assistance case: the demo's citizen, whose data every department holds.
+func (d *Data) InEveryDataset() string {
+	patients, cases := map[string]bool{}, map[string]bool{}
+	for _, v := range d.Visits {
+		patients[v.PatientID] = true
+	}
+	for _, c := range d.Assistance {
+		cases[c.IDNumber] = true
+	}
+	for _, r := range d.Residents {
+		if patients[r.IDNumber] && cases[r.IDNumber] {
+			return r.IDNumber
+		}
+	}
+	return ""
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,4 +266,20 @@ func BenchmarkGenerate(b *testing.B) {
 	for b.Loop() {
 		Generate(DefaultSeed)
 	}
+}
+
+func TestTheDemoCitizenIsInEveryDataset(t *testing.T) {
+	d := Generate(DefaultSeed)
+	id := d.InEveryDataset()
+	if !anonymize.ValidIDCN(id) {
+		t.Fatalf("citizen %q", id)
+	}
+	in := func(found bool, what string) {
+		if !found {
+			t.Errorf("citizen %s not in %s", id, what)
+		}
+	}
+	in(slices.ContainsFunc(d.Residents, func(r Resident) bool { return r.IDNumber == id }), "residents")
+	in(slices.ContainsFunc(d.Visits, func(v Visit) bool { return v.PatientID == id }), "visits")
+	in(slices.ContainsFunc(d.Assistance, func(c Case) bool { return c.IDNumber == id }), "assistance")
 }

@@ -16,14 +16,30 @@ import (
 
 // catalogEntry is one dataset as the caller would get it.
 type catalogEntry struct {
-	Source         string       `json:"source"`
-	Dataset        string       `json:"dataset"`
-	Path           string       `json:"path"`
-	Classification string       `json:"classification,omitempty"`
-	PrivacyUnit    string       `json:"privacy_unit,omitempty"`
-	Read           *readView    `json:"read"`
-	Stats          *statsView   `json:"stats"`
-	Fields         []fieldEntry `json:"fields"`
+	Source         string `json:"source"`
+	Dataset        string `json:"dataset"`
+	Path           string `json:"path"`
+	Classification string `json:"classification,omitempty"`
+	PrivacyUnit    string `json:"privacy_unit,omitempty"`
+	// Sharing, Owner and Basis are the hub's catalogue entry: whether
+	// records may be requested (unconditional, conditional, none), which
+	// department decides, and for none the rule that forbids it.
+	Sharing string `json:"sharing"`
+	Owner   string `json:"owner"`
+	Basis   string `json:"basis,omitempty"`
+	// Request says how to ask for the dataset's records, when the caller
+	// may and the dataset is shared.
+	Request *requestLink `json:"request,omitempty"`
+	Read    *readView    `json:"read"`
+	Stats   *statsView   `json:"stats"`
+	Fields  []fieldEntry `json:"fields"`
+}
+
+// requestLink is how to ask the hub for a dataset's records.
+type requestLink struct {
+	Method string         `json:"method"`
+	Href   string         `json:"href"`
+	Body   map[string]any `json:"body"`
 }
 
 // fieldEntry is one declared or released field with the caller's
@@ -60,15 +76,25 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 	}
 	set := s.policies.Current()
 	x.ev.PolicyRevision = set.Revision()
+	// A caller who may ask the hub for data sees every dataset shared on
+	// request, besides those the policy lets it read or count.
+	mayRequest := s.hub != nil && s.decide(r.Context(), x, set, s.input(x, r, "request.submit", nil)).Allow
 	entries := []catalogEntry{}
 	for _, srcName := range slices.Sorted(maps.Keys(s.sources)) {
 		src := s.sources[srcName]
 		for _, dsName := range slices.Sorted(maps.Keys(src.datasets)) {
 			ds := src.datasets[dsName]
-			if !s.decide(r.Context(), x, set, s.input(x, r, "catalog", ds)).Allow {
+			requestable := mayRequest && ds.cfg.Sharing != "none"
+			if !requestable && !s.decide(r.Context(), x, set, s.input(x, r, "catalog", ds)).Allow {
 				continue
 			}
-			entries = append(entries, s.catalogEntry(r, x, set, ds))
+			e := s.catalogEntry(r, x, set, ds)
+			if requestable {
+				e.Request = &requestLink{Method: http.MethodPost, Href: "/v1/requests",
+					Body: map[string]any{"dataset": e.Source + "/" + e.Dataset, "fields": []string{}, "purpose": "",
+						"legal_basis": "", "valid_until": ""}}
+			}
+			entries = append(entries, e)
 		}
 	}
 	x.ev.Decision, x.ev.Rows = "allow", len(entries)
@@ -128,6 +154,7 @@ func (s *Server) catalogEntry(r *http.Request, x *exchange, set *policy.Set, ds 
 	e := catalogEntry{
 		Source: ds.src.cfg.Name, Dataset: ds.cfg.Name, Path: "/v1/" + ds.src.cfg.Name + "/" + ds.cfg.Name,
 		Classification: ds.cfg.Classification, PrivacyUnit: ds.cfg.PrivacyUnit,
+		Sharing: ds.cfg.Sharing, Owner: ds.cfg.Owner, Basis: ds.cfg.Basis,
 	}
 	read := s.decide(r.Context(), x, set, s.input(x, r, "read", ds))
 	e.Read = &readView{Allowed: read.Allow, Reason: read.Reason}

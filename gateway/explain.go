@@ -96,6 +96,9 @@ type Explanation struct {
 	Forwarded []string `json:"forwarded,omitempty"`
 	// MaxRows caps released records; 0 is no cap.
 	MaxRows int `json:"max_rows,omitempty"`
+	// Grant is the sharing grant the read would be made under; "" for
+	// none.
+	Grant string `json:"grant,omitempty"`
 	// MinK and MinL are the read's k-anonymity at release: records of
 	// classes of fewer people, or fewer distinct sensitive values, of the
 	// caller's whole view are suppressed.
@@ -278,7 +281,7 @@ func (s *Server) explainRead(ctx context.Context, set, shadow *policy.Set, x *ex
 	q, _, e := upstreamQuery(x.params(r), ds, d)
 	ex.Fields = releasedFields(ds, d.Fields)
 	ex.Rows, ex.Params, ex.Forwarded, ex.MaxRows = d.Plan.RowFilters(), d.Params, sortedKeys(q), d.MaxRows
-	ex.MinK, ex.MinL = d.MinK, d.MinL
+	ex.MinK, ex.MinL, ex.Grant = d.MinK, d.MinL, d.Grant
 	if e != nil {
 		ex.refuse(e)
 		return

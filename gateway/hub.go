@@ -97,7 +97,9 @@ func (s *Server) openHub(ctx context.Context, deps Deps) error {
 		s.log.Warn("sharing grants cannot be read yet; no read is made under a grant until they can", "error", err)
 	}
 	go s.keepGrants(ctx)
-	go s.keepClock(ctx)
+	if !deps.HubReadOnly {
+		go s.keepClock(ctx)
+	}
 	return nil
 }
 
@@ -165,7 +167,7 @@ func (s *Server) policyGrants(x *exchange, ds *dataset) []policy.Grant {
 	out := make([]policy.Grant, len(gs))
 	for i, g := range gs {
 		out[i] = policy.Grant{ID: g.ID, Dataset: g.Dataset, Dept: g.Dept, Purpose: g.Purpose, Fields: g.Fields,
-			ValidUntil: g.ValidUntil, MaxRows: g.MaxRows}
+			ValidUntil: g.ValidUntil, MaxRows: g.MaxRows, MinK: g.MinK, MinL: g.MinL}
 	}
 	return out
 }

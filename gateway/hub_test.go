@@ -302,3 +302,26 @@ func TestAGrantSuspendedOnOneReplicaStopsReleasingOnAnother(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The catalogue shows each dataset's sharing, owner and basis, and how to
+// ask for it to a caller who may ask.
+func TestTheCatalogueSaysHowToAsk(t *testing.T) {
+	g := newHubGateway(t, "conditional")
+	var cat struct {
+		Datasets []catalogEntry `json:"datasets"`
+	}
+	w := call(t, g.srv, "GET", "/v1/catalog", g.token(t, "carl", "civil", "caseworker"), nil)
+	if err := json.Unmarshal(w.Body.Bytes(), &cat); err != nil || len(cat.Datasets) != 1 {
+		t.Fatalf("catalog: %d %s", w.Code, w.Body)
+	}
+	e := cat.Datasets[0]
+	if e.Sharing != "conditional" || e.Owner != "health" || e.Request == nil || e.Request.Href != "/v1/requests" ||
+		e.Request.Body["dataset"] != "health/visits" || e.Read.Allowed {
+		t.Errorf("entry %+v (request %+v): want health/visits requestable by a caseworker who cannot read it", e, e.Request)
+	}
+	// The public may not ask: the dataset is not listed for it to ask.
+	w = call(t, g.srv, "GET", "/v1/catalog", g.token(t, "pat", "", "public"), nil)
+	if strings.Contains(w.Body.String(), `"request"`) {
+		t.Errorf("the public is shown how to ask: %s", w.Body)
+	}
+}

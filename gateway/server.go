@@ -85,6 +85,9 @@ type Deps struct {
 	// Hub keeps the sharing hub's requests, grants and demands; nil: the
 	// hub's routes answer 503 and no read is made under a grant.
 	Hub hub.Store
+	// HubReadOnly marks a tool's gateway (policy explain, policy risk):
+	// it reads the grants in force and never sweeps the hub's clock.
+	HubReadOnly bool
 }
 
 // Server is the gateway. It is an http.Handler.

@@ -66,3 +66,31 @@ func TestBoltKeepsRequestsGrantsDemandsAndTheVersionAcrossReopen(t *testing.T) {
 		t.Errorf("grants version %q after reopening, want %q", after, version)
 	}
 }
+
+func TestAReadOnlyBoltReadsWhatAGatewayWroteAndWaitsForItsLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g := testGrant(Active, t0.AddDate(1, 0, 0))
+	if err := b.CreateRequest(ctx, testRequest(Approved), g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenBoltReadOnly(path, 50*time.Millisecond); err == nil {
+		t.Fatal("opened while the gateway holds the file")
+	}
+	b.Close()
+	ro, err := OpenBoltReadOnly(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got, err := ro.Grant(ctx, g.ID); err != nil || got.ID != g.ID {
+		t.Errorf("read %+v, %v", got, err)
+	}
+	if _, err := OpenBoltReadOnly(filepath.Join(t.TempDir(), "none.db"), time.Second); err == nil {
+		t.Error("opened a file that does not exist")
+	}
+}

@@ -55,6 +55,23 @@ func OpenBolt(path string) (*Bolt, error) {
 	return b, nil
 }
 
+// OpenBoltReadOnly opens the hub's database at path to read it, as a tool
+// beside a running gateway would: it fails after timeout while a
+// gateway holds it (bbolt's lock), and when the file does not exist. Its
+// updates fail.
+func OpenBoltReadOnly(path string, timeout time.Duration) (*Bolt, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("hub: open %s: %w", path, err)
+	}
+	b := &Bolt{db: db, owned: true}
+	b.store = store{(*boltDocs)(b)}
+	return b, nil
+}
+
 // NewBolt keeps the hub in db, which the caller opened and closes,
 // creating the hub's buckets if needed.
 func NewBolt(db *bolt.DB) (*Bolt, error) {

@@ -49,6 +49,10 @@ type Grant struct {
 	// MaxRows caps the rows of one release (0: no cap beyond the
 	// policy's).
 	MaxRows int `json:"max_rows,omitempty"`
+	// MinK and MinL are the k-anonymity the approval asked for (see
+	// [Conditions]).
+	MinK int `json:"min_k,omitempty"`
+	MinL int `json:"min_l,omitempty"`
 	// State is the grant's state.
 	State State `json:"state"`
 	// History is every transition, oldest first.
@@ -67,7 +71,7 @@ func NewGrant(r *Request, now time.Time) (*Grant, Transition, error) {
 	c := r.Decision.Conditions
 	g := &Grant{ID: newID("grt_"), Request: r.ID, Dataset: r.Dataset, Dept: r.Requester.Dept, Owner: r.Owner,
 		Requester: r.Requester, Purpose: r.Purpose, Fields: maps.Clone(c.Fields), ValidFrom: now,
-		ValidUntil: c.ValidUntil, MaxRows: c.MaxRows}
+		ValidUntil: c.ValidUntil, MaxRows: c.MaxRows, MinK: c.MinK, MinL: c.MinL}
 	t, err := g.Apply(Act{Action: Issue}, System, now)
 	if err != nil {
 		return nil, Transition{}, err

@@ -70,11 +70,25 @@ func TestAnApprovalNarrowsNeverWidens(t *testing.T) {
 		"a later end than requested": {ValidUntil: t0.AddDate(2, 0, 0)},
 		"an end in the past":         {ValidUntil: t0.Add(-time.Hour)},
 		"negative max rows":          {MaxRows: -1},
+		"k of one":                   {MinK: 1},
+		"l without k":                {MinL: 2},
 	} {
 		r := testRequest(Submitted)
 		if _, err := r.Apply(Act{Action: Approve, Conditions: c}, sam, t0, nil); !errors.Is(err, ErrBadRequest) || r.State != Submitted {
 			t.Errorf("%s: %v (state %s), want a bad request", name, err, r.State)
 		}
+	}
+}
+
+// An approval's k-anonymity reaches the grant.
+func TestAnApprovalsKAnonymityIsTheGrants(t *testing.T) {
+	r := testRequest(Submitted)
+	if _, err := r.Apply(Act{Action: Approve, Conditions: &Conditions{MinK: 5, MinL: 3}}, sam, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, _, err := NewGrant(r, t0)
+	if err != nil || g.MinK != 5 || g.MinL != 3 {
+		t.Errorf("grant %+v, %v: want min_k 5, min_l 3", g, err)
 	}
 }
 

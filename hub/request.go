@@ -104,6 +104,12 @@ type Conditions struct {
 	// MaxRows caps the rows of one release (0: no cap beyond the
 	// policy's).
 	MaxRows int `json:"max_rows,omitempty"`
+	// MinK and MinL ask for k-anonymity at release (min_k, min_l of the
+	// policy decision): records of classes of fewer people, or of fewer
+	// distinct sensitive values, of the grantee's whole view are
+	// suppressed. 0 for none; else at least 2, and MinL needs MinK.
+	MinK int `json:"min_k,omitempty"`
+	MinL int `json:"min_l,omitempty"`
 }
 
 // TreatmentCeiling is the treatment of a field granted without one: the
@@ -218,7 +224,7 @@ func (r *Request) Apply(act Act, by Actor, now time.Time, cal *Calendar) (Transi
 func (r *Request) conditions(c *Conditions, now time.Time) (*Conditions, error) {
 	out := &Conditions{ValidUntil: r.ValidUntil}
 	if c != nil {
-		out.MaxRows = c.MaxRows
+		out.MaxRows, out.MinK, out.MinL = c.MaxRows, c.MinK, c.MinL
 		if !c.ValidUntil.IsZero() {
 			out.ValidUntil = c.ValidUntil
 		}
@@ -236,6 +242,10 @@ func (r *Request) conditions(c *Conditions, now time.Time) (*Conditions, error) 
 	switch {
 	case out.MaxRows < 0:
 		return nil, refuse(ErrBadRequest, "max_rows must not be negative")
+	case out.MinK == 1 || out.MinK < 0 || out.MinL == 1 || out.MinL < 0:
+		return nil, refuse(ErrBadRequest, "min_k and min_l are 0 (none) or at least 2")
+	case out.MinL > 0 && out.MinK == 0:
+		return nil, refuse(ErrBadRequest, "min_l needs min_k")
 	case out.ValidUntil.After(r.ValidUntil):
 		return nil, refuse(ErrBadRequest, "valid_until may not be later than the request's %s", r.ValidUntil.Format(time.RFC3339))
 	case !out.ValidUntil.After(now):

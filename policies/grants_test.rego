@@ -63,3 +63,10 @@ test_a_grant_without_a_row_cap_is_capped_at_a_thousand if {
 	d := read_under(researcher, "research", [object.union(visit_grant, {"max_rows": 0})])
 	d.max_rows == 1000
 }
+
+test_a_grant_s_k_anonymity_is_the_decision_s if {
+	d := read_under(researcher, "research", [object.union(visit_grant, {"min_k": 5, "min_l": 3})])
+	d.min_k == 5
+	d.min_l == 3
+	not read_under(researcher, "research", [visit_grant]).min_k
+}

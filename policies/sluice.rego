@@ -85,8 +85,8 @@ dataset := concat("/", [input.resource.source, input.resource.dataset])
 # its department's grants (data.registry.grant_roles), stating the grant's
 # purpose, reads exactly the granted treatments — each held to its level's
 # ceiling, so a steward cannot grant a clear ID number on an L4 field
-# (lib/ceiling.rego) — with the grant's row cap, and the release names the
-# grant in its audit record.
+# (lib/ceiling.rego) — with the grant's row cap and any k-anonymity the
+# approval asked for, and the release names the grant in its audit record.
 granted := [d |
 	input.action == "read"
 	some role in data.registry.grant_roles
@@ -95,15 +95,21 @@ granted := [d |
 	g.dept == input.subject.dept
 	g.purpose == input.purpose
 	g.dataset == dataset
-	d := {
-		"allow": true,
-		"reason": sprintf("%s: %s read of %s under grant %s", [role, g.purpose, dataset, g.id]),
-		"fields": {name: ceiling.cap(name, t) | some name, t in g.fields},
-		"params": record_params,
-		"max_rows": grant_rows(g),
-		"grant": g.id,
-	}
+	d := object.union(
+		{
+			"allow": true,
+			"reason": sprintf("%s: %s read of %s under grant %s", [role, g.purpose, dataset, g.id]),
+			"fields": {name: ceiling.cap(name, t) | some name, t in g.fields},
+			"params": record_params,
+			"max_rows": grant_rows(g),
+			"grant": g.id,
+		},
+		grant_k(g),
+	)
 ]
+
+# grant_k is the k-anonymity the approval asked for, if any.
+grant_k(g) := {k: g[k] | some k in ["min_k", "min_l"]; object.get(g, k, 0) > 0}
 
 grant_rows(g) := g.max_rows if g.max_rows > 0
 

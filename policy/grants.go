@@ -23,6 +23,9 @@ type Grant struct {
 	ValidUntil time.Time      `json:"valid_until"`
 	// MaxRows caps a response under the grant; 0 is none.
 	MaxRows int `json:"max_rows,omitempty"`
+	// MinK and MinL are the k-anonymity the approval asked for; 0 none.
+	MinK int `json:"min_k,omitempty"`
+	MinL int `json:"min_l,omitempty"`
 }
 
 // grantsValue is the input's grants as the policy reads them: an array,
@@ -31,7 +34,8 @@ func grantsValue(gs []Grant) []any {
 	out := make([]any, len(gs))
 	for i, g := range gs {
 		out[i] = map[string]any{"id": g.ID, "dataset": g.Dataset, "dept": g.Dept, "purpose": g.Purpose,
-			"fields": g.Fields, "valid_until": g.ValidUntil.UTC().Format(time.RFC3339), "max_rows": g.MaxRows}
+			"fields": g.Fields, "valid_until": g.ValidUntil.UTC().Format(time.RFC3339), "max_rows": g.MaxRows,
+			"min_k": g.MinK, "min_l": g.MinL}
 	}
 	return out
 }

@@ -287,7 +287,8 @@ func TestDecideGivesThePolicyTheDesignInputDocument(t *testing.T) {
 			"params": {"metric": ["count"], "district": ["朝阳区", "海淀区"]}},
 		"stats": {"metric": "count", "field": null, "group_by": "district", "epsilon": 0.5},
 		"grants": [{"id": "grt_1", "dataset": "health/visits", "dept": "health", "purpose": "public-health",
-			"fields": {"patient_id": "pseudonymize"}, "valid_until": "2027-03-31T00:00:00Z", "max_rows": 1000}],
+			"fields": {"patient_id": "pseudonymize"}, "valid_until": "2027-03-31T00:00:00Z", "max_rows": 1000,
+			"min_k": 0, "min_l": 0}],
 		"time": "2026-11-26T10:00:00Z"
 	}`)
 	if diff := cmp.Diff(want, seenInput(t, in)); diff != "" {

@@ -36,6 +36,12 @@ var demoRoles = []struct {
 	{"public", tokenClaims{Subject: "pat", Roles: []string{"public"}}},
 	{"auditor", tokenClaims{Subject: "audrey", Roles: []string{"auditor"}}},
 	{"officer", tokenClaims{Subject: "oscar", Roles: []string{"officer"}, Dept: "security"}},
+	{"steward_health", tokenClaims{Subject: "sam", Roles: []string{"steward"}, Dept: "health"}},
+	{"steward_civil", tokenClaims{Subject: "cid", Roles: []string{"steward"}, Dept: "civil"}},
+	{"steward_police", tokenClaims{Subject: "paul", Roles: []string{"steward"}, Dept: "police"}},
+	{"coordinator", tokenClaims{Subject: "cora", Roles: []string{"coordinator"}}},
+	// The citizen's id_number is the demo's citizen_id, set at start.
+	{"citizen", tokenClaims{Subject: "citizen", Roles: []string{"citizen"}}},
 }
 
 // demoManifest is DIR/demo.json.
@@ -43,6 +49,9 @@ type demoManifest struct {
 	Gateway   string            `json:"gateway"`
 	Upstreams map[string]string `json:"upstreams"`
 	Tokens    map[string]string `json:"tokens"`
+	// CitizenID is the resident the citizen token speaks for: a person
+	// found in all three datasets.
+	CitizenID string `json:"citizen_id"`
 	// Replicas lists every gateway replica's URL; the first is Gateway.
 	Replicas []string `json:"replicas"`
 }
@@ -109,7 +118,9 @@ demo runs in a directory at a time.`
 	if err != nil {
 		return err
 	}
-	depts, err := demo.Start(ctx, demo.Generate(demo.DefaultSeed), strings.TrimSpace(string(credential)))
+	data := demo.Generate(demo.DefaultSeed)
+	citizen := data.InEveryDataset()
+	depts, err := demo.Start(ctx, data, strings.TrimSpace(string(credential)))
 	if err != nil {
 		return fmt.Errorf("start demo departments: %w", err)
 	}
@@ -140,7 +151,7 @@ demo runs in a directory at a time.`
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return serveReplicas(ctx, cfgs, logger, func(listens []string) {
-		m := demoManifest{Gateway: "http://" + listens[0], Upstreams: depts.URLs, Tokens: map[string]string{}}
+		m := demoManifest{Gateway: "http://" + listens[0], Upstreams: depts.URLs, Tokens: map[string]string{}, CitizenID: citizen}
 		if err := lock.listening(m.Gateway); err != nil {
 			logger.Error("write demo.lock", "error", err)
 		}
@@ -150,12 +161,18 @@ demo runs in a directory at a time.`
 		for _, r := range demoRoles {
 			c := r.claims
 			c.TTL = 12 * time.Hour
+			if r.role == "citizen" {
+				c.IDNumber = citizen
+			}
 			tok, err := signToken(key, c, time.Now())
 			if err != nil {
 				logger.Error("sign demo token", "role", r.role, "error", err)
 				continue
 			}
 			m.Tokens[r.role] = tok
+		}
+		if err := approveDemoGrant(ctx, m.Gateway, m.Tokens); err != nil {
+			logger.Error("the demo's approved grant could not be made", "error", err)
 		}
 		b, _ := json.MarshalIndent(m, "", "  ")
 		if err := os.WriteFile(filepath.Join(absDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
@@ -267,6 +284,8 @@ sources:
         id_field: id_number
         privacy_unit: id_number
         classification: L4
+        sharing: none                      # the hub's catalogue: no department may request these records
+        basis: "户籍信息不予共享 — household registration records are kept by the public security bureau (demo rule)"
         meta: [page, page_size]
         counts: [total]
         filters: {district: district}
@@ -303,6 +322,7 @@ sources:
         id_field: visit_id
         privacy_unit: patient_id
         classification: L3
+        sharing: conditional               # requests are decided by the health department's stewards
         meta: [page, page_size]
         counts: [total]
         filters: {district: district}
@@ -337,6 +357,7 @@ sources:
         id_field: case_id
         privacy_unit: id_number
         classification: L3
+        sharing: conditional
         meta: [page, page_size]
         counts: [total]
         filters: {district: district}

@@ -205,6 +205,7 @@ func TestDemoRoleTable(t *testing.T) {
 			Datasets []struct {
 				Source, Dataset string
 				Read            struct{ Allowed bool }
+				Request         *struct{ Href string }
 				Fields          []struct {
 					Name      string
 					Treatment struct{ Op string }
@@ -215,7 +216,10 @@ func TestDemoRoleTable(t *testing.T) {
 		if err := json.Unmarshal(r.body, &cat); err != nil || r.status != http.StatusOK {
 			t.Fatalf("catalog: %d %s", r.status, r.body)
 		}
-		if len(cat.Datasets) != 1 || cat.Datasets[0].Dataset != "assistance" || !cat.Datasets[0].Read.Allowed {
+		// Its own dataset, and health visits to request (the residents
+		// are not shared: not listed to request).
+		if len(cat.Datasets) != 2 || cat.Datasets[0].Dataset != "assistance" || !cat.Datasets[0].Read.Allowed ||
+			cat.Datasets[1].Dataset != "visits" || cat.Datasets[1].Read.Allowed || cat.Datasets[1].Request == nil {
 			t.Fatalf("caseworker catalog: %s", r.body)
 		}
 		ops := map[string]string{}
@@ -340,11 +344,77 @@ func TestDemoKeepsKeysTrailAndTokensAcrossRuns(t *testing.T) {
 	recordFor(t, filepath.Join(dir, "audit"), r.header.Get("X-Request-Id"))
 	// A release is two records: its decision and its outcome; the new
 	// process builds the analyst's k-anonymity class table first, in a
-	// record of its own.
-	if after := len(auditRecords(t, filepath.Join(dir, "audit"))); after != before+3 {
-		t.Errorf("trail has %d records after one more request, want %d", after, before+3)
+	// record of its own, and at start looked for the demo's grant (an
+	// audited read of the grants) and found it: no second request.
+	if after := len(auditRecords(t, filepath.Join(dir, "audit"))); after != before+4 {
+		t.Errorf("trail has %d records after one more request, want %d", after, before+4)
+	}
+	submitted := 0
+	for _, rec := range auditRecords(t, filepath.Join(dir, "audit")) {
+		if rec["action"] == "request.submit" {
+			submitted++
+		}
+	}
+	if submitted != 1 {
+		t.Errorf("%d requests submitted over two runs, want the demo's one", submitted)
 	}
 	if out, _, err := runCmd(t, "audit", "verify", "--dir", dir); err != nil {
 		t.Errorf("verify after restart: %v %s", err, out)
+	}
+}
+
+// The demo starts with one request approved by steward_health, in the
+// trail like any other; the analyst reads under its grant.
+func TestDemoStartsWithTheAnalystsGrantApproved(t *testing.T) {
+	dir := t.TempDir()
+	d := startDemo(t, dir)
+	gw, tok := d.manifest.Gateway, d.manifest.Tokens
+	var grants struct {
+		Grants []struct {
+			ID, Dept, Dataset, Purpose, State string
+			MinK                              int `json:"min_k"`
+		}
+	}
+	r := get(t, gw+"/v1/grants", tok["steward_health"])
+	if err := json.Unmarshal(r.body, &grants); err != nil || len(grants.Grants) != 1 {
+		t.Fatalf("grants: %d %s", r.status, r.body)
+	}
+	g := grants.Grants[0]
+	if g.Dept != "health" || g.Dataset != "health/visits" || g.Purpose != "public-health" || g.State != "active" || g.MinK != 5 {
+		t.Errorf("the demo's grant %+v", g)
+	}
+	read := get(t, gw+"/v1/health/visits?page_size=3", tok["analyst"])
+	if read.status != http.StatusOK {
+		t.Fatalf("analyst read: %d %s", read.status, read.body)
+	}
+	rec := recordFor(t, filepath.Join(dir, "audit"), read.header.Get("X-Request-Id"))
+	if rec["grant"] != g.ID {
+		t.Errorf("the analyst's release names grant %v, want %s", rec["grant"], g.ID)
+	}
+	var trail []string
+	for _, rec := range auditRecords(t, filepath.Join(dir, "audit")) {
+		if ch, ok := rec["change"].(map[string]any); ok {
+			trail = append(trail, fmt.Sprint(rec["subject"], " ", rec["action"], " ", ch["from"], "→", ch["to"]))
+		}
+	}
+	want := []string{"alice request.submit →submitted", "sluice grant.issue →active", "sam request.decide submitted→approved"}
+	if diff := cmp.Diff(want, trail); diff != "" {
+		t.Errorf("hub trail (-want +got):\n%s", diff)
+	}
+	// The citizen's token names a person in all three datasets.
+	if d.manifest.CitizenID == "" || tok["citizen"] == "" {
+		t.Errorf("citizen_id %q, citizen token %q", d.manifest.CitizenID, tok["citizen"])
+	}
+	// Residents are not shared: a request is refused with the basis.
+	body := `{"dataset":"police/residents","fields":["district"],"purpose":"research","legal_basis":"x","valid_until":"2030-01-01T00:00:00Z"}`
+	req, _ := http.NewRequest("POST", gw+"/v1/requests", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok["researcher"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a request for the residents: %d", resp.StatusCode)
 	}
 }

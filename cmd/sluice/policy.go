@@ -19,7 +19,9 @@ import (
 
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/gateway"
+	"github.com/sluicegw/sluice/hub"
 	"github.com/sluicegw/sluice/policy"
+	"go.etcd.io/bbolt"
 )
 
 // policyCommands are sluice policy's subcommands.
@@ -268,7 +270,7 @@ validated as the gateway validates it: one it would refuse exits 1.`
 			return usagef(c.name, "no demo token for role %q%s", *role, didYouMean(*role, slices.Sorted(maps.Keys(m.Tokens))))
 		}
 	}
-	srv, stop, err := offlineGateway(ctx, *cfgPath, *polDir, nil)
+	srv, stop, err := offlineGateway(ctx, *cfgPath, *polDir, nil, stderr)
 	if err != nil {
 		return err
 	}
@@ -337,6 +339,9 @@ func printExplanation(w io.Writer, ex *gateway.Explanation) {
 	if ex.Action == "read" && ex.Decision == "allow" {
 		fmt.Fprintf(tw, "row filters\t%s\n", orNone(ex.Rows))
 		fmt.Fprintf(tw, "parameters\tallowed: %s; forwarded upstream: %s\n", orNone(ex.Params), orNone(ex.Forwarded))
+		if ex.Grant != "" {
+			fmt.Fprintf(tw, "grant\t%s: released as it approved\n", ex.Grant)
+		}
 		if ex.MinK > 0 {
 			l := ""
 			if ex.MinL > 0 {
@@ -525,7 +530,7 @@ func bundleSource(cfg *gateway.Config, logger *slog.Logger) (*policy.BundleSourc
 // configuration's own, shadow set included), auditing nothing: what
 // `policy explain` and `policy risk` ask their questions of. now, when
 // set, is its clock. stop releases the policies.
-func offlineGateway(ctx context.Context, cfgPath, polDir string, now func() time.Time) (*gateway.Server, func(), error) {
+func offlineGateway(ctx context.Context, cfgPath, polDir string, now func() time.Time, stderr io.Writer) (*gateway.Server, func(), error) {
 	cfg, err := gateway.LoadConfig(cfgPath)
 	if err != nil {
 		return nil, nil, err
@@ -542,10 +547,45 @@ func offlineGateway(ctx context.Context, cfgPath, polDir string, now func() time
 		return nil, nil, err
 	}
 	active, shadow := pols.deps()
-	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: noAudit{}, Policies: active, Shadow: shadow, Logger: quiet, Now: now})
+	hs, closeHub, err := offlineHub(cfg)
 	if err != nil {
+		fmt.Fprintf(stderr, "note: the sharing hub's grants were not read (%v): a read under a grant is decided as without one\n", err)
+	}
+	srv, err := gateway.New(ctx, cfg, gateway.Deps{Audit: noAudit{}, Policies: active, Shadow: shadow, Logger: quiet, Now: now, Hub: hs, HubReadOnly: true})
+	if err != nil {
+		closeHub()
 		pols.stop()
 		return nil, nil, err
 	}
-	return srv, pols.stop, nil
+	return srv, func() { closeHub(); pols.stop() }, nil
+}
+
+// offlineHub opens the configured hub's store to read the grants in
+// force: Redis as the gateway does, or its bbolt file read-only — which a
+// running gateway holds, so beside one the grants are not read.
+func offlineHub(cfg *gateway.Config) (hub.Store, func(), error) {
+	none := func() {}
+	switch {
+	case cfg.State.Path != "":
+		b, err := hub.OpenBoltReadOnly(filepath.Join(filepath.Dir(cfg.Path(cfg.State.Path)), "hub.db"), 200*time.Millisecond)
+		if err != nil {
+			if errors.Is(err, bbolt.ErrTimeout) {
+				return nil, none, errors.New("a running gateway holds its file")
+			}
+			return nil, none, err
+		}
+		return b, func() { b.Close() }, nil
+	case cfg.State.Redis != nil:
+		c, err := redisClient(cfg)
+		if err != nil {
+			return nil, none, err
+		}
+		h, err := hub.NewRedis(c, hub.RedisOptions{Prefix: cfg.State.Redis.Prefix})
+		if err != nil {
+			c.Close()
+			return nil, none, err
+		}
+		return h, func() { c.Close() }, nil
+	}
+	return nil, none, nil
 }

@@ -183,14 +183,14 @@ func TestOfficerWorkflowOnTheDemo(t *testing.T) {
 	})
 
 	t.Run("officers explain over HTTP, audited; others may not", func(t *testing.T) {
-		target := url.QueryEscape("/v1/health/visits?page_size=3")
-		r := get(t, gw+"/v1/explain?path="+target, tok["officer"], gateway.ExplainTokenHeader, tok["analyst"])
+		target := url.QueryEscape("/v1/civil/assistance?page_size=3")
+		r := get(t, gw+"/v1/explain?path="+target, tok["officer"], gateway.ExplainTokenHeader, tok["caseworker"])
 		if r.status != http.StatusOK {
 			t.Fatalf("officer explain: %d %s", r.status, r.body)
 		}
 		var ex gateway.Explanation
 		json.Unmarshal(r.body, &ex)
-		cli, _, _ := runCmd(t, "policy", "explain", "--dir", d.dir, "--role", "analyst", "--json", "/v1/health/visits?page_size=3")
+		cli, _, _ := runCmd(t, "policy", "explain", "--dir", d.dir, "--role", "caseworker", "--json", "/v1/civil/assistance?page_size=3")
 		var want gateway.Explanation
 		json.Unmarshal([]byte(cli), &want)
 		if diff := cmp.Diff(want, ex); diff != "" {
@@ -203,6 +203,13 @@ func TestOfficerWorkflowOnTheDemo(t *testing.T) {
 		for _, role := range []string{"analyst", "auditor", "public"} {
 			r := get(t, gw+"/v1/explain?path="+target, tok[role], gateway.ExplainTokenHeader, tok["analyst"])
 			expectError(t, r, http.StatusForbidden, "forbidden")
+		}
+		// The gateway explains with the grants in force: the analyst's
+		// read is the demo's grant's.
+		r = get(t, gw+"/v1/explain?path="+url.QueryEscape("/v1/health/visits?page_size=3"), tok["officer"], gateway.ExplainTokenHeader, tok["analyst"])
+		var under gateway.Explanation
+		if json.Unmarshal(r.body, &under); !strings.HasPrefix(under.Grant, "grt_") || under.MinK != 5 {
+			t.Errorf("the analyst's explanation %s: want its grant named, min_k 5", r.body)
 		}
 	})
 
@@ -260,7 +267,12 @@ func compareExplanation(t *testing.T, ex *gateway.Explanation, r response, rec m
 		}
 		return
 	}
-	if ex.PolicyRevision != rec["policy_revision"] || ex.Reason != rec["reason"] {
+	// Beside the running demo the tool cannot read the hub's grants (the
+	// gateway holds their file): a release under a grant is explained by
+	// the role's own rule, whose view the demo's grant repeats — the
+	// reasons differ, the treatments below must not.
+	underGrant, _ := rec["grant"].(string)
+	if ex.PolicyRevision != rec["policy_revision"] || (ex.Reason != rec["reason"] && (underGrant == "" || ex.Grant != "")) {
 		t.Errorf("explain: revision %s, reason %q; audit: %v, %q", ex.PolicyRevision, ex.Reason, rec["policy_revision"], rec["reason"])
 	}
 	ob, _ := rec["obligations"].(map[string]any)

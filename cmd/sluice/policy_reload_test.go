@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,6 +39,20 @@ func setVersion(t *testing.T, dir string, n int) {
 	src = regexp.MustCompile(`"max_rows": 1\d\d\d,`).ReplaceAllString(src, fmt.Sprintf(`"max_rows": %d,`, 1000+n))
 	if err := os.WriteFile(filepath.Join(dir, "sluice.rego"), []byte(src), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// revokeDemoGrants revokes every active grant the steward sees.
+func revokeDemoGrants(t *testing.T, gw, steward string) {
+	t.Helper()
+	var gs struct{ Grants []struct{ ID string } }
+	if err := hubCall(context.Background(), "GET", gw+"/v1/grants?state=active", steward, nil, &gs); err != nil || len(gs.Grants) == 0 {
+		t.Fatalf("the demo's grants: %+v, %v", gs, err)
+	}
+	for _, g := range gs.Grants {
+		if err := hubCall(context.Background(), "POST", gw+"/v1/grants/"+g.ID+"/revoke", steward, map[string]string{"reason": "test"}, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -117,6 +132,9 @@ func TestPolicyReloadUnderLoad(t *testing.T) {
 	waitReady(t, p, d.manifest.Gateway)
 	gw, analyst := d.manifest.Gateway, d.manifest.Tokens["analyst"]
 	seen := &revisions{t: t, m: map[string]int{}}
+	// The versions are of the analyst's own rule: the demo's grant, which
+	// comes before it, is revoked first.
+	revokeDemoGrants(t, gw, d.manifest.Tokens["steward_health"])
 
 	// The version the gateway decides with now, by the catalog.
 	current := func() int {

@@ -78,7 +78,7 @@ is built in process from the configuration; nothing is audited.`
 	if *cfgPath == "" {
 		*cfgPath = filepath.Join(*dir, "sluice.yaml")
 	}
-	srv, stop, err := offlineGateway(ctx, *cfgPath, *polDir, now)
+	srv, stop, err := offlineGateway(ctx, *cfgPath, *polDir, now, stderr)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,21 +75,27 @@ func shellCommands(text string) (cmds, comments []string) {
 	return cmds, comments
 }
 
-// words splits a shell command line into its words: double quotes group,
-// $(tok ROLE) is the demo token of ROLE, and $GW the demo's gateway.
-func words(line string, tokens map[string]string, gw string) []string {
+// words splits a shell command line into its words: quotes group,
+// $(tok ROLE) is the demo token of ROLE, $GW the demo's gateway, and
+// $NAME a value an earlier answer gave (vars).
+func words(line string, tokens map[string]string, gw string, vars map[string]string) []string {
+	for name, v := range vars {
+		line = strings.ReplaceAll(line, "$"+name, v)
+	}
 	line = regexp.MustCompile(`\$\(tok (\w+)\)`).ReplaceAllStringFunc(line, func(m string) string {
 		return tokens[strings.TrimSuffix(strings.TrimPrefix(m, "$(tok "), ")")]
 	})
 	line = strings.ReplaceAll(line, "$GW", gw)
 	var out []string
 	var w strings.Builder
-	quoted, any := false, false
+	quoted, single, any := false, false, false
 	for _, r := range line {
 		switch {
-		case r == '"':
+		case r == '\'' && !quoted:
+			single, any = !single, true
+		case r == '"' && !single:
 			quoted, any = !quoted, true
-		case r == ' ' && !quoted:
+		case r == ' ' && !quoted && !single:
 			if any {
 				out = append(out, w.String())
 			}
@@ -115,18 +123,24 @@ func TestReadmeExamplesRunAgainstTheDemo(t *testing.T) {
 	status := regexp.MustCompile(`\b([1-5]\d\d)\b`)
 	cmds, comments := shellCommands(readme(t))
 	t.Chdir("../..") // the README's commands run from the repository's root
-	ran := map[string]int{}
+	ran, vars := map[string]int{}, map[string]string{}
 	for i, line := range cmds {
-		w := words(line, d.manifest.Tokens, d.manifest.Gateway)
+		w := words(line, d.manifest.Tokens, d.manifest.Gateway, vars)
 		switch {
 		case w[0] == "curl":
+			method, body, url := http.MethodGet, "", ""
 			var headers []string
-			url := ""
 			for j := 1; j < len(w); j++ {
 				switch {
 				case w[j] == "-H" && j+1 < len(w):
 					name, value, _ := strings.Cut(w[j+1], ": ")
 					headers = append(headers, name, value)
+					j++
+				case w[j] == "-X" && j+1 < len(w):
+					method = w[j+1]
+					j++
+				case w[j] == "-d" && j+1 < len(w):
+					body = w[j+1]
 					j++
 				case strings.HasPrefix(w[j], "-"):
 				default:
@@ -136,9 +150,22 @@ func TestReadmeExamplesRunAgainstTheDemo(t *testing.T) {
 			want := http.StatusOK
 			if m := status.FindStringSubmatch(comments[i]); m != nil {
 				want, _ = strconv.Atoi(m[1])
+			} else if method == http.MethodPost && strings.HasSuffix(url, "s") {
+				want = http.StatusCreated // a POST to a collection makes one
 			}
-			if r := fetch(t, url, "", headers...); r.status != want {
+			r := send(t, method, url, body, headers...)
+			if r.status != want {
 				t.Errorf("README: %s\nanswered %d, want %d: %s", line, r.status, want, r.body)
+			}
+			// The ids later examples name: $REQ, $GRANT.
+			var ids struct{ ID, Grant string }
+			if json.Unmarshal(r.body, &ids) == nil {
+				if strings.HasPrefix(ids.ID, "req_") {
+					vars["REQ"] = ids.ID
+				}
+				if ids.Grant != "" {
+					vars["GRANT"] = ids.Grant
+				}
 			}
 			ran["curl"]++
 		case len(w) > 3 && w[0] == "go" && w[1] == "run" && w[2] == "./cmd/sluice":
@@ -161,4 +188,26 @@ func TestReadmeExamplesRunAgainstTheDemo(t *testing.T) {
 	if ran["curl"] < 5 || ran["sluice"] < 5 {
 		t.Errorf("ran %d curl and %d sluice examples: the README's examples were not found", ran["curl"], ran["sluice"])
 	}
+}
+
+// send is fetch with a method and a body.
+func send(t *testing.T, method, url, body string, headers ...string) response {
+	t.Helper()
+	if method == http.MethodGet && body == "" {
+		return fetch(t, url, "", headers...)
+	}
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/gateway"
+	"github.com/sluicegw/sluice/hub"
 	"github.com/sluicegw/sluice/state"
 )
 
@@ -24,6 +26,8 @@ import (
 // nothing, the embedded bbolt file, or Redis shared with other replicas.
 type openedState struct {
 	bolt   *state.Bolt
+	hub    hub.Store
+	hubDB  *hub.Bolt // the hub's own bbolt file beside the state file
 	client redis.UniversalClient
 	redis  *state.Redis
 	stream *state.AuditStream
@@ -42,6 +46,14 @@ func openState(ctx context.Context, cfg *gateway.Config, logger *slog.Logger) (*
 			return nil, err
 		}
 		st.bolt = b
+		// The hub keeps its own file: the ledger's bbolt file is locked
+		// by its handle.
+		h, err := hub.OpenBolt(filepath.Join(filepath.Dir(cfg.Path(cfg.State.Path)), "hub.db"))
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		st.hub, st.hubDB = h, h
 	case cfg.State.Redis != nil:
 		c, err := redisClient(cfg)
 		if err != nil {
@@ -54,6 +66,12 @@ func openState(ctx context.Context, cfg *gateway.Config, logger *slog.Logger) (*
 			return nil, err
 		}
 		st.client, st.redis = c, r
+		h, err := hub.NewRedis(c, hub.RedisOptions{Prefix: cfg.State.Redis.Prefix})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		st.hub = h
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		if err := r.Ping(cctx); err != nil {
@@ -108,6 +126,7 @@ func (st *openedState) audit(cfg *gateway.Config, opts *audit.Options, reg prome
 
 // deps hands the state to the gateway.
 func (st *openedState) deps(d *gateway.Deps) {
+	d.Hub = st.hub
 	switch {
 	case st.bolt != nil:
 		d.Ledger, d.Answers, d.Revocations = st.bolt, st.bolt, st.bolt
@@ -129,6 +148,11 @@ func (st *openedState) close() {
 	if st.bolt != nil {
 		if err := st.bolt.Close(); err != nil {
 			st.logger.Error("closing state", "error", err)
+		}
+	}
+	if st.hubDB != nil {
+		if err := st.hubDB.Close(); err != nil {
+			st.logger.Error("closing the hub's state", "error", err)
 		}
 	}
 	if st.client != nil {

@@ -39,6 +39,9 @@ type tokenClaims struct {
 	Dept     string
 	District string
 	Purpose  string
+	// IDNumber is a citizen's resident identity number (claim
+	// id_number): whose data the citizen may ask about.
+	IDNumber string
 	TTL      time.Duration
 }
 
@@ -116,7 +119,7 @@ func signToken(key ed25519.PrivateKey, c tokenClaims, now time.Time) (string, er
 		"exp":   now.Add(c.TTL).Unix(),
 		"jti":   hex.EncodeToString(jti[:]),
 	}
-	for k, v := range map[string]string{"dept": c.Dept, "district": c.District, "purpose": c.Purpose} {
+	for k, v := range map[string]string{"dept": c.Dept, "district": c.District, "purpose": c.Purpose, "id_number": c.IDNumber} {
 		if v != "" {
 			claims[k] = v
 		}
