@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/hub"
+	"github.com/sluicegw/sluice/internal/redistest"
 	"github.com/sluicegw/sluice/policy"
 )
 
@@ -30,19 +32,26 @@ type hubGateway struct {
 	store  hub.Store
 	cfg    *Config
 	set    *policy.Set
+	// clock, when set, is the replicas' clock.
+	clock atomic.Pointer[time.Time]
 }
 
 const hubVisits = `{"items":[{"visit_id":"V1","patient_id":"110105199001011234","patient_name":"张三","district":"朝阳区",` +
 	`"hospital":"朝阳医院","diagnosis":"I10","visit_date":"2026-03-17","cost":345}],"page":1,"page_size":20}`
 
-func newHubGateway(t *testing.T, sharing string) *hubGateway {
+func newHubGateway(t testing.TB, sharing string) *hubGateway {
+	return newHubGatewayOver(t, sharing, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(hubVisits))
+	})
+}
+
+// newHubGatewayOver is newHubGateway over another visits upstream.
+func newHubGatewayOver(t testing.TB, sharing string, upstream http.HandlerFunc) *hubGateway {
 	t.Helper()
 	g := &hubGateway{secret: make([]byte, 32), audit: &orderAudit{}, store: hub.NewMemory()}
 	rand.Read(g.secret)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(hubVisits))
-	}))
+	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
 	policies, err := filepath.Abs("../policies")
 	if err != nil {
@@ -71,18 +80,25 @@ func newHubGateway(t *testing.T, sharing string) *hubGateway {
 
 // replica is another gateway over the same configuration, trail and hub
 // store.
-func (g *hubGateway) replica(t *testing.T) *Server {
+func (g *hubGateway) replica(t testing.TB) *Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	srv, err := New(ctx, g.cfg, Deps{Audit: g.audit, Policies: policy.NewEngine(g.set), Logger: slog.New(slog.DiscardHandler), Hub: g.store})
+	now := func() time.Time {
+		if c := g.clock.Load(); c != nil {
+			return *c
+		}
+		return time.Now()
+	}
+	srv, err := New(ctx, g.cfg, Deps{Audit: g.audit, Policies: policy.NewEngine(g.set), Logger: slog.New(slog.DiscardHandler),
+		Hub: g.store, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv
 }
 
-func (g *hubGateway) token(t *testing.T, sub, dept string, roles ...string) string {
+func (g *hubGateway) token(t testing.TB, sub, dept string, roles ...string) string {
 	t.Helper()
 	claims := jwt.MapClaims{"iss": "test-idp", "aud": "sluice", "sub": sub, "roles": roles,
 		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
@@ -275,10 +291,31 @@ func TestHubBodiesAreReadStrictly(t *testing.T) {
 }
 
 // A grant suspended on one replica stops releasing on another within a
-// second.
+// second: replicas sharing a memory store, and replicas on one Redis each
+// with its own client, as separate processes would be.
 func TestAGrantSuspendedOnOneReplicaStopsReleasingOnAnother(t *testing.T) {
-	g := newHubGateway(t, "unconditional") // approved at once, by the system
-	other := g.replica(t)
+	t.Run("memory", func(t *testing.T) {
+		g := newHubGateway(t, "unconditional") // approved at once, by the system
+		suspendOnOneSeeOnAnother(t, g, g.replica(t))
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		store := func() hub.Store {
+			h, err := hub.NewRedis(srv.Client(), hub.RedisOptions{Prefix: "t"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		g := newHubGateway(t, "unconditional")
+		g.store = store()
+		g.srv = g.replica(t)
+		g.store = store()
+		suspendOnOneSeeOnAnother(t, g, g.replica(t))
+	})
+}
+
+func suspendOnOneSeeOnAnother(t *testing.T, g *hubGateway, other *Server) {
 	rita := g.token(t, "rita", "stats-bureau", "researcher")
 	req := decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests", rita, visitsRequest), http.StatusCreated)
 	if req.State != hub.Approved || req.Grant == "" {
@@ -324,4 +361,38 @@ func TestTheCatalogueSaysHowToAsk(t *testing.T) {
 	if strings.Contains(w.Body.String(), `"request"`) {
 		t.Errorf("the public is shown how to ask: %s", w.Body)
 	}
+}
+
+// An unanswered request is escalated by the clock, in the trail as the
+// system's act, and the coordinator may then decide it.
+func TestAnOverdueRequestIsEscalatedToTheCoordinator(t *testing.T) {
+	g := newHubGateway(t, "conditional")
+	start := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC) // a Friday
+	g.clock.Store(&start)
+	rita := g.token(t, "rita", "stats-bureau", "researcher")
+	req := decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests", rita, visitsRequest), http.StatusCreated)
+	cora := g.token(t, "cora", "", "coordinator")
+	if w := call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/decision", cora, map[string]any{"decision": "approve"}); w.Code != http.StatusForbidden && w.Code != http.StatusConflict {
+		t.Errorf("the coordinator decided a request not yet overdue: %d %s", w.Code, w.Body)
+	}
+	g.srv.sweep(context.Background())
+	if got := decodeAs[hub.Request](t, call(t, g.srv, "GET", "/v1/requests/"+req.ID, rita, nil), http.StatusOK); got.State != hub.Submitted {
+		t.Fatalf("escalated before its due time: %s", got.State)
+	}
+	late := req.Due.Add(time.Minute)
+	g.clock.Store(&late)
+	g.srv.sweep(context.Background())
+	if got := decodeAs[hub.Request](t, call(t, g.srv, "GET", "/v1/requests/"+req.ID, rita, nil), http.StatusOK); got.State != hub.Escalated {
+		t.Fatalf("past its due time: %s, want escalated", got.State)
+	}
+	var escalation *audit.Event
+	for _, e := range g.events(req.ID) {
+		if e.Action == "request.escalate" {
+			escalation = &e
+		}
+	}
+	if escalation == nil || escalation.Subject != "sluice" || escalation.Change.To != "escalated" {
+		t.Errorf("escalation record %+v", escalation)
+	}
+	decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/decision", cora, map[string]any{"decision": "approve"}), http.StatusOK)
 }
