@@ -3,13 +3,15 @@ package gateway
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/sluicegw/sluice/hub"
 )
 
 // HubConfig sets the sharing hub's clocks. The hub keeps its requests,
 // grants and demands in the state backend: a bbolt file beside
-// state.path (hub.db), or state.redis shared by every replica.
+// state.path (HubPath), or state.redis shared by every replica.
 type HubConfig struct {
 	// CalendarFile lists holidays and make-up working days (the hub's
 	// calendar format: zone, holidays, workdays). Unset: weekends only,
@@ -39,6 +41,18 @@ func (h *HubConfig) validate(bad func(field, format string, args ...any)) {
 			bad(d.name, "want 1 to 250 working days, got %d", *d.v)
 		}
 	}
+}
+
+// HubPath is the hub's bbolt file when the state is embedded: beside
+// state.path, named after it (state/sluice.db → state/sluice-hub.db), so
+// that two gateways with two state files keep two hubs. "" without
+// state.path.
+func (c *Config) HubPath() string {
+	if c.State.Path == "" {
+		return ""
+	}
+	p := c.Path(c.State.Path)
+	return strings.TrimSuffix(p, filepath.Ext(p)) + "-hub.db"
 }
 
 // calendar loads the configured calendar, or the default one.

@@ -27,6 +27,7 @@ const maxHubBody = 64 << 10
 // hubRoutes adds the hub's routes to mux.
 func (s *Server) hubRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/requests", s.hubHandler("request.submit", s.submitRequest))
+	mux.HandleFunc("POST /v1/requests/preview", s.hubHandlerAs("request.preview", "request.submit", s.previewRequest))
 	mux.HandleFunc("GET /v1/requests", s.hubHandler("request.read", s.listRequests))
 	mux.HandleFunc("GET /v1/requests/{id}", s.hubHandler("request.read", s.getRequest))
 	mux.HandleFunc("POST /v1/requests/{id}/decision", s.hubHandler("request.decide", s.decideRequest))
@@ -41,7 +42,7 @@ func (s *Server) hubRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/demands", s.hubHandler("demand.read", s.listDemands))
 	mux.HandleFunc("GET /v1/demands/{id}", s.hubHandler("demand.read", s.getDemand))
 	mux.HandleFunc("POST /v1/demands/{id}/decision", s.hubHandler("demand.decide", s.decideDemand))
-	for _, w := range []string{"requests", "grants", "demands", "decision", "reply", "withdraw",
+	for _, w := range []string{"requests", "grants", "demands", "decision", "reply", "withdraw", "preview",
 		string(hub.Revoke), string(hub.Suspend), string(hub.Resume)} {
 		s.known[w] = true
 	}
@@ -55,8 +56,14 @@ type hubCall func(ctx context.Context, r *http.Request, x *exchange) (int, any, 
 // take action at all, runs call, and answers once the records are
 // durable.
 func (s *Server) hubHandler(action string, call hubCall) http.HandlerFunc {
+	return s.hubHandlerAs(action, action, call)
+}
+
+// hubHandlerAs is hubHandler for a route audited as audited and allowed
+// as the policy allows action (a preview is allowed to whoever may ask).
+func (s *Server) hubHandlerAs(audited, action string, call hubCall) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		x := s.begin(w, r, action)
+		x := s.begin(w, r, audited)
 		if !s.authorize(w, r, x, s.policies.Current(), action) {
 			return
 		}

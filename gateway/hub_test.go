@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -395,4 +396,69 @@ func TestAnOverdueRequestIsEscalatedToTheCoordinator(t *testing.T) {
 		t.Errorf("escalation record %+v", escalation)
 	}
 	decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/decision", cora, map[string]any{"decision": "approve"}), http.StatusOK)
+}
+
+// Whatever a steward enters for the L4 patient ID, a release under the
+// grant never carries the ID, nor any run of its digits: the policy holds
+// each treatment to the level's ceiling. Each attempt is approved through
+// the hub and read as the grantee would.
+func TestAGrantNeverReleasesBeyondTheCeilingWhateverTheStewardEnters(t *testing.T) {
+	g := newHubGateway(t, "conditional")
+	steward := g.token(t, "sam", "health", "steward")
+	const raw = "110105199001011234"
+	for i, treatment := range []any{
+		"keep", map[string]any{"op": "keep"}, "ceiling",
+		map[string]any{"op": "mask", "keep_first": 17},
+		map[string]any{"op": "mask_id_cn", "keep_first": 14},
+		map[string]any{"op": "mask_id_cn", "keep": "birth_year"},
+		map[string]any{"op": "generalize", "to": "prefix", "length": 18},
+		map[string]any{"op": "truncate", "length": 18},
+		map[string]any{"op": "replace", "value": raw},
+		map[string]any{"op": "pseudonymize", "scope": "shared:everyone"},
+	} {
+		sub := fmt.Sprint("r", i)
+		tok := g.token(t, sub, "stats-bureau", "researcher")
+		req := decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests", tok, visitsRequest), http.StatusCreated)
+		approve := map[string]any{"decision": "approve", "conditions": map[string]any{"fields": map[string]any{"patient_id": treatment}}}
+		decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/decision", steward, approve), http.StatusOK)
+		w := call(t, g.srv, "GET", "/v1/health/visits", tok, nil, PurposeHeader, "research")
+		if w.Code != http.StatusOK {
+			t.Fatalf("%v: %d %s", treatment, w.Code, w.Body)
+		}
+		for _, run := range []string{raw, "19900101", "1101051990"} {
+			if strings.Contains(w.Body.String(), run) {
+				t.Errorf("granted %v, released %s (holds %q)", treatment, w.Body, run)
+			}
+		}
+	}
+}
+
+func TestAPreviewShowsWhatAGrantWouldReleaseOnAMadeUpRecord(t *testing.T) {
+	g := newHubGateway(t, "conditional")
+	rita := g.token(t, "rita", "stats-bureau", "researcher")
+	body := map[string]any{"dataset": "health/visits", "fields": []string{"patient_id", "district", "visit_date"}, "purpose": "research",
+		"conditions": map[string]any{"fields": map[string]any{"patient_id": "keep", "visit_date": map[string]any{"op": "generalize", "to": "month"}}}}
+	p := decodeAs[Preview](t, call(t, g.srv, "POST", "/v1/requests/preview", rita, body), http.StatusOK)
+	if !p.Allowed || len(p.Fields) != 3 {
+		t.Fatalf("preview %+v", p)
+	}
+	byName := map[string]PreviewField{}
+	for _, f := range p.Fields {
+		byName[f.Name] = f
+	}
+	id := byName["patient_id"]
+	if id.Treatment.Op != "pseudonymize" || id.Example.Raw != "110105199001011234" || len(fmt.Sprint(id.Example.Released)) != 32 {
+		t.Errorf("patient_id %+v: want the ceiling, a pseudonym of the made-up ID", id)
+	}
+	if v := byName["visit_date"]; v.Example.Released != "2026-03" || byName["district"].Treatment.Op != "keep" {
+		t.Errorf("fields %+v", p.Fields)
+	}
+	// A role that does not read under grants is told so; nothing is made.
+	carl := g.token(t, "carl", "civil", "caseworker")
+	if p := decodeAs[Preview](t, call(t, g.srv, "POST", "/v1/requests/preview", carl, body), http.StatusOK); p.Allowed || p.Reason == "" {
+		t.Errorf("a caseworker's preview %+v", p)
+	}
+	if rs, _ := g.store.Requests(context.Background(), hub.Filter{}); len(rs) != 0 {
+		t.Errorf("a preview stored %d requests", len(rs))
+	}
 }

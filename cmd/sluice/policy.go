@@ -567,7 +567,7 @@ func offlineHub(cfg *gateway.Config) (hub.Store, func(), error) {
 	none := func() {}
 	switch {
 	case cfg.State.Path != "":
-		b, err := hub.OpenBoltReadOnly(filepath.Join(filepath.Dir(cfg.Path(cfg.State.Path)), "hub.db"), 200*time.Millisecond)
+		b, err := hub.OpenBoltReadOnly(cfg.HubPath(), 200*time.Millisecond)
 		if err != nil {
 			if errors.Is(err, bbolt.ErrTimeout) {
 				return nil, none, errors.New("a running gateway holds its file")

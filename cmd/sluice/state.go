@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +47,7 @@ func openState(ctx context.Context, cfg *gateway.Config, logger *slog.Logger) (*
 		st.bolt = b
 		// The hub keeps its own file: the ledger's bbolt file is locked
 		// by its handle.
-		h, err := hub.OpenBolt(filepath.Join(filepath.Dir(cfg.Path(cfg.State.Path)), "hub.db"))
+		h, err := hub.OpenBolt(cfg.HubPath())
 		if err != nil {
 			b.Close()
 			return nil, err

@@ -7,8 +7,11 @@
 # data.registry.ceilings maps each level to its ceiling: "keep" (the
 # level allows the value in clear) or a treatment; for a level whose
 # ceiling is not "keep", data.registry.within_ceiling lists the operators
-# that release no more than it (a pseudonym, a named mask form, a
-# generalisation, dropping the field).
+# that release no more than it. The shipped registry's L4 ceiling is a
+# pseudonym, and within it are only treatments that release no part of
+# the value (drop, null, redact, pseudonymize): a mask keeps digits (a
+# keep_first of 14 keeps the birth date), a prefix or a truncation can keep
+# the whole value, so each is held to the pseudonym.
 #
 # Copy this into a grant-based read:
 #

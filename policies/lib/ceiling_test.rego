@@ -25,8 +25,14 @@ test_a_clear_l4_value_is_held_to_the_ceiling if {
 
 test_treatments_within_the_ceiling_pass if {
 	cap("patient_id", "drop") == "drop"
-	cap("patient_id", {"op": "mask_id_cn", "keep": "region"}) == {"op": "mask_id_cn", "keep": "region"}
+	cap("patient_id", "redact") == "redact"
 	cap("patient_id", {"op": "pseudonymize", "rotate": "90d"}) == {"op": "pseudonymize", "rotate": "90d"}
+}
+
+test_treatments_that_keep_part_of_an_l4_value_are_held_to_the_ceiling if {
+	cap("patient_id", {"op": "mask_id_cn", "keep_first": 14}) == "pseudonymize"
+	cap("patient_id", {"op": "generalize", "to": "prefix", "length": 18}) == "pseudonymize"
+	cap("patient_id", {"op": "truncate", "length": 18}) == "pseudonymize"
 }
 
 test_ceiling_names_the_level_s_most if {
