@@ -462,3 +462,31 @@ func TestAPreviewShowsWhatAGrantWouldReleaseOnAMadeUpRecord(t *testing.T) {
 		t.Errorf("a preview stored %d requests", len(rs))
 	}
 }
+
+// A steward's question pauses the clock; the requester's reply restarts
+// it, and the requester may withdraw.
+func TestAQuestionPausesTheClockAndTheReplyResumesIt(t *testing.T) {
+	g := newHubGateway(t, "conditional")
+	rita := g.token(t, "rita", "stats-bureau", "researcher")
+	steward := g.token(t, "sam", "health", "steward")
+	req := decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests", rita, visitsRequest), http.StatusCreated)
+	if w := call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/decision", steward, map[string]any{"decision": "need_info"}); w.Code != http.StatusBadRequest {
+		t.Errorf("a question without its text: %d %s", w.Code, w.Body)
+	}
+	asked := decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/decision", steward,
+		map[string]any{"decision": "need_info", "reason": "which districts?"}), http.StatusOK)
+	if asked.State != hub.NeedsInfo || asked.PausedAt.IsZero() {
+		t.Fatalf("asked %+v", asked)
+	}
+	if w := call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/reply", steward, map[string]any{"reason": "x"}); w.Code != http.StatusForbidden {
+		t.Errorf("the steward replied for the requester: %d %s", w.Code, w.Body)
+	}
+	replied := decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/reply", rita, map[string]any{"reason": "all"}), http.StatusOK)
+	if replied.State != hub.Submitted || replied.Due.Before(req.Due) {
+		t.Errorf("replied %+v: want submitted, due no earlier than before", replied)
+	}
+	decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/withdraw", rita, nil), http.StatusOK)
+	if w := call(t, g.srv, "POST", "/v1/requests/"+req.ID+"/decision", steward, map[string]any{"decision": "approve"}); w.Code != http.StatusConflict {
+		t.Errorf("approving a withdrawn request: %d %s", w.Code, w.Body)
+	}
+}
