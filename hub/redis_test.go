@@ -14,8 +14,8 @@ import (
 )
 
 // The Redis store runs the conformance suite against a real redis-server,
-// alone and as a one-node Cluster (which refuses a script whose keys are
-// in different slots); each store the suite asks for is a fresh key
+// alone, as a one-node Cluster (which refuses a script whose keys are
+// in different slots) and behind a Sentinel; each store the suite asks for is a fresh key
 // prefix. Without redis-server the tests skip, except under CI, where
 // they fail (see redistest).
 
@@ -31,15 +31,9 @@ func redisStore(t *testing.T, c redis.UniversalClient) *Redis {
 }
 
 func TestRedisStore(t *testing.T) {
-	for _, mode := range []struct {
-		name   string
-		client func(t *testing.T) redis.UniversalClient
-	}{
-		{"single", func(t *testing.T) redis.UniversalClient { return redistest.Start(t).Client() }},
-		{"cluster", func(t *testing.T) redis.UniversalClient { return redistest.StartCluster(t).Client() }},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
-			c := mode.client(t)
+	for _, topo := range redistest.Topologies() {
+		t.Run(topo.Name, func(t *testing.T) {
+			c := topo.Client(t)
 			testStore(t, func(t *testing.T) Store { return redisStore(t, c) })
 		})
 	}

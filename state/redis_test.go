@@ -38,21 +38,9 @@ func redisBackend(t *testing.T, c redis.UniversalClient) *Redis {
 }
 
 func TestRedisConformance(t *testing.T) {
-	for _, mode := range []struct {
-		name   string
-		client func(t *testing.T) redis.UniversalClient
-	}{
-		{"single", func(t *testing.T) redis.UniversalClient { return redistest.Start(t).Client() }},
-		{"cluster", func(t *testing.T) redis.UniversalClient { return redistest.StartCluster(t).Client() }},
-		{"sentinel", func(t *testing.T) redis.UniversalClient {
-			sen := redistest.StartSentinel(t, redistest.Start(t))
-			c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{sen.Addr()}, MasterName: sen.Master})
-			t.Cleanup(func() { c.Close() })
-			return c
-		}},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
-			c := mode.client(t)
+	for _, mode := range redistest.Topologies() {
+		t.Run(mode.Name, func(t *testing.T) {
+			c := mode.Client(t)
 			t.Run("ledger", func(t *testing.T) { testLedger(t, func(t *testing.T) Ledger { return redisBackend(t, c) }) })
 			t.Run("cache", func(t *testing.T) { testCache(t, func(t *testing.T) Cache { return redisBackend(t, c) }) })
 			t.Run("revocations", func(t *testing.T) {

@@ -311,3 +311,26 @@ func StartSentinel(t testing.TB, m *Server) *Sentinel {
 	}
 	return &Sentinel{Server: s, Master: "sluice"}
 }
+
+// Topology is a way Redis is deployed, as a test starts it: a name and
+// a client of a fresh deployment.
+type Topology struct {
+	Name   string
+	Client func(t testing.TB) redis.UniversalClient
+}
+
+// Topologies are the deployments a backend must work on: one server, a
+// one-node Cluster (which refuses a script whose keys are in different
+// slots) and a server behind a Sentinel.
+func Topologies() []Topology {
+	return []Topology{
+		{"single", func(t testing.TB) redis.UniversalClient { return Start(t).Client() }},
+		{"cluster", func(t testing.TB) redis.UniversalClient { return StartCluster(t).Client() }},
+		{"sentinel", func(t testing.TB) redis.UniversalClient {
+			sen := StartSentinel(t, Start(t))
+			c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{sen.Addr()}, MasterName: sen.Master})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}},
+	}
+}
