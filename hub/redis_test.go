@@ -13,11 +13,10 @@ import (
 	"github.com/sluicegw/sluice/internal/redistest"
 )
 
-// The Redis store runs the conformance suite against a real redis-server,
-// alone, as a one-node Cluster (which refuses a script whose keys are
-// in different slots) and behind a Sentinel; each store the suite asks for is a fresh key
-// prefix. Without redis-server the tests skip, except under CI, where
-// they fail (see redistest).
+// The Redis store runs the conformance suite against a real redis-server
+// in each topology redistest starts (one server, a one-node Cluster, a
+// Sentinel); each store the suite asks for is a fresh key prefix. Without
+// redis-server the tests skip, except under CI, where they fail.
 
 var prefixes atomic.Int64
 
