@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
+	neturl "net/url"
 	"time"
 )
 
@@ -61,33 +58,18 @@ func approveDemoGrant(ctx context.Context, gw string, tokens map[string]string) 
 	return hubCall(ctx, "POST", gw+"/v1/requests/"+made.ID+"/decision", tokens["steward_health"], decision, nil)
 }
 
-// hubCall sends body (JSON) to the gateway as token and decodes a 2xx
-// answer into out.
+// hubCall sends body (JSON) to the gateway at url as token and decodes a
+// 2xx answer into out (nil: none).
 func hubCall(ctx context.Context, method, url, token string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	u, err := neturl.Parse(url)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	path := u.RequestURI()
+	u.Path, u.RawQuery = "", ""
+	b, err := (&hubClient{base: u.String(), token: token}).call(ctx, method, path, body)
+	if err != nil || out == nil {
 		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out == nil {
-		return nil
 	}
 	return json.Unmarshal(b, out)
 }

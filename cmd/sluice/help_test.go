@@ -14,7 +14,7 @@ func helpCommandLines() [][]string {
 	for _, c := range commands.subcommands {
 		lines = append(lines, []string{c.name, "--help"}, []string{c.name, "-h"})
 	}
-	for _, g := range []*group{auditCommands, policyCommands} {
+	for _, g := range []*group{auditCommands, policyCommands, hubCommands} {
 		lines = append(lines, []string{g.name, "help"})
 		for _, s := range g.subcommands {
 			lines = append(lines, []string{g.name, s.name, "--help"}, []string{"help", g.name, s.name})
@@ -113,7 +113,7 @@ func TestUsageNamesEveryCommand(t *testing.T) {
 	for _, c := range commands.subcommands {
 		want = append(want, c.name)
 	}
-	for _, g := range []*group{auditCommands, policyCommands} {
+	for _, g := range []*group{auditCommands, policyCommands, hubCommands} {
 		for _, s := range g.subcommands {
 			want = append(want, g.name+" "+s.name)
 		}

@@ -1,5 +1,5 @@
 // Command sluice is the privacy-preserving data release gateway: serve,
-// demo, token, audit and policy subcommands.
+// demo, token, audit, policy and hub subcommands.
 package main
 
 import (
@@ -131,10 +131,25 @@ commands:
                                         read a caller's whole view of a dataset and report how far it singles people out
   policy lint [--config F] [--subjects FILE] [--time T] [--json] [DIR]
                                         report callers the policies let both read and count a dataset
+  hub requests (list [--state S] | show ID) [--json]
+                                        list sharing requests, or show one with its history
+  hub grants (list [--state S] | show ID) [--json]
+                                        list grants, or show one with its history
+  hub demands (list [--state S] | show ID) [--json]
+                                        list demands for data the catalogue lacks, or show one
+  hub decide REQ (--approve | --reject | --need-info) [--reason R] [--fields JSON] [--valid-until T]
+             [--max-rows N] [--min-k K] [--min-l L]
+                                        approve a request (issuing a grant), reject it, or ask its requester for information
+  hub revoke GRANT --reason R           revoke a grant: its releases end at once
+  hub suspend GRANT --reason R          suspend a grant until it is resumed
+  hub resume GRANT --reason R           resume a suspended grant
   help [COMMAND]                        print this help, or a command's (as COMMAND --help)
 
 Flags may come before or after arguments; "--" ends them. Every command
 takes -h or --help.
+
+The hub commands talk to a running gateway as a caller: --gateway URL with
+--token T or --token-file F, or a demo's --dir D --role R.
 
 exit status: 0 success, 1 failure, 2 usage error. audit verify, policy lint
 and policy test exit 1 for their verdict (the trail is not intact, a
@@ -144,6 +159,7 @@ examples:
   sluice demo --dir .sluice-demo
   sluice audit search --dir .sluice-demo --subject alice --since 24h
   sluice policy explain --role analyst GET /v1/health/visits
+  sluice hub requests list --dir .sluice-demo --role steward_health
   sluice help policy risk
 `
 
@@ -156,6 +172,7 @@ var commands = &group{
 		{"token", "print a demo token, or revoke tokens", runToken},
 		{"audit", "check and search the audit trail", auditCommands.run},
 		{"policy", "test, evaluate, explain, assess and lint policies", policyCommands.run},
+		{"hub", "list, show and decide the sharing hub's requests, grants and demands", hubCommands.run},
 	},
 }
 
