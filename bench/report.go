@@ -147,12 +147,15 @@ func (r *results) markdown() string {
 	p("- (d) sidecar pattern: the same Go proxy first POSTs `{method, path, query, authorization}` to `opa run --server`\n")
 	p("  (policy: a no-op allow on GET /v1/… with a bearer token, so this is the pattern's floor) and proxies on `true`.\n")
 	p("  Its CPU is the proxy's plus OPA's.\n")
-	p("- (e) Sluice, `sluice serve` with the demo configuration and the shipped policies: EdDSA JWT verified, policy\n")
+	p("- (e) Sluice, `sluice serve` with the demo configuration and the shipped policies, the analyst reading under the\n")
+	p("  demo's approved grant: EdDSA JWT verified, grants in force looked up, policy\n")
 	p("  decided, query rebuilt, records transformed (identifiers dropped, date to month, cost to a band) and filtered\n")
 	p("  to classes of at least five patients (min_k 5, the class table built once by the warm-up), the\n")
 	p("  release's decision record queued before the department is asked and durable before release, its outcome\n")
 	p("  record riding with a later commit (group commit: one write into the segment's preallocated space and one\n")
-	p("  fdatasync per batch); JSON request log on stderr (to a file; lines gathered into one write per 100 ms).\n\n")
+	p("  fdatasync per batch); JSON request log on stderr (to a file; lines gathered into one write per 100 ms).\n")
+	p("- (f) the same Sluice on a state file whose hub holds no grant: the analyst reads the same view by its role's\n")
+	p("  own rule (`policies/sluice.rego`); (e) against (f) is what reading under a grant costs.\n\n")
 	closedTool := "wrk (`wrk -t1 -c%d --latency`)"
 	if r.loadTool == "go" {
 		closedTool = "the built-in Go generator (%d connections)"
@@ -182,6 +185,11 @@ func (r *results) markdown() string {
 		}
 		p("| (%s) %s | %.0f | %s | %s | %s | %s | %s | %s | %d |\n", t.key, t.name, m.res.throughput(), vs,
 			us(m.res.p50), us(m.res.p99), us(m.cpuPerRequest()), cvs, us(m.upPerRequest()), m.res.errors)
+	}
+	if e, f := median(r.closed["e"]), median(r.closed["f"]); e != nil && f != nil {
+		p("\nA release under a sharing grant (e) against the same view by the analyst's own rule (f), in this run:\n")
+		p("throughput %s, CPU/request %s (issue 20's bound: within 5%%).\n",
+			ratio(e.res.throughput(), f.res.throughput()), ratio(float64(e.cpuPerRequest()), float64(f.cpuPerRequest())))
 	}
 	if o.rounds > 1 {
 		p("\nEvery round's throughput (req/s), to show the spread:\n\n")

@@ -290,6 +290,31 @@ func (l *lab) targets(ctx context.Context) ([]*target, error) {
 			w: workload{url: base + "/v1/health/visits?page_size=20", auth: bearer}, tier: []*child{c}, check: checkRecords(true),
 			metrics: base + "/metrics"})
 	}
+	if want("f") {
+		// The same gateway on a state file of its own, whose hub holds no
+		// grant: the analyst reads the same view by its role's own rule,
+		// and (e) against (f) is what a release under a grant costs.
+		c, base, err := l.serveSluice(ctx, "sluice-nogrant", func(cfg string) (string, error) {
+			for _, r := range []struct{ re, to string }{
+				{`(?m)^state:\n(\s*)path: .*$`, "state:\n${1}path: state/sluice-nogrant.db"},
+				{`(?m)^audit:\n  dir: .*$`, "audit:\n  dir: audit-nogrant"},
+				{`(?m)^(\s*)witness_file: .*$`, "${1}witness_file: audit-nogrant-witness.json"},
+			} {
+				re := regexp.MustCompile(r.re)
+				if !re.MatchString(cfg) {
+					return "", fmt.Errorf("configuration has no match for %s", r.re)
+				}
+				cfg = re.ReplaceAllString(cfg, r.to)
+			}
+			return cfg, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, &target{key: "f", name: "Sluice, the same view by the analyst's own rule (no grant)",
+			w: workload{url: base + "/v1/health/visits?page_size=20", auth: bearer}, tier: []*child{c}, check: checkRecords(true),
+			metrics: base + "/metrics"})
+	}
 	for _, t := range ts {
 		if t.skipped != "" {
 			continue
