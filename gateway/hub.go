@@ -29,12 +29,17 @@ const (
 )
 
 // grantCache is this replica's copy of the active grants, by department
-// and dataset.
+// and dataset, each beside the form the policy input takes, made once.
 type grantCache struct {
 	mu      sync.RWMutex
 	version string
 	checked time.Time // the last time the store answered
-	byKey   map[string][]*hub.Grant
+	byKey   map[string][]cachedGrant
+}
+
+type cachedGrant struct {
+	g  *hub.Grant
+	in policy.Grant
 }
 
 func grantKey(dept, dataset string) string { return dept + "\x00" + dataset }
@@ -58,10 +63,11 @@ func (c *grantCache) refresh(ctx context.Context, st hub.Store, now time.Time) e
 	if err != nil {
 		return err
 	}
-	m := make(map[string][]*hub.Grant, len(gs))
+	m := make(map[string][]cachedGrant, len(gs))
 	for _, g := range gs {
 		k := grantKey(g.Dept, g.Dataset)
-		m[k] = append(m[k], g)
+		m[k] = append(m[k], cachedGrant{g: g, in: policy.Grant{ID: g.ID, Dataset: g.Dataset, Dept: g.Dept,
+			Purpose: g.Purpose, Fields: g.Fields, ValidUntil: g.ValidUntil, MaxRows: g.MaxRows, MinK: g.MinK, MinL: g.MinL}})
 	}
 	c.mu.Lock()
 	c.version, c.checked, c.byKey = v, now, m
@@ -69,15 +75,21 @@ func (c *grantCache) refresh(ctx context.Context, st hub.Store, now time.Time) e
 	return nil
 }
 
-// inForce returns the grants of dept on dataset for purpose effective at
-// now; none when the copy is stale.
-func (c *grantCache) inForce(dept, dataset, purpose string, now time.Time) []*hub.Grant {
+// inForce returns, as the policy input takes them, the grants of dept on
+// dataset for purpose effective at now; none when the copy is stale.
+func (c *grantCache) inForce(dept, dataset, purpose string, now time.Time) []policy.Grant {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if now.Sub(c.checked) > grantsMaxStale {
 		return nil
 	}
-	return hub.Applicable(c.byKey[grantKey(dept, dataset)], dept, dataset, purpose, now)
+	var out []policy.Grant
+	for _, cg := range c.byKey[grantKey(dept, dataset)] {
+		if cg.g.Purpose == purpose && cg.g.Effective(now) {
+			out = append(out, cg.in)
+		}
+	}
+	return out
 }
 
 // openHub sets the hub up over deps.Hub: the calendar, the grants copy
@@ -159,17 +171,7 @@ func (s *Server) policyGrants(x *exchange, ds *dataset) []policy.Grant {
 	if s.hub == nil || x.principal == nil || x.principal.Dept == "" {
 		return nil
 	}
-	name := ds.src.cfg.Name + "/" + ds.cfg.Name
-	gs := s.grants.inForce(x.principal.Dept, name, x.purpose, x.start)
-	if len(gs) == 0 {
-		return nil
-	}
-	out := make([]policy.Grant, len(gs))
-	for i, g := range gs {
-		out[i] = policy.Grant{ID: g.ID, Dataset: g.Dataset, Dept: g.Dept, Purpose: g.Purpose, Fields: g.Fields,
-			ValidUntil: g.ValidUntil, MaxRows: g.MaxRows, MinK: g.MinK, MinL: g.MinL}
-	}
-	return out
+	return s.grants.inForce(x.principal.Dept, ds.src.cfg.Name+"/"+ds.cfg.Name, x.purpose, x.start)
 }
 
 // hubError maps a hub refusal to the gateway's errors.

@@ -10,6 +10,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -71,7 +73,7 @@ func (s *Server) previewRequest(ctx context.Context, r *http.Request, x *exchang
 	if in.Purpose != "" {
 		x.purpose = in.Purpose
 	}
-	g := policy.Grant{ID: "grt_preview", Dataset: in.Dataset, Dept: x.principal.Dept, Purpose: x.purpose,
+	g := policy.Grant{Dataset: in.Dataset, Dept: x.principal.Dept, Purpose: x.purpose,
 		Fields: map[string]any{}, ValidUntil: s.now().Add(24 * time.Hour)}
 	for _, f := range in.Fields {
 		if _, ok := ds.cfg.Fields[f]; !ok && ds.cfg.Fields != nil {
@@ -88,6 +90,10 @@ func (s *Server) previewRequest(ctx context.Context, r *http.Request, x *exchang
 		}
 		g.MaxRows, g.MinK, g.MinL = c.MaxRows, c.MinK, c.MinL
 	}
+	// The decision cache keys grants by ID: the preview's names its terms.
+	terms, _ := json.Marshal(g)
+	sum := sha256.Sum256(terms)
+	g.ID = "grt_preview_" + hex.EncodeToString(sum[:12])
 	pin := s.input(x, r, "read", ds)
 	pin.Purpose, pin.Grants = x.purpose, []policy.Grant{g}
 	d := s.decide(ctx, x, s.policies.Current(), pin)

@@ -490,3 +490,19 @@ func TestAQuestionPausesTheClockAndTheReplyResumesIt(t *testing.T) {
 		t.Errorf("approving a withdrawn request: %d %s", w.Code, w.Body)
 	}
 }
+
+// Two previews of one caller with different terms are decided apart:
+// the decision cache keys grants by ID, and a preview's ID names its terms.
+func TestPreviewsOfDifferentTermsAreDecidedApart(t *testing.T) {
+	g := newHubGateway(t, "conditional")
+	rita := g.token(t, "rita", "stats-bureau", "researcher")
+	treatment := func(t2 any) string {
+		body := map[string]any{"dataset": "health/visits", "fields": []string{"district"}, "purpose": "research",
+			"conditions": map[string]any{"fields": map[string]any{"district": t2}}}
+		p := decodeAs[Preview](t, call(t, g.srv, "POST", "/v1/requests/preview", rita, body), http.StatusOK)
+		return p.Fields[0].Treatment.Op
+	}
+	if a, b := treatment("keep"), treatment("drop"); a != "keep" || b != "drop" {
+		t.Errorf("previews of keep and drop answered %s and %s", a, b)
+	}
+}

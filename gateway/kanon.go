@@ -9,6 +9,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -195,83 +196,105 @@ func (s *Server) readKTable(ctx context.Context, requestID string, x *exchange) 
 	return tab, e
 }
 
-// kFilter copies a transformed body ({"items": [...], meta...}) from src
-// to dst, leaving out each record tab does not release at k, and adds
-// "suppressed": the number left out, after items. It holds one record at
-// a time: the body's size is bounded by the spools, not by memory.
-func kFilter(dst io.Writer, src io.Reader, tab *risk.Table, k int) (released, suppressed int, err error) {
-	dec := json.NewDecoder(src)
-	w := bufio.NewWriter(dst)
-	if err := expectDelim(dec, '{'); err != nil {
-		return 0, 0, err
+// kFilter copies a transformed body from src to dst, leaving out each
+// record tab does not release, and adds "suppressed": the number left out,
+// after items. The body is the transform's own output, whose shape is
+// fixed — {"items":[REC,REC,...] then ,"member":value... } — so records
+// are found by their brackets, a byte at a time, and each is judged in
+// place (risk.Table.ReleasesJSON): one record is held at a time, never
+// decoded into a map.
+func kFilter(dst io.Writer, src io.Reader, tab *risk.Table) (released, suppressed int, err error) {
+	b := kBufs.Get().(*kBuffers)
+	defer kBufs.Put(b)
+	b.r.Reset(src)
+	b.w.Reset(dst)
+	defer b.r.Reset(nil)
+	defer b.w.Reset(nil)
+	return kFilterWith(b.r, b.w, tab)
+}
+
+// kBuffers are the reader and writer kFilter borrows, so that a page
+// does not allocate its buffers.
+type kBuffers struct {
+	r *bufio.Reader
+	w *bufio.Writer
+}
+
+var kBufs = sync.Pool{New: func() any {
+	return &kBuffers{r: bufio.NewReaderSize(nil, 16<<10), w: bufio.NewWriterSize(nil, 16<<10)}
+}}
+
+func kFilterWith(r *bufio.Reader, w *bufio.Writer, tab *risk.Table) (released, suppressed int, err error) {
+	prefix := `{"` + anonymize.OutputRecords + `":[`
+	head := make([]byte, len(prefix))
+	if _, err := io.ReadFull(r, head); err != nil || string(head) != prefix {
+		return 0, 0, fmt.Errorf("k-anonymity filter: the body does not start with %s", prefix)
 	}
-	w.WriteByte('{')
-	for first := true; dec.More(); first = false {
-		tok, err := dec.Token()
-		if err != nil {
-			return 0, 0, err
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return 0, 0, fmt.Errorf("k-anonymity filter: want a member name, got %v", tok)
-		}
-		if !first {
-			w.WriteByte(',')
-		}
-		nb, _ := json.Marshal(name)
-		w.Write(nb)
-		w.WriteByte(':')
-		if name != anonymize.OutputRecords {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return 0, 0, err
-			}
-			w.Write(raw)
+	w.WriteString(prefix)
+	var rec []byte
+	for {
+		c, err := r.ReadByte()
+		switch {
+		case err != nil:
+			return 0, 0, fmt.Errorf("k-anonymity filter: the records end early: %w", err)
+		case c == ']':
+		case c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t':
 			continue
-		}
-		if err := expectDelim(dec, '['); err != nil {
-			return 0, 0, err
-		}
-		w.WriteByte('[')
-		for dec.More() {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
+		case c == '{':
+			if rec, err = readObject(r, append(rec[:0], c)); err != nil {
 				return 0, 0, err
 			}
-			var rec map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return 0, 0, fmt.Errorf("k-anonymity filter: %w", err)
-			}
-			if !tab.Releases(rec) {
+			if !tab.ReleasesJSON(rec) {
 				suppressed++
 				continue
 			}
 			if released > 0 {
 				w.WriteByte(',')
 			}
-			w.Write(raw)
+			w.Write(rec)
 			released++
+			continue
+		default:
+			return 0, 0, fmt.Errorf("k-anonymity filter: a record is not an object")
 		}
-		if err := expectDelim(dec, ']'); err != nil {
-			return 0, 0, err
-		}
-		w.WriteString(`],"suppressed":`)
-		w.WriteString(strconv.Itoa(suppressed))
+		break
 	}
-	if err := expectDelim(dec, '}'); err != nil {
+	rest, err := io.ReadAll(r) // the members after the records, and the closing brace
+	if err != nil {
 		return 0, 0, err
 	}
-	w.WriteString("}\n")
+	w.WriteString(`],"suppressed":`)
+	w.WriteString(strconv.Itoa(suppressed))
+	w.Write(bytes.TrimRight(rest, " \n\r\t"))
+	w.WriteByte('\n')
 	return released, suppressed, w.Flush()
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("k-anonymity filter: %w", err)
+// readObject appends to rec, which holds an object's opening brace, the
+// rest of the object from r, strings and nesting followed.
+func readObject(r *bufio.Reader, rec []byte) ([]byte, error) {
+	depth, inString, escaped := 1, false, false
+	for depth > 0 {
+		c, err := r.ReadByte()
+		if err != nil {
+			return rec, fmt.Errorf("k-anonymity filter: a record ends early: %w", err)
+		}
+		rec = append(rec, c)
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString && c == '"':
+			inString = false
+		case inString:
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		}
 	}
-	if tok != want {
-		return fmt.Errorf("k-anonymity filter: want %v, got %v", want, tok)
-	}
-	return nil
+	return rec, nil
 }

@@ -647,7 +647,7 @@ func (s *Server) suppressSmallClasses(sp *spool, x *exchange, st *anonymize.Stat
 	}
 	limits := s.cfg.Limits
 	out := newSpool(int(limits.SpoolMemoryBytes), limits.SpoolDir)
-	released, suppressed, err := kFilter(out, sp, x.kTable, x.decision.MinK)
+	released, suppressed, err := kFilter(out, sp, x.kTable)
 	if err != nil {
 		out.Close()
 		return nil, err

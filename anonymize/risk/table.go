@@ -66,12 +66,18 @@ func (t *Table) Key(rec map[string]json.RawMessage) ClassKey {
 // it returns for reuse.
 func (t *Table) key(buf []byte, rec map[string]json.RawMessage) (ClassKey, []byte) {
 	for _, f := range t.qis {
-		v := canonical(rec[f.Name])
-		buf = binary.AppendUvarint(buf, uint64(len(v)))
-		buf = append(buf, v...)
+		buf = appendQI(buf, rec[f.Name])
 	}
 	sum := sha256.Sum256(buf)
 	return ClassKey(sum[:16]), buf
+}
+
+// appendQI appends one quasi-identifier's part of a class key: the
+// canonical form of its released value, length-prefixed.
+func appendQI(buf []byte, raw json.RawMessage) []byte {
+	v := canonical(raw)
+	buf = binary.AppendUvarint(buf, uint64(len(v)))
+	return append(buf, v...)
 }
 
 // Add counts one released record of the view, about the person whose
@@ -129,6 +135,12 @@ func (t *Table) Classes() int { return len(t.people) }
 // values changed since the table was built) is not released.
 func (t *Table) Releases(rec map[string]json.RawMessage) bool {
 	key, _ := t.key(make([]byte, 0, 64), rec)
+	return t.releasesClass(key)
+}
+
+// releasesClass reports whether the class key names holds at least k
+// people and, when the table tracks l, l values of every sensitive field.
+func (t *Table) releasesClass(key ClassKey) bool {
 	if len(t.people[key]) < t.k {
 		return false
 	}
