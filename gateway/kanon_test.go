@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/sluicegw/sluice/anonymize/risk"
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/policy"
 )
@@ -495,5 +498,34 @@ func TestMinKConcurrentRequestsShareOneBuild(t *testing.T) {
 	}
 	if n := len(g.builds()); n != 1 {
 		t.Errorf("8 concurrent requests made %d builds, want 1", n)
+	}
+}
+
+// kFilter follows the transform's body by its brackets: strings holding
+// brackets and quotes, nested values, no records, members after the
+// records.
+func TestKFilterFollowsTheBodyByItsBrackets(t *testing.T) {
+	tab, err := risk.NewTable([]risk.Field{{Name: "d"}}, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range []string{"A", "A", "B"} {
+		tab.Add(map[string]json.RawMessage{"d": json.RawMessage(`"` + d + `"`)}, fmt.Sprint("p", i))
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`{"items":[]}`, `{"items":[],"suppressed":0}` + "\n"},
+		{`{"items":[{"d":"A","n":"}{][\"x\\"}],"page":2}`, `{"items":[{"d":"A","n":"}{][\"x\\"}],"suppressed":0,"page":2}` + "\n"},
+		{`{"items":[{"d":"B"},{"d":"A","v":{"w":[1,{"d":"B"}]}},{"d":"B"}],"page":1,"page_size":3}`,
+			`{"items":[{"d":"A","v":{"w":[1,{"d":"B"}]}}],"suppressed":2,"page":1,"page_size":3}` + "\n"},
+	} {
+		var out bytes.Buffer
+		if _, _, err := kFilter(&out, strings.NewReader(tc.in), tab); err != nil || out.String() != tc.want {
+			t.Errorf("%s:\n got %s (%v)\nwant %s", tc.in, out.String(), err, tc.want)
+		}
+	}
+	for _, bad := range []string{``, `[]`, `{"items":[{"d":"A"}`, `{"items":["A"]}`, `{"page":1,"items":[]}`} {
+		if _, _, err := kFilter(io.Discard, strings.NewReader(bad), tab); err == nil {
+			t.Errorf("%q filtered without an error", bad)
+		}
 	}
 }
