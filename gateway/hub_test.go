@@ -297,7 +297,7 @@ func TestHubBodiesAreReadStrictly(t *testing.T) {
 func TestAGrantSuspendedOnOneReplicaStopsReleasingOnAnother(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
 		g := newHubGateway(t, "unconditional") // approved at once, by the system
-		suspendOnOneSeeOnAnother(t, g, g.replica(t))
+		endOnOneSeeOnAnother(t, g, g.replica(t), "suspend")
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
@@ -312,11 +312,13 @@ func TestAGrantSuspendedOnOneReplicaStopsReleasingOnAnother(t *testing.T) {
 		g.store = store()
 		g.srv = g.replica(t)
 		g.store = store()
-		suspendOnOneSeeOnAnother(t, g, g.replica(t))
+		endOnOneSeeOnAnother(t, g, g.replica(t), "revoke")
 	})
 }
 
-func suspendOnOneSeeOnAnother(t *testing.T, g *hubGateway, other *Server) {
+// endOnOneSeeOnAnother: a grant made on g's replica releases on other;
+// action (suspend, revoke) on g's stops other's releases within a second.
+func endOnOneSeeOnAnother(t *testing.T, g *hubGateway, other *Server, action string) {
 	rita := g.token(t, "rita", "stats-bureau", "researcher")
 	req := decodeAs[hub.Request](t, call(t, g.srv, "POST", "/v1/requests", rita, visitsRequest), http.StatusCreated)
 	if req.State != hub.Approved || req.Grant == "" {
@@ -331,11 +333,11 @@ func suspendOnOneSeeOnAnother(t *testing.T, g *hubGateway, other *Server) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	steward := g.token(t, "sam", "health", "steward")
-	decodeAs[hub.Grant](t, call(t, g.srv, "POST", "/v1/grants/"+req.Grant+"/suspend", steward, map[string]any{"reason": "audit"}), http.StatusOK)
-	suspended := time.Now()
+	decodeAs[hub.Grant](t, call(t, g.srv, "POST", "/v1/grants/"+req.Grant+"/"+action, steward, map[string]any{"reason": "audit"}), http.StatusOK)
+	ended := time.Now()
 	for call(t, other, "GET", "/v1/health/visits", rita, nil, research...).Code == http.StatusOK {
-		if time.Since(suspended) > time.Second {
-			t.Fatal("the other replica released under a suspended grant after a second")
+		if time.Since(ended) > time.Second {
+			t.Fatalf("the other replica released under a grant after its %s, a second on", action)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
