@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"io/fs"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/audit"
-	"github.com/sluicegw/sluice/audit/web"
 )
 
 // The auditor API answers only callers the policy allows the "audit"
@@ -236,25 +234,6 @@ func (s *Server) auditSummary(ctx context.Context, r *http.Request, dir string) 
 		"since": q.Since, "until": q.Until, "totals": sum.Counts,
 		"hours": hours, "consumers": sum.Consumers, "denied": den, "epsilon": epsList,
 	}, nil
-}
-
-// auditPage serves the auditor web page under /audit/. The files hold no
-// data; the page fetches everything from the API with the auditor's token.
-func auditPage() http.Handler {
-	sub, err := fs.Sub(web.FS, ".")
-	if err != nil {
-		panic(err)
-	}
-	files := http.StripPrefix("/audit/", http.FileServerFS(sub))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Request-Id", newRequestID())
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	})
 }
 
 // verifyOptions checks the trail against the configured checkpoint key and

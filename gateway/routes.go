@@ -21,6 +21,8 @@ func (s *Server) routes() http.Handler {
 	s.hubRoutes(mux)
 	mux.Handle("GET /audit/", auditPage())
 	mux.Handle("GET /audit", http.RedirectHandler("/audit/", http.StatusMovedPermanently))
+	mux.Handle("GET /hub/", hubPage())
+	mux.Handle("GET /hub", http.RedirectHandler("/hub/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.unknown)
 	return recoverer(s, s.cors(mux))
 }
