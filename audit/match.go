@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/jsonscan"
 )
 
 // Searching a trail of millions of records cannot afford to decode each
@@ -180,7 +182,7 @@ func (t *topFields) scan(b []byte, all bool) bool {
 			return false
 		}
 		i++
-		end, ok := skipValue(b, i)
+		end, ok := jsonscan.SkipValue(b, i)
 		if !ok {
 			return false
 		}
@@ -225,65 +227,6 @@ func (t *topFields) scan(b []byte, all bool) bool {
 		default:
 			return false
 		}
-	}
-}
-
-// skipValue returns the end of the JSON value starting at b[i].
-func skipValue(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				end, ok := skipString(b, i)
-				if !ok {
-					return 0, false
-				}
-				i = end
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, true
-				}
-			}
-			i++
-		}
-		return 0, false
-	}
-	for j := i; j < len(b); j++ {
-		if c := b[j]; c == ',' || c == '}' || c == ']' {
-			return j, j > i
-		}
-	}
-	return 0, false
-}
-
-// skipString returns the end of the JSON string starting at b[i] == '"'.
-func skipString(b []byte, i int) (int, bool) {
-	k := i + 1
-	for {
-		j := bytes.IndexByte(b[k:], '"')
-		if j < 0 {
-			return 0, false
-		}
-		q := k + j
-		n := 0
-		for p := q - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return q + 1, true
-		}
-		k = q + 1
 	}
 }
 
