@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -76,9 +77,12 @@ type results struct {
 	loadTool string
 	targets  []*target
 	closed   map[string][]*measurement // by target key, one per round
-	fixed    []fixedRate
-	stream   *streamResult
-	fsync    []*fsyncProbe // at the start and at the end of the run
+	// paired are (e) and (f) loaded at once, one pair per round (see
+	// pairedRuns).
+	paired [][2]*measurement
+	fixed  []fixedRate
+	stream *streamResult
+	fsync  []*fsyncProbe // at the start and at the end of the run
 	// streamErr is why the stream check failed; the report says so and
 	// the run fails after writing it.
 	streamErr error
@@ -201,6 +205,10 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 			}
 			r.closed[t.key] = append(r.closed[t.key], m)
 		}
+	}
+
+	if err := r.pairedRuns(ctx, l); err != nil {
+		return err
 	}
 
 	// Fixed rates, as fractions of Sluice's throughput (of the bare
@@ -350,4 +358,46 @@ func (r *results) verdict() error {
 		errs = append(errs, r.streamErr)
 	}
 	return errors.Join(errs...)
+}
+
+// pairedRuns loads (e), a release under the demo's grant, and (f), the
+// same view by the analyst's own rule, at once — half the connections
+// each, over the same window, one pair per round — so that whatever else
+// the shared machine does touches both alike, and their ratio says what
+// reading under a grant costs.
+func (r *results) pairedRuns(ctx context.Context, l *lab) error {
+	var e, f *target
+	for _, t := range r.targets {
+		switch {
+		case t.skipped != "":
+		case t.key == "e":
+			e = t
+		case t.key == "f":
+			f = t
+		}
+	}
+	if e == nil || f == nil {
+		return nil
+	}
+	o := r.o
+	for round := 1; round <= o.rounds; round++ {
+		var pair [2]*measurement
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, t := range []*target{e, f} {
+			wg.Go(func() {
+				pair[i], errs[i] = measure(ctx, t, l.upstream, func(win window) (*loadResult, error) {
+					return closedLoop(ctx, t.w, max(o.conns/2, 1), o.warmup, o.duration, win)
+				})
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs[:]...); err != nil {
+			return fmt.Errorf("(e) and (f) paired: %w", err)
+		}
+		l.logf("round %d paired (e) %.0f req/s cpu %s/req, (f) %.0f req/s cpu %s/req", round,
+			pair[0].res.throughput(), pair[0].cpuPerRequest(), pair[1].res.throughput(), pair[1].cpuPerRequest())
+		r.paired = append(r.paired, pair)
+	}
+	return nil
 }
