@@ -119,7 +119,7 @@ commands:
   audit verify --dir D [--pubkey F]... [--witness F | --redis ADDR --replica R] [--json]
                                         check the trail's hash chain, checkpoints and witness
   audit search --dir D [--subject S] [--dataset SRC/DS] [--action A] [--decision allow|deny|error]
-               [--status N] [--request-id ID] [--since T] [--until T] [--limit N] [--newest] [--json]
+               [--status N] [--request-id ID] [--object ID] [--since T] [--until T] [--limit N] [--newest] [--json]
                                         find records in the trail
   policy test [-v] [--coverage] [--threshold P] [--json] [DIR]
                                         run the Rego tests of a policy directory (as opa test)
