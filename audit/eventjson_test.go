@@ -353,7 +353,7 @@ func FuzzAppendEventMatchesEncodingJSON(f *testing.F) {
 	full := fullEvent()
 	f.Add("", "", "", "", []byte(nil), uint64(0), int64(0), int64(0), 0.0, 0.0, 0.0, int64(0), int64(0), int32(0))
 	f.Add(full.Prev, full.Reason, "<&>\u2028\u2029", "\xff\x00\x1f\"\\", []byte{1, 2, 3, 255, 128, 7}, uint64(math.MaxUint64), int64(-1), int64(math.MaxInt64), 1.234, 1e-7, 1e21, int64(1741964966), int64(535897932), int32(3600))
-	f.Add("朝阳区", "😀", "\xe6\x9c", "\xed\xa0\x80", []byte("shape"), uint64(1), int64(200), int64(3900), math.NaN(), 0.5, -0.0, int64(253402300800), int64(0), int32(0))
+	f.Add("朝阳区", "😀", "\xe6\x9c", "\xed\xa0\x80", []byte("shape"), uint64(1), int64(200), int64(3900), math.NaN(), 0.5, math.Copysign(0, -1), int64(253402300800), int64(0), int32(0))
 	f.Add("a", "b", "c", "d", []byte{255, 255, 255, 255, 255, 255, 255, 255}, uint64(2), int64(0), int64(0), 1.0, math.Inf(1), 5e-324, int64(0), int64(999999999), int32(86400))
 	f.Add("x", "y", "z", "w", []byte{0, 0x80, 0x40, 0x20}, uint64(3), int64(0), int64(0), -123.456, 1e-6, math.MaxFloat64, int64(-62167219200), int64(1), int32(-30))
 

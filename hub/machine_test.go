@@ -45,7 +45,7 @@ type row struct {
 func rowsOf(t *table) []row {
 	out := make([]row, len(t.rows))
 	for i, r := range t.rows {
-		out[i] = row{r.from, r.action, r.to, r.who, r.reason}
+		out[i] = row(r)
 	}
 	return out
 }

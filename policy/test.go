@@ -96,7 +96,7 @@ func runTests(ctx context.Context, modules map[string]*ast.Module, store storage
 		cov = cover.New()
 		runner = runner.SetCoverageQueryTracer(cov)
 	}
-	ch, err := runner.Run(ctx, modules)
+	ch, err := runner.SetModules(modules).RunTests(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bolt is the embedded ledger and answer cache: one bbolt file, every
@@ -45,7 +46,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("state: open %s: %w", path, ErrLocked)
 	}
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -308,10 +307,6 @@ func recordFor(t *testing.T, dir, requestID string) map[string]any {
 		}
 	}
 }
-
-var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
-func fmtURL(base, path string, args ...any) string { return base + fmt.Sprintf(path, args...) }
 
 func TestGCIsTunedOnlyWhereTheEnvironmentIsSilent(t *testing.T) {
 	gc, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)

@@ -21,7 +21,7 @@ import (
 	"github.com/sluicegw/sluice/gateway"
 	"github.com/sluicegw/sluice/hub"
 	"github.com/sluicegw/sluice/policy"
-	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // policyCommands are sluice policy's subcommands.
@@ -569,7 +569,7 @@ func offlineHub(cfg *gateway.Config) (hub.Store, func(), error) {
 	case cfg.State.Path != "":
 		b, err := hub.OpenBoltReadOnly(cfg.HubPath(), 200*time.Millisecond)
 		if err != nil {
-			if errors.Is(err, bbolt.ErrTimeout) {
+			if errors.Is(err, berrors.ErrTimeout) {
 				return nil, none, errors.New("a running gateway holds its file")
 			}
 			return nil, none, err

@@ -16,13 +16,6 @@ import (
 	"time"
 )
 
-// analystGrant is the part of the shipped policy the reload test edits:
-// the analyst's read grant names its version in its reason and max_rows.
-const (
-	analystReason  = `"reason": "analyst: public-health read of health visits",`
-	analystMaxRows = `"max_rows": 1000,`
-)
-
 var versionRE = regexp.MustCompile(`\(v(\d+)\)`)
 
 // setVersion rewrites the analyst's read grant in dir to version n: reason
