@@ -6,12 +6,15 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/version"
 )
 
-// healthz answers while the process runs.
+// healthz answers while the process runs, with the build that runs, so
+// that an operator can see which version each replica serves.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", newRequestID())
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version().String()})
 }
 
 // check is one readiness condition.

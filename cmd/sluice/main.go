@@ -1,5 +1,5 @@
 // Command sluice is the privacy-preserving data release gateway: serve,
-// demo, token, audit, policy and hub subcommands.
+// demo, token, audit, policy, hub and version subcommands.
 package main
 
 import (
@@ -143,6 +143,7 @@ commands:
   hub revoke GRANT --reason R           revoke a grant: its releases end at once
   hub suspend GRANT --reason R          suspend a grant until it is resumed
   hub resume GRANT --reason R           resume a suspended grant
+  version                               print the module version, commit, its time, modified and Go version (as --version)
   help [COMMAND]                        print this help, or a command's (as COMMAND --help)
 
 Flags may come before or after arguments; "--" ends them. Every command
@@ -173,6 +174,7 @@ var commands = &group{
 		{"audit", "check and search the audit trail", auditCommands.run},
 		{"policy", "test, evaluate, explain, assess and lint policies", policyCommands.run},
 		{"hub", "list, show and decide the sharing hub's requests, grants and demands", hubCommands.run},
+		{"version", "print the module version, commit and Go version", runVersion},
 	},
 }
 
@@ -190,6 +192,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "-version", "--version":
+		args = append([]string{"version"}, args[1:]...)
 	}
 	err := commands.run(ctx, args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
