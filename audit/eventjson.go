@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/sluicegw/sluice/internal/jsonstr"
 )
 
 // appendEvent appends the JSON encoding of e to dst, byte for byte what
@@ -35,7 +36,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	// (omitempty).
 	str := func(key, v string) {
 		dst = append(dst, key...)
-		dst = appendJSONString(dst, v)
+		dst = jsonstr.Append(dst, v)
 	}
 	opt := func(key, v string) {
 		if v != "" {
@@ -128,7 +129,7 @@ func appendJSONObligations(dst []byte, o *Obligations) ([]byte, error) {
 	}
 	if len(o.Fields) != 0 {
 		name(`"fields":`)
-		dst = appendJSONMap(dst, o.Fields, appendJSONString)
+		dst = appendJSONMap(dst, o.Fields, jsonstr.Append)
 	}
 	for _, f := range [...]struct {
 		key string
@@ -155,7 +156,7 @@ func appendJSONObligations(dst []byte, o *Obligations) ([]byte, error) {
 	}{{`"population":`, o.Population}, {`"allocation":`, o.Allocation}, {`"period":`, o.Period}, {`"accounting":`, o.Accounting}} {
 		if f.v != "" {
 			name(f.key)
-			dst = appendJSONString(dst, f.v)
+			dst = jsonstr.Append(dst, f.v)
 		}
 	}
 	var err error
@@ -193,7 +194,7 @@ func appendJSONStrings(dst []byte, ss []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, s)
+		dst = jsonstr.Append(dst, s)
 	}
 	return append(dst, ']')
 }
@@ -233,7 +234,7 @@ func appendJSONMap[V any](dst []byte, m map[string]V, value func([]byte, V) []by
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, es[i].k)
+		dst = jsonstr.Append(dst, es[i].k)
 		dst = append(dst, ':')
 		dst = value(dst, es[i].v)
 	}
@@ -294,130 +295,4 @@ func appendJSONFloat(dst []byte, f float64) ([]byte, error) {
 		}
 	}
 	return dst, nil
-}
-
-// jsonSafe is true for the bytes that encoding/json copies into a string
-// unchanged with HTML escaping on: printable ASCII and DEL except '"', '\\',
-// '<', '>' and '&' (its htmlSafeSet). Bytes from 0x80 up are false: they
-// take the UTF-8 path.
-var jsonSafe = func() (t [256]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		switch b {
-		case '"', '\\', '<', '>', '&':
-		default:
-			t[b] = true
-		}
-	}
-	return t
-}()
-
-const lowerHex = "0123456789abcdef"
-
-// Words of 8 equal bytes for safe8.
-const (
-	ones8  = 0x0101010101010101
-	highs8 = 0x8080808080808080
-)
-
-// load8 reads the first 8 bytes of s as a little-endian word; the compiler
-// makes it one load.
-func load8(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// safe8 reports whether all 8 bytes of the word x are jsonSafe, testing them
-// at once with a trick of "Bit Twiddling Hacks": for a word v of bytes below
-// 0x80, (v-n*ones8)&highs8 is nonzero if and only if some byte of v is below
-// n (a borrow into a byte comes only from a byte below n beneath it). A byte
-// from 0x80 up sets its own high bit in x.
-func safe8(x uint64) bool {
-	// '"' (0x22) and '&' (0x26) differ in bit 0x04 only, as do '<' (0x3c)
-	// and '>' (0x3e) in bit 0x02: x with that bit masked off is the one.
-	quoteAmp := (x ^ 0x22*ones8) &^ (0x04 * ones8)
-	angle := (x ^ 0x3c*ones8) &^ (0x02 * ones8)
-	backslash := x ^ 0x5c*ones8
-	bad := x | // from 0x80
-		(x - 0x20*ones8) | // control characters
-		(quoteAmp - ones8) | (angle - ones8) | (backslash - ones8) // zero bytes
-	return bad&highs8 == 0
-}
-
-// appendJSONString appends s as a JSON string exactly as encoding/json does
-// with HTML escaping on: '"' and '\\' escaped, \b \f \n \r \t short, other
-// control characters and '<', '>', '&' as \u00XX, each byte of invalid UTF-8
-// as \ufffd, and U+2028 and U+2029 as \u2028 and \u2029. Everything else,
-// including DEL, is copied, in runs. Adapted from appendString in Go's
-// encoding/json (BSD licence), with safe bytes skipped 8 at a time.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0 // s[start:i] is safe and not yet copied
-	for i := 0; i < len(s); {
-		// Skip safe bytes 8 at a time; for a tail shorter than 8, the last
-		// 8 bytes of s (overlapping some already seen) stand in. Else take
-		// bytes one at a time up to end, the end of this word.
-		var end int
-		if i+8 <= len(s) {
-			if safe8(load8(s[i:])) {
-				i += 8
-				continue
-			}
-			end = i + 8
-		} else {
-			if len(s) >= 8 && safe8(load8(s[len(s)-8:])) {
-				break
-			}
-			end = len(s)
-		}
-		for i < end {
-			b := s[i]
-			if jsonSafe[b] {
-				i++
-				continue
-			}
-			if b < utf8.RuneSelf {
-				dst = append(dst, s[start:i]...)
-				switch b {
-				case '\\', '"':
-					dst = append(dst, '\\', b)
-				case '\b':
-					dst = append(dst, '\\', 'b')
-				case '\f':
-					dst = append(dst, '\\', 'f')
-				case '\n':
-					dst = append(dst, '\\', 'n')
-				case '\r':
-					dst = append(dst, '\\', 'r')
-				case '\t':
-					dst = append(dst, '\\', 't')
-				default:
-					// Other control characters, and <, > and &.
-					dst = append(dst, '\\', 'u', '0', '0', lowerHex[b>>4], lowerHex[b&0xF])
-				}
-				i++
-				start = i
-				continue
-			}
-			// A multi-byte sequence, which may run past end.
-			c, size := utf8.DecodeRuneInString(s[i:])
-			if c == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			if c == '\u2028' || c == '\u2029' {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, '\\', 'u', '2', '0', '2', lowerHex[c&0xF])
-				i += size
-				start = i
-				continue
-			}
-			i += size
-		}
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

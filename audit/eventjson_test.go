@@ -526,24 +526,3 @@ func BenchmarkEncodeEvent(b *testing.B) {
 		b.SetBytes(int64(buf.Len()))
 	})
 }
-
-// TestAppendEventSafe8MatchesTable checks the word-at-a-time test against
-// the byte table, for every byte in every position among safe and unsafe
-// neighbours.
-func TestAppendEventSafe8MatchesTable(t *testing.T) {
-	for _, fill := range []byte{'a', ' ', 0x7f, '"', 0x1f, 0x80, 0xff, '=', '?', '%', '\''} {
-		for p := range 8 {
-			for b := range 256 {
-				w := bytes.Repeat([]byte{fill}, 8)
-				w[p] = byte(b)
-				want := true
-				for _, c := range w {
-					want = want && jsonSafe[c]
-				}
-				if got := safe8(load8(string(w))); got != want {
-					t.Fatalf("safe8(%q) = %v, want %v", w, got, want)
-				}
-			}
-		}
-	}
-}
