@@ -8,36 +8,14 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/policy"
 )
 
-// JustificationHeader states why the caller needs this one request; the
-// policy sees it as input.justification (break-glass rules require one).
-const JustificationHeader = "Sluice-Justification"
-
 // ExplainTokenHeader carries, on GET /v1/explain, the token of the caller
 // whose request is to be explained.
 const ExplainTokenHeader = "Sluice-Explain-Token"
-
-// maxJustification bounds the justification the policy sees, in bytes.
-const maxJustification = 512
-
-// justification is the request's stated justification, trimmed and cut at
-// maxJustification bytes (on a character boundary).
-func justification(r *http.Request) string {
-	j := strings.TrimSpace(r.Header.Get(JustificationHeader))
-	if len(j) <= maxJustification {
-		return j
-	}
-	j = j[:maxJustification]
-	for !utf8.ValidString(j) {
-		j = j[:len(j)-1]
-	}
-	return j
-}
 
 // ExplainRequest is a request whose outcome is to be explained.
 type ExplainRequest struct {

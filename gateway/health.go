@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -76,71 +74,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
-// unknown answers paths the gateway does not serve: the caller is
-// authenticated first, so unauthenticated probes learn nothing of the
-// route layout, and the refusal is audited.
-func (s *Server) unknown(w http.ResponseWriter, r *http.Request) {
-	x := s.begin(w, r, "unknown")
-	if e := s.authenticate(x, r); e != nil {
-		s.fail(w, r, x, e)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		s.fail(w, r, x, errMethod())
-		return
-	}
-	s.fail(w, r, x, errNotFound("no such route"))
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(`{}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
-
-// recoverer turns a panic into a 500 JSON error instead of a dropped
-// connection, and logs it with the request id. http.ErrAbortHandler is
-// re-raised, as net/http expects.
-func recoverer(s *Server, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ref := &exchangeRef{}
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-				panic(v)
-			}
-			x := ref.x
-			if x == nil { // the panic came before the exchange began
-				x = s.begin(w, r, "unknown")
-			}
-			s.log.Error("panic", "request_id", x.id, "panic", v)
-			// Audited as an error, like any failure: what the exchange
-			// knew of the caller, the dataset and the decision stays.
-			x.ev.Decision = "error"
-			x.ev.Reason = "the gateway failed internally"
-			s.fail(w, r, x, errInternal(nil))
-		}()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeRefKey{}, ref)))
-	})
-}
-
-// exchangeRef lets the recoverer find the exchange a handler began, so
-// that a panic is audited with what was known of the request.
-type exchangeRef struct{ x *exchange }
-
-type exchangeRefKey struct{}
-
-// prober is an audit trail that can test a write without a record.
-type prober interface{ Probe() error }
-
 // auditErr is nil when the trail can take records. After a failed write
 // the trail stays failed until a batch succeeds; a probe write tells
 // readiness sooner whether the disk has come back.
@@ -156,9 +89,4 @@ func (s *Server) auditErr() error {
 		return nil
 	}
 	return err
-}
-
-// pinger is a state backend that can say whether it is reachable.
-type pinger interface {
-	Ping(ctx context.Context) error
 }

@@ -4,18 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/sluicegw/sluice/policy"
 )
-
-// reloading is implemented by policy sources that change at run time and
-// say how (policy.Engine).
-type reloading interface {
-	Status() policy.Status
-	Stats() *policy.Stats
-}
-
-var _ reloading = (*policy.Engine)(nil)
 
 // maxStatusError bounds the reload error readyz shows.
 const maxStatusError = 300

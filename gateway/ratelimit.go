@@ -10,14 +10,6 @@ import (
 	"github.com/sluicegw/sluice/state"
 )
 
-// RateLimiter admits requests at a rate per key: state.Redis shares the
-// allowance across replicas, state.LocalLimiter keeps it per process.
-type RateLimiter interface {
-	// Allow takes one request from key's allowance; it returns 0 when the
-	// request is admitted, else how long until one would be.
-	Allow(ctx context.Context, key string, r state.Rate) (time.Duration, error)
-}
-
 // limiterTimeout bounds one rate limit decision.
 const limiterTimeout = 2 * time.Second
 

@@ -15,20 +15,6 @@ import (
 	"github.com/sluicegw/sluice/state"
 )
 
-// Revocations is the shared list of revoked tokens: state.Redis across
-// replicas, state.Bolt in one process. A token is revoked by its id (jti)
-// or, for tokens without one, with every token its subject was issued
-// before a time.
-type Revocations interface {
-	// Revoke revokes the token id until expires.
-	Revoke(ctx context.Context, id string, expires time.Time) error
-	// RevokeSubject revokes the tokens of s issued before r.IssuedBefore,
-	// until r.Expires.
-	RevokeSubject(ctx context.Context, s state.RevokedSubject, r state.SubjectRevocation) error
-	// Revoked returns the list unless it is still at version since.
-	Revoked(ctx context.Context, since string) (state.RevocationList, error)
-}
-
 // defaultRevocationTTL is how long a revocation is kept when the officer
 // does not say when the tokens expire: the longest lifetime `sluice token`
 // gives. A token id's revocation is kept that long from now, a subject's

@@ -35,61 +35,6 @@ import (
 	"github.com/sluicegw/sluice/state"
 )
 
-// AuditLog is the durable trail the gateway writes before it releases.
-// Records are chained in the order they are queued; each method encodes
-// the event before it returns, so the caller may change it afterwards.
-type AuditLog interface {
-	// Append returns once the event is durable, or an error.
-	Append(ctx context.Context, e *audit.Event) error
-	// Begin queues the event and returns at once; it is durable when the
-	// Pending's Wait returns nil.
-	Begin(e *audit.Event) (audit.Pending, error)
-	// Queue queues the event and does not wait for it.
-	Queue(e *audit.Event) error
-	// Err is nil while the trail is writable.
-	Err() error
-}
-
-// Policies yields the policy set in force.
-type Policies interface {
-	Current() *policy.Set
-}
-
-// Deps are what the gateway is built from besides its configuration.
-type Deps struct {
-	Audit    AuditLog
-	Policies Policies
-	Logger   *slog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-	// Metrics is the registry the gateway registers its collectors with
-	// and serves on /metrics; a fresh one when nil.
-	Metrics *prometheus.Registry
-	// Shadow, when set, is a policy set evaluated beside Policies on every
-	// decision and never enforced; where it differs, the audit record says
-	// how (see shadow.go).
-	Shadow Policies
-	// Ledger charges the privacy budgets of statistics, and Answers keeps
-	// their answers; without both, statistics answer 503 (see stats.go).
-	Ledger  Ledger
-	Answers AnswerCache
-	// DP, when set, supplies the noise and sampling randomness of each
-	// statistics release (tests); nil uses the library's secure noise.
-	DP func() dp.Options
-	// Revocations is the list of revoked tokens; nil: tokens are not
-	// checked for revocation and POST /admin/v1/revocations answers 503.
-	Revocations Revocations
-	// Limiter enforces cfg.RateLimits; nil: a limiter in this process.
-	// A shared one (state.Redis) makes the limits hold across replicas.
-	Limiter RateLimiter
-	// Hub keeps the sharing hub's requests, grants and demands; nil: the
-	// hub's routes answer 503 and no read is made under a grant.
-	Hub hub.Store
-	// HubReadOnly marks a tool's gateway (policy explain, policy risk):
-	// it reads the grants in force and never sweeps the hub's clock.
-	HubReadOnly bool
-}
-
 // Server is the gateway. It is an http.Handler.
 type Server struct {
 	cfg      *Config
@@ -181,9 +126,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.sources = map[string]*source{}
-	s.known = map[string]bool{"v1": true, "catalog": true, "explain": true, "risk": true, "healthz": true, "readyz": true, "metrics": true,
-		"audit": true, "events": true, "verify": true, "summary": true,
-		"admin": true, "revocations": true, "stats": true}
+	s.known = map[string]bool{} // the sources, datasets and route words
 	pops := populations(cfg)
 	for i := range cfg.Sources {
 		src, err := s.newSource(&cfg.Sources[i])
