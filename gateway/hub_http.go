@@ -25,7 +25,7 @@ import (
 const maxHubBody = 64 << 10
 
 // hubRoutes adds the hub's routes to mux.
-func (s *Server) hubRoutes(mux *http.ServeMux) {
+func (s *Server) hubRoutes(mux *routeMux) {
 	mux.HandleFunc("POST /v1/requests", s.hubHandler("request.submit", s.submitRequest))
 	mux.HandleFunc("POST /v1/requests/preview", s.hubHandlerAs("request.preview", "request.submit", s.previewRequest))
 	mux.HandleFunc("GET /v1/requests", s.hubHandler("request.read", s.listRequests))
@@ -42,10 +42,6 @@ func (s *Server) hubRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/demands", s.hubHandler("demand.read", s.listDemands))
 	mux.HandleFunc("GET /v1/demands/{id}", s.hubHandler("demand.read", s.getDemand))
 	mux.HandleFunc("POST /v1/demands/{id}/decision", s.hubHandler("demand.decide", s.decideDemand))
-	for _, w := range []string{"requests", "grants", "demands", "decision", "reply", "withdraw", "preview",
-		string(hub.Revoke), string(hub.Suspend), string(hub.Resume)} {
-		s.known[w] = true
-	}
 }
 
 // hubCall is one hub request, authenticated and allowed by the policy;

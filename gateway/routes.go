@@ -1,10 +1,23 @@
 package gateway
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
-// routes lists every route the gateway serves.
+// routes is the gateway's handler. The words of the route patterns are
+// the path segments the trail may keep in clear.
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := s.mux()
+	for w := range mux.words {
+		s.known[w] = true
+	}
+	return recoverer(s, s.cors(mux))
+}
+
+// mux lists every route the gateway serves.
+func (s *Server) mux() *routeMux {
+	mux := newRouteMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.serveMetrics())
@@ -24,5 +37,36 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /hub/", hubPage())
 	mux.Handle("GET /hub", http.RedirectHandler("/hub/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.unknown)
-	return recoverer(s, s.cors(mux))
+	return mux
+}
+
+// routeMux is a ServeMux that remembers the patterns it serves.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+	words    map[string]bool // the literal segments of the patterns
+}
+
+func newRouteMux() *routeMux {
+	return &routeMux{ServeMux: http.NewServeMux(), words: map[string]bool{}}
+}
+
+// Handle registers h for pattern and learns the pattern's words.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.patterns = append(m.patterns, pattern)
+	path := pattern
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		path = p
+	}
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg != "" && !strings.HasPrefix(seg, "{") {
+			m.words[seg] = true
+		}
+	}
+}
+
+// HandleFunc registers f for pattern and learns the pattern's words.
+func (m *routeMux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(f))
 }
