@@ -55,6 +55,9 @@ type Config struct {
 	// CORS names the browser origins that may call the gateway (see
 	// cors.go).
 	CORS CORSConfig `yaml:"cors"`
+	// Open publishes declared statistics to everyone, without a token
+	// (see config_open.go).
+	Open OpenConfig `yaml:"open"`
 	// Hub sets the sharing hub's clocks (see config_hub.go).
 	Hub HubConfig `yaml:"hub"`
 
@@ -399,6 +402,7 @@ func (c *Config) Validate() error {
 	c.Audit.validate(c, bad)
 	c.validateScaleOut(bad)
 	c.CORS.validate(bad)
+	c.Open.validate(bad)
 	c.Hub.validate(bad)
 	l := &c.Limits
 	def := func(v *Size, d Size) {

@@ -49,7 +49,8 @@ type Deps struct {
 	// hub's routes answer 503 and no read is made under a grant.
 	Hub hub.Store
 	// HubReadOnly marks a tool's gateway (policy explain, policy risk):
-	// it reads the grants in force and never sweeps the hub's clock.
+	// it reads the grants in force, never sweeps the hub's clock and
+	// publishes no open release.
 	HubReadOnly bool
 }
 

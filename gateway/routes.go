@@ -32,6 +32,7 @@ func (s *Server) mux() *routeMux {
 	mux.HandleFunc("GET /audit/v1/summary", s.auditorEndpoint(s.auditSummary))
 	mux.HandleFunc("POST /admin/v1/revocations", s.revoke)
 	s.hubRoutes(mux)
+	s.openRoutes(mux)
 	mux.Handle("GET /audit/", auditPage())
 	mux.Handle("GET /audit", http.RedirectHandler("/audit/", http.StatusMovedPermanently))
 	mux.Handle("GET /hub/", hubPage())

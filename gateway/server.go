@@ -47,8 +47,11 @@ type Server struct {
 	keys     *anonymize.Keys
 	sources  map[string]*source
 	known    map[string]bool // path segments safe to audit in clear
-	metrics  *metrics
-	handler  http.Handler
+	// open is the open data published without a token; nil when
+	// open.enabled is off.
+	open    *openData
+	metrics *metrics
+	handler http.Handler
 	// shadow is the shadow policy set, nil for none.
 	shadow      Policies
 	shadowDiffs prometheus.Counter
@@ -145,6 +148,15 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	}
 	if err := s.openHub(ctx, deps); err != nil {
 		return nil, err
+	}
+	if err := s.planOpen(); err != nil {
+		return nil, err
+	}
+	if s.open != nil && !deps.HubReadOnly {
+		if s.ledger == nil || s.answers == nil {
+			return nil, errors.New("open: open data needs a budget ledger: set state.path (or state.redis) in the configuration")
+		}
+		go s.keepOpen(ctx)
 	}
 	s.handler = s.routes()
 	return s, nil
