@@ -174,6 +174,9 @@ demo runs in a directory at a time.`
 		if err := approveDemoGrant(ctx, m.Gateway, m.Tokens); err != nil {
 			logger.Error("the demo's approved grant could not be made", "error", err)
 		}
+		if err := waitOpenData(ctx, m.Gateway, len(cfgs[0].Open.Releases)); err != nil {
+			logger.Error("the demo's open data is not published", "error", err)
+		}
 		b, _ := json.MarshalIndent(m, "", "  ")
 		if err := os.WriteFile(filepath.Join(absDir, "demo.json"), append(b, '\n'), 0o600); err != nil {
 			logger.Error("write demo.json", "error", err)
@@ -270,6 +273,45 @@ populations:
     budget: {epsilon: 60, delta: 1e-5}      # no period: a spent budget stays spent
     allocations: {researcher: 20, analyst: 15, public: 15, open: 10}
     accounting: pure
+# Open data: tables published to everyone without a token at /open/,
+# computed once a month by the gateway itself and charged to the
+# residents' open allocation (ε 10): ε 0.8 a month in all.
+open:
+  enabled: true
+  publisher: Sluice demo city
+  releases:
+    - id: visits-by-district
+      title: People who visited a hospital, by district
+      title_zh: 就诊人数（按区）
+      description: How many residents had at least one hospital visit, in each district; each person counted once.
+      description_zh: 各区有就诊记录的居民人数，每人只计一次。
+      dataset: health/visits
+      metric: count
+      group_by: district
+      epsilon: 0.2
+      every: 30d
+    - id: assistance-by-household-size
+      title: Households receiving assistance, by household size
+      title_zh: 低保家庭数（按家庭人口）
+      description: How many assistance cases there are for households of each size.
+      description_zh: 按家庭人口统计的社会救助案件数。
+      dataset: civil/assistance
+      metric: count
+      group_by: household_size
+      epsilon: 0.2
+      every: 30d
+    - id: allowance-by-district
+      title: Mean monthly allowance, by district (yuan)
+      title_zh: 月均救助金（按区，元）
+      description: The mean monthly allowance of assistance cases in each district, each case's allowance bounded to 0–3000 yuan.
+      description_zh: 各区救助案件的平均月救助金，每案金额限定在 0–3000 元。
+      dataset: civil/assistance
+      metric: mean
+      field: monthly_allowance
+      bounds: [0, 3000]
+      group_by: district
+      epsilon: 0.4                         # a mean spends half on the sum, half on the count
+      every: 30d
 sources:
   - name: police
     upstream: {{.Police}}
@@ -461,6 +503,12 @@ func printDemo(w io.Writer, dir, budgets string, m demoManifest) {
 	}
 	g := m.Gateway
 	fmt.Fprintf(w, `
+Pages (open in a browser):
+  %s/open/    open data: published statistics, no account needed
+  %s/hub/     the sharing hub: requests, grants, demands (sign in with a token above)
+  %s/audit/   the audit trail, for the auditor token
+`, g, g, g)
+	fmt.Fprintf(w, `
 Try:
   export ANALYST=%s
   curl -s -H "Authorization: Bearer $ANALYST" '%s/v1/health/visits?page_size=3'
@@ -472,9 +520,10 @@ Try:
   # public: differentially private statistics, charged to a budget of ε = 5
   export PUBLIC=%s
   curl -s -H "Authorization: Bearer $PUBLIC" '%s/v1/health/visits/stats?metric=count&group_by=district&epsilon=0.5'
+  curl -s '%s/open/v1/releases/visits-by-district'                   # open data: no token
   go run ./cmd/sluice audit verify --dir %s
 
 Config %s, audit trail %s, budgets %s. Ctrl-C stops.
-`, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, m.Tokens["public"], g, dir,
+`, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, m.Tokens["public"], g, g, dir,
 		filepath.Join(dir, "sluice.yaml"), filepath.Join(dir, "audit"), budgets)
 }

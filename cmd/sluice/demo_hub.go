@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	neturl "net/url"
 	"time"
 )
@@ -72,4 +73,23 @@ func hubCall(ctx context.Context, method, url, token string, body, out any) erro
 		return err
 	}
 	return json.Unmarshal(b, out)
+}
+
+// waitOpenData waits, up to 30s, until the gateway at gw publishes n
+// open tables, so that the demo's printed links work at once.
+func waitOpenData(ctx context.Context, gw string, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		var list struct{ Releases []struct{ ID string } }
+		err := hubCall(ctx, "GET", gw+"/open/v1/releases", "", nil, &list)
+		if err == nil && len(list.Releases) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("open data: %d of %d tables published: %v", len(list.Releases), n, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
