@@ -153,6 +153,9 @@ func (l *Log) checkTrailHolds(c *Checkpoint, what string) error {
 	return nil
 }
 
+// witnessTimeout bounds one call to the witness, which may be remote.
+const witnessTimeout = 5 * time.Second
+
 // checkWitness refuses a trail whose checkpoints are behind the witness's
 // or differ from it, and brings a witness that is behind up to date.
 func (l *Log) checkWitness() error {
