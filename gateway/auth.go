@@ -116,10 +116,23 @@ type authenticator struct {
 	jwksAlgs map[string]bool
 	leeway   time.Duration
 	verified tokenCache
+	// now is the clock tokens' exp, nbf and iat and the token cache are
+	// judged by: time.Now unless the gateway sets its injected clock
+	// (Deps.Now), so that a token is valid exactly when the rest of the
+	// request thinks it is.
+	now func() time.Time
 }
 
+// newAuthenticator builds the token validator of c. With auth.discovery it
+// reads the identity provider's discovery document first, and fails when
+// that cannot be done (see discoverKeySet); ctx bounds that read and the
+// key set's refreshes.
 func newAuthenticator(ctx context.Context, c *Config) (*authenticator, error) {
-	a := &authenticator{}
+	// jwt skips the issuer and audience checks when they are empty.
+	if c.Auth.Issuer == "" || c.Auth.Audience == "" {
+		return nil, errors.New("auth: issuer and audience are required")
+	}
+	a := &authenticator{now: time.Now}
 	var algs []string
 	seen := map[string]bool{}
 	addAlg := func(alg string) {
@@ -143,7 +156,13 @@ func newAuthenticator(ctx context.Context, c *Config) (*authenticator, error) {
 		}
 		a.keys = append(a.keys, sk)
 	}
-	if j := c.Auth.JWKS; j != nil {
+	j := c.Auth.JWKS
+	if c.Auth.Discovery && j == nil {
+		// Built in code: Validate did not fill it in.
+		j = &JWKSConfig{}
+		j.setDefaults()
+	}
+	if j != nil {
 		a.jwksAlgs = map[string]bool{}
 		for _, alg := range j.Algorithms {
 			// Validate says so too; a configuration built in code must
@@ -158,19 +177,28 @@ func newAuthenticator(ctx context.Context, c *Config) (*authenticator, error) {
 		if j.RefreshRateLimit <= 0 {
 			return nil, errors.New("auth.jwks.refresh_rate_limit: must be positive")
 		}
-		kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{j.URL}, keyfunc.Override{
+		keySet := j.URL
+		if c.Auth.Discovery {
+			if j.URL != "" {
+				return nil, errors.New("auth.jwks.url: leave empty with auth.discovery")
+			}
+			var err error
+			if keySet, err = discoverKeySet(ctx, c.Auth.Issuer); err != nil {
+				return nil, err
+			}
+		} else if err := checkFetchURL(j.URL); err != nil {
+			return nil, fmt.Errorf("auth.jwks.url: %w", err)
+		}
+		kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{keySet}, keyfunc.Override{
+			Client:            idpClient,
 			RefreshInterval:   time.Duration(j.Refresh),
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(time.Duration(j.RefreshRateLimit)), 1),
-			HTTPTimeout:       10 * time.Second,
+			HTTPTimeout:       idpTimeout,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("auth.jwks: %w", err)
 		}
 		a.jwks = kf
-	}
-	// jwt skips the issuer and audience checks when they are empty.
-	if c.Auth.Issuer == "" || c.Auth.Audience == "" {
-		return nil, errors.New("auth: issuer and audience are required")
 	}
 	sort.Strings(algs)
 	a.parser = jwt.NewParser(
@@ -180,6 +208,10 @@ func newAuthenticator(ctx context.Context, c *Config) (*authenticator, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(c.Auth.leeway()),
+		// a.now is looked up at each check, not captured here, so that
+		// New can give the authenticator the gateway's clock after
+		// building it.
+		jwt.WithTimeFunc(func() time.Time { return a.now() }),
 	)
 	a.leeway = c.Auth.leeway()
 	return a, nil
@@ -363,7 +395,7 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 		return nil, &authError{"Authorization must be a Bearer token"}
 	}
 	tok = strings.TrimSpace(tok)
-	now := time.Now()
+	now := a.now()
 	if p := a.verified.get(tok, now); p != nil {
 		return p, nil
 	}

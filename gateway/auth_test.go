@@ -427,6 +427,60 @@ func TestAuthenticateHonoursTheLeeway(t *testing.T) {
 	}
 }
 
+// TestAuthenticateJudgesTokenTimesByTheInjectedClock: exp, nbf and iat are
+// checked against the gateway's clock, not the machine's.
+func TestAuthenticateJudgesTokenTimesByTheInjectedClock(t *testing.T) {
+	s := testSigners()
+	real := time.Now()
+	tests := []struct {
+		name   string
+		clock  time.Time
+		claims map[string]any
+		want   string // "" accepted, else the refusal
+	}{
+		{"expired by real time, valid at the injected time", real.Add(-2 * time.Hour),
+			map[string]any{"iat": real.Add(-150 * time.Minute).Unix(), "exp": real.Add(-time.Hour).Unix()}, ""},
+		{"not yet valid by real time, valid at the injected time", real.Add(2 * time.Hour),
+			map[string]any{"nbf": real.Add(90 * time.Minute).Unix(), "exp": real.Add(3 * time.Hour).Unix()}, ""},
+		{"valid by real time, expired at the injected time", real.Add(2 * time.Hour),
+			map[string]any{"iat": real.Unix(), "exp": real.Add(time.Hour).Unix()}, "invalid token: expired"},
+		{"valid by real time, issued after the injected time", real.Add(-2 * time.Hour),
+			map[string]any{"iat": real.Unix(), "exp": real.Add(time.Hour).Unix()}, "invalid token: not valid yet"},
+		{"valid by real time, not yet valid at the injected time", real.Add(-2 * time.Hour),
+			map[string]any{"iat": nil, "nbf": real.Unix(), "exp": real.Add(time.Hour).Unix()}, "invalid token: not valid yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newTestAuthenticator(t, staticKeysConfig(t))
+			a.now = func() time.Time { return tt.clock }
+			r := bearer(sign(t, jwt.SigningMethodEdDSA, s.ed, "ed", with(tt.claims)))
+			if tt.want == "" {
+				assertAccepted(t, a, r)
+			} else {
+				assertRefused(t, a, r, tt.want)
+			}
+		})
+	}
+}
+
+// TestAuthenticateForgetsVerifiedTokensByTheInjectedClock: a token
+// verified once is not served from the cache after the gateway's clock
+// passes its expiry, however little real time went by.
+func TestAuthenticateForgetsVerifiedTokensByTheInjectedClock(t *testing.T) {
+	s := testSigners()
+	a := newTestAuthenticator(t, staticKeysConfig(t))
+	var clock atomic.Pointer[time.Time]
+	now := time.Now()
+	clock.Store(&now)
+	a.now = func() time.Time { return *clock.Load() }
+	tok := sign(t, jwt.SigningMethodEdDSA, s.ed, "ed", with(map[string]any{"exp": now.Add(10 * time.Minute).Unix()}))
+	assertAccepted(t, a, bearer(tok))
+	assertAccepted(t, a, bearer(tok))
+	later := now.Add(20 * time.Minute)
+	clock.Store(&later)
+	assertRefused(t, a, bearer(tok), "invalid token: expired")
+}
+
 func TestNewAuthenticatorRefusesKeysThatDoNotFit(t *testing.T) {
 	s := testSigners()
 	tests := []struct {

@@ -8,17 +8,30 @@ import (
 
 // AuthConfig configures bearer-token validation.
 type AuthConfig struct {
-	// Issuer is the required "iss" claim.
+	// Issuer is the "iss" claim tokens must carry. Required.
 	Issuer string `yaml:"issuer"`
-	// Audience is the required "aud" claim (one of the token's audiences).
+	// Audience must be one of the token's "aud" audiences. Required.
 	Audience string `yaml:"audience"`
 	// Leeway tolerates clock skew on exp, nbf and iat (default 30s when
 	// unset, at most 5m; 0s allows no skew).
 	Leeway *Duration `yaml:"leeway"`
 	// Keys are the verification keys. Each key accepts only its algorithms.
 	Keys []KeyConfig `yaml:"keys"`
-	// JWKS fetches further keys from the identity provider.
+	// JWKS fetches further keys from the identity provider. With
+	// discovery its url stays empty and its other settings apply to the
+	// key set the discovery document names.
 	JWKS *JWKSConfig `yaml:"jwks"`
+	// Discovery finds the identity provider's key set through OpenID
+	// Connect Discovery: at start the gateway reads
+	// {issuer}/.well-known/openid-configuration (issuer without its
+	// trailing slash) and verifies tokens with the keys at the document's
+	// jwks_uri, refreshed and limited to the algorithms as jwks says
+	// (default false). The issuer must then be an https URL (http only on
+	// loopback) without query or fragment; the document must name exactly
+	// that issuer and an https jwks_uri (http only on loopback). When the
+	// document cannot be read or is not valid, the gateway does not start.
+	// It is read once: a new jwks_uri takes a restart.
+	Discovery bool `yaml:"discovery"`
 }
 
 // KeyConfig is one verification key.
@@ -38,7 +51,9 @@ type KeyConfig struct {
 
 // JWKSConfig fetches keys from a JSON Web Key Set URL.
 type JWKSConfig struct {
-	// URL of the key set (https, or http on loopback).
+	// URL of the key set (https, or http on loopback). Required unless
+	// discovery is true; leave it empty then, as discovery reads it from
+	// the identity provider's discovery document.
 	URL string `yaml:"url"`
 	// Refresh is how often the key set is refetched (default 1h); an
 	// unknown kid triggers a refetch at most every RefreshRateLimit.
@@ -64,8 +79,18 @@ func (a *AuthConfig) validate(bad func(field, format string, args ...any)) {
 	if *a.Leeway < 0 || *a.Leeway > Duration(5*time.Minute) {
 		bad("auth.leeway", "want between 0s and 5m")
 	}
+	if a.Discovery {
+		if a.Issuer != "" {
+			if _, err := discoveryURL(a.Issuer); err != nil {
+				bad("auth.issuer", "with auth.discovery, %v", err)
+			}
+		}
+		if a.JWKS == nil {
+			a.JWKS = &JWKSConfig{}
+		}
+	}
 	if len(a.Keys) == 0 && a.JWKS == nil {
-		bad("auth", "set keys or jwks")
+		bad("auth", "set keys or jwks, or discovery: true")
 	}
 	ids := map[string]bool{}
 	for i, k := range a.Keys {
@@ -93,26 +118,23 @@ func (a *AuthConfig) validate(bad func(field, format string, args ...any)) {
 		}
 	}
 	if j := a.JWKS; j != nil {
-		u, err := url.Parse(j.URL)
-		if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))) {
-			bad("auth.jwks.url", "want an https URL (http only on loopback), got %q", j.URL)
+		if a.Discovery {
+			// Two sources for one key set would leave a reader guessing
+			// which the gateway trusts.
+			if j.URL != "" {
+				bad("auth.jwks.url", "leave empty with auth.discovery, which reads the key set's URL from the discovery document")
+			}
+		} else if err := checkFetchURL(j.URL); err != nil {
+			bad("auth.jwks.url", "%v", err)
 		}
-		if j.Refresh == 0 {
-			j.Refresh = Duration(time.Hour)
-		}
+		j.setDefaults()
 		if j.Refresh < 0 {
 			bad("auth.jwks.refresh", "must be positive")
-		}
-		if j.RefreshRateLimit == 0 {
-			j.RefreshRateLimit = Duration(time.Minute)
 		}
 		// A zero or negative limit would let every unknown kid refetch the
 		// key set: an amplifier against the identity provider.
 		if j.RefreshRateLimit < 0 {
 			bad("auth.jwks.refresh_rate_limit", "must be positive")
-		}
-		if len(j.Algorithms) == 0 {
-			j.Algorithms = []string{"RS256", "ES256", "EdDSA"}
 		}
 		for _, alg := range j.Algorithms {
 			if fam, ok := algFamily[alg]; !ok || fam == famHMAC {
@@ -120,6 +142,30 @@ func (a *AuthConfig) validate(bad func(field, format string, args ...any)) {
 			}
 		}
 	}
+}
+
+// setDefaults fills in the key set settings left unset.
+func (j *JWKSConfig) setDefaults() {
+	if j.Refresh == 0 {
+		j.Refresh = Duration(time.Hour)
+	}
+	if j.RefreshRateLimit == 0 {
+		j.RefreshRateLimit = Duration(time.Minute)
+	}
+	if len(j.Algorithms) == 0 {
+		j.Algorithms = []string{"RS256", "ES256", "EdDSA"}
+	}
+}
+
+// checkFetchURL refuses a URL the gateway may not fetch keys or provider
+// metadata from: anything but https, except http on a loopback host,
+// where no one can tamper with the exchange.
+func checkFetchURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		return fmt.Errorf("want an https URL (http only on loopback), got %q", raw)
+	}
+	return nil
 }
 
 // defaultLeeway is the clock skew tolerated when auth.leeway is unset.

@@ -102,7 +102,7 @@ func (g *hubGateway) replica(t testing.TB) *Server {
 func (g *hubGateway) token(t testing.TB, sub, dept string, roles ...string) string {
 	t.Helper()
 	claims := jwt.MapClaims{"iss": "test-idp", "aud": "sluice", "sub": sub, "roles": roles,
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+		"iat": g.tokenTime().Add(-400 * 24 * time.Hour).Unix(), "exp": g.tokenTime().Add(400 * 24 * time.Hour).Unix()}
 	if dept != "" {
 		claims["dept"] = dept
 	}
@@ -507,4 +507,14 @@ func TestPreviewsOfDifferentTermsAreDecidedApart(t *testing.T) {
 	if a, b := treatment("keep"), treatment("drop"); a != "keep" || b != "drop" {
 		t.Errorf("previews of keep and drop answered %s and %s", a, b)
 	}
+}
+
+// tokenTime is the gateway's clock when the test moved it, else now: its
+// tokens are valid for 400 days either side, since the gateway judges
+// token times by its own clock and the test moves it by days.
+func (g *hubGateway) tokenTime() time.Time {
+	if c := g.clock.Load(); c != nil {
+		return *c
+	}
+	return time.Now()
 }

@@ -155,7 +155,7 @@ func (g *kGateway) token(t *testing.T, dept string, roles ...string) string {
 	t.Helper()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"iss": "test-idp", "aud": "sluice", "sub": "tester", "dept": dept, "roles": roles,
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+		"iat": g.tokenTime().Add(-400 * 24 * time.Hour).Unix(), "exp": g.tokenTime().Add(400 * 24 * time.Hour).Unix(),
 	}).SignedString(g.secret)
 	if err != nil {
 		t.Fatal(err)
@@ -528,4 +528,14 @@ func TestKFilterFollowsTheBodyByItsBrackets(t *testing.T) {
 			t.Errorf("%q filtered without an error", bad)
 		}
 	}
+}
+
+// tokenTime is the gateway's clock when the test moved it, else now: its
+// tokens are valid for 400 days either side, since the gateway judges
+// token times by its own clock and the test moves it by days.
+func (g *kGateway) tokenTime() time.Time {
+	if c := g.now.Load(); c != nil {
+		return *c
+	}
+	return time.Now()
 }

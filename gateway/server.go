@@ -125,7 +125,10 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	if s.hasher, err = audit.NewHasher(m.Sum(nil)); err != nil {
 		return nil, fmt.Errorf("hmac_key_file: %w", err)
 	}
-	if s.auth, err = newAuthenticator(ctx, cfg); err != nil {
+	if s.auth, err = newAuthenticator(ctx, cfg); err == nil {
+		s.auth.now = s.now // token times are judged by the gateway's clock
+	}
+	if err != nil {
 		return nil, err
 	}
 	s.sources = map[string]*source{}

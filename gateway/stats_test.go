@@ -259,7 +259,7 @@ func (g *statsGateway) token(t testing.TB, sub string, roles ...string) string {
 func (g *statsGateway) tokenOf(t testing.TB, claims jwt.MapClaims) string {
 	t.Helper()
 	claims["iss"], claims["aud"] = "test-idp", "sluice"
-	claims["iat"], claims["exp"] = time.Now().Unix(), time.Now().Add(time.Hour).Unix()
+	claims["iat"], claims["exp"] = g.tokenTime().Add(-400*24*time.Hour).Unix(), g.tokenTime().Add(400*24*time.Hour).Unix()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(g.secret)
 	if err != nil {
 		t.Fatal(err)
@@ -994,4 +994,14 @@ func spentOf(ev audit.Event) float64 {
 		return 0
 	}
 	return ev.Obligations.EpsilonSpent
+}
+
+// tokenTime is the gateway's clock when the test moved it, else now: its
+// tokens are valid for 400 days either side, since the gateway judges
+// token times by its own clock and the test moves it by days.
+func (g *statsGateway) tokenTime() time.Time {
+	if c := g.now.Load(); c != nil {
+		return *c
+	}
+	return time.Now()
 }
