@@ -11,7 +11,8 @@ import (
 
 // HubConfig sets the sharing hub's clocks. The hub keeps its requests,
 // grants and demands in the state backend: a bbolt file beside
-// state.path (HubPath), or state.redis shared by every replica.
+// state.path (state/sluice-hub.db beside state/sluice.db; see HubPath),
+// or state.redis shared by every replica.
 type HubConfig struct {
 	// CalendarFile lists holidays and make-up working days (the hub's
 	// calendar format: zone, holidays, workdays). Unset: weekends only,
@@ -23,9 +24,10 @@ type HubConfig struct {
 
 // HubDue are answer deadlines, in working days.
 type HubDue struct {
-	// Request: a steward's decision on a sharing request (default 10).
+	// Request: a steward's decision on a sharing request (default 10; 1
+	// to 250).
 	Request int `yaml:"request"`
-	// Demand: the owner's answer to a demand (default 10).
+	// Demand: the owner's answer to a demand (default 10; 1 to 250).
 	Demand int `yaml:"demand"`
 }
 

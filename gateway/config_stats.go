@@ -14,34 +14,42 @@ import (
 // the same people adds no budget.
 type PopulationConfig struct {
 	// Name is the population's name (datasets name it in population).
+	// Required in populations; leave it unset in default_population.
 	Name string `yaml:"name"`
 	// Budget is the privacy loss each person of the population may bear in
-	// all releases together (per period, when one is set).
+	// all releases together (per period, when one is set). Required.
 	Budget BudgetConfig `yaml:"budget"`
 	// Allocations reserve ε of the budget for each role class: the policy
 	// names the class a release is charged to in stats.account ("analyst",
 	// "public", "open"). They sum to at most budget.epsilon and never
 	// borrow from each other: one class spending its share leaves the
 	// others theirs. A class without an allocation gets no statistics.
+	// Required: at least one class.
+	//
+	//config:pattern nameRE
 	Allocations map[string]float64 `yaml:"allocations"`
 	// Accounting is how losses add up: pure (default; ε adds, Laplace
 	// noise) or zcdp (ρ adds, Gaussian noise; (ε, δ) by the standard
 	// conversion). See docs/statistics.md.
+	//
+	//config:enum pure zcdp
 	Accounting string `yaml:"accounting"`
 }
 
 // BudgetConfig is a population's privacy budget.
 type BudgetConfig struct {
-	// Epsilon is the population's ε (positive).
+	// Epsilon is the population's ε. Required: positive, at most 1e6.
 	Epsilon float64 `yaml:"epsilon"`
-	// Delta is the population's δ (default 1e-6): what private partition
-	// selection, and under zCDP the conversion to (ε, δ), may spend.
+	// Delta is the population's δ (default 1e-6; at most 0.001): what
+	// private partition selection, and under zCDP the conversion to
+	// (ε, δ), may spend.
 	Delta float64 `yaml:"delta"`
 	// Period renews the budget at each boundary ("365d", "30d", "24h"):
-	// the guarantee is then per period. Unset, a spent budget stays spent.
+	// the guarantee is then per period; at least 1h. Unset, a spent
+	// budget stays spent.
 	Period Duration `yaml:"period"`
 	// PeriodStart is where periods are counted from, an RFC 3339 date or
-	// time (default 1970-01-01T00:00:00Z).
+	// time (default 1970-01-01T00:00:00Z). Needs period.
 	PeriodStart string `yaml:"period_start"`
 }
 
@@ -52,14 +60,17 @@ type BudgetConfig struct {
 // with noise calibrated to that declaration, charged like any release.
 type NoiseConfig struct {
 	// Mechanism is laplace (default) or gaussian.
+	//
+	//config:enum laplace gaussian
 	Mechanism string `yaml:"mechanism"`
-	// Delta is the δ of Gaussian noise per release (default 1e-6); unset
-	// for Laplace.
+	// Delta is the δ of Gaussian noise per release (default 1e-6; at most
+	// 0.001); unset for Laplace.
 	Delta float64 `yaml:"delta"`
 	// MaxRows is how many rows one person's data can reach (default 1).
 	MaxRows int `yaml:"max_rows"`
 	// Sensitivity maps each numeric field statistics may sum to how much
-	// one person can change its value in one row.
+	// one person can change its value in one row. Required: at least one
+	// declared numeric field.
 	Sensitivity map[string]float64 `yaml:"sensitivity"`
 }
 

@@ -15,8 +15,9 @@ import (
 // certificate is in force for new connections without a restart.
 type ListenTLSConfig struct {
 	// CertFile holds the server's certificate chain (PEM), leaf first.
+	// Required.
 	CertFile string `yaml:"cert_file"`
-	// KeyFile holds the certificate's private key (PEM).
+	// KeyFile holds the certificate's private key (PEM). Required.
 	KeyFile string `yaml:"key_file"`
 	// ClientCAFile, when set, holds the PEM certificates that may sign
 	// client certificates: every connection must then present one that
@@ -24,6 +25,8 @@ type ListenTLSConfig struct {
 	ClientCAFile string `yaml:"client_ca_file"`
 	// MinVersion is the oldest TLS version accepted: "1.2" (default) or
 	// "1.3". Cipher suites are Go's defaults.
+	//
+	//config:enum tlsVersions
 	MinVersion string `yaml:"min_version"`
 }
 
@@ -41,7 +44,7 @@ type SourceTLSConfig struct {
 	// KeyFile is the private key of cert_file (PEM).
 	KeyFile string `yaml:"key_file"`
 	// ServerName is the name sent in SNI and that the upstream's
-	// certificate must carry; default the upstream URL's host.
+	// certificate must carry (default the upstream URL's host).
 	ServerName string `yaml:"server_name"`
 }
 

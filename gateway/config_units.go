@@ -10,7 +10,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Duration is a time.Duration written as "10s" in YAML.
+// Duration is a length of time, written as a Go duration ("10s", "1m30s",
+// "250ms"; units ns, us, ms, s, m and h) or as a whole number of days
+// ("365d").
+//
+//config:schema {"type": "string", "pattern": "^([-+]?(0|(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)|0*[1-9][0-9]*d)$"}
 type Duration time.Duration
 
 // UnmarshalYAML parses a Go duration string, or a whole number of days
@@ -39,7 +43,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Size is a byte count written as 1048576, "64KiB", "1MiB" or "1GiB".
+// Size is a byte count, written as a number (1048576) or with a binary
+// unit ("64KiB", "1MiB", "1GiB").
+//
+//config:schema {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+(KiB|MiB|GiB)?$"}]}
 type Size int64
 
 // UnmarshalYAML parses a byte size.
