@@ -3,12 +3,35 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/sluicegw/sluice/policy"
 )
+
+// Every gateway a test builds from a fixture has each of its answers
+// checked against openapi.json (openapi_test.go says how): an answer
+// whose status, headers or body the description does not allow fails the
+// test that got it. Benchmarks are left unchecked, so that they measure
+// the gateway alone.
+func init() { testHookHandler = checkedBySpec }
+
+// specTests maps the configuration a test loaded with loadFixture to the
+// test, so that the gateway built from it reports to that test.
+var specTests sync.Map // *Config → *testing.T
+
+// checkedBySpec wraps a gateway's handler with the description's checks
+// when a test built it from a fixture.
+func checkedBySpec(s *Server, h http.Handler) http.Handler {
+	t, ok := specTests.Load(s.cfg)
+	if !ok {
+		return h
+	}
+	return specChecker(t.(*testing.T), h)
+}
 
 // hsHealth is the head of a test gateway's configuration: HS256 tokens
 // from test-idp with the secret in hs.key, the policies in policies/, the
@@ -53,6 +76,10 @@ func loadFixture(t testing.TB, files map[string][]byte) (*Config, *policy.Set) {
 	cfg, err := LoadConfig(filepath.Join(dir, "sluice.yaml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tt, ok := t.(*testing.T); ok {
+		specTests.Store(cfg, tt)
+		t.Cleanup(func() { specTests.Delete(cfg) })
 	}
 	set, err := policy.Load(context.Background(), cfg.Path(cfg.Policy.Dir))
 	if err != nil {

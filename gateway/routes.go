@@ -12,7 +12,7 @@ func (s *Server) routes() http.Handler {
 	for w := range mux.words {
 		s.known[w] = true
 	}
-	return recoverer(s, s.cors(mux))
+	return s.hooked(recoverer(s, s.cors(mux)))
 }
 
 // mux lists every route the gateway serves.
@@ -21,6 +21,7 @@ func (s *Server) mux() *routeMux {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.serveMetrics())
+	mux.HandleFunc("GET /openapi.json", s.openapi)
 	mux.HandleFunc("GET /v1/catalog", s.catalog)
 	mux.HandleFunc("GET /v1/explain", s.explainHTTP)
 	mux.HandleFunc("GET /v1/explain/risk", s.riskHTTP)
