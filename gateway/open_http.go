@@ -26,6 +26,8 @@ func (s *Server) openRoutes(mux *routeMux) {
 	mux.HandleFunc("GET /open/v1/releases", s.openAPI(s.openReleases))
 	mux.HandleFunc("GET /open/v1/releases/{file}", s.openAPI(s.openRelease))
 	mux.HandleFunc("GET /open/v1/ledger", s.openAPI(s.openLedgerHTTP))
+	mux.HandleFunc("GET /open/", s.openPage)
+	mux.Handle("GET /open", http.RedirectHandler("/open/", http.StatusMovedPermanently))
 }
 
 // openAPI wraps an open route: a request id, the per-address rate limit,
