@@ -112,3 +112,24 @@ type prober interface{ Probe() error }
 type pinger interface {
 	Ping(ctx context.Context) error
 }
+
+// Ledger is the privacy budget ledger statistics are charged to
+// (state.Bolt embedded, state.Redis shared, state.Memory in tests).
+type Ledger interface {
+	// Charge spends a release's loss on every account of one scope
+	// atomically and durably, at most once per request id, or refuses
+	// with a *state.ExhaustedError.
+	Charge(ctx context.Context, c state.Charge) (state.Receipt, error)
+	// Spent says what the named accounts of scope have spent.
+	Spent(ctx context.Context, scope string, keys ...string) ([]state.Budget, error)
+}
+
+// AnswerCache keeps the answers of statistics releases, so that a repeated
+// query gets the same answer for free.
+type AnswerCache interface {
+	// Answer returns the stored answer to a normalised query.
+	Answer(ctx context.Context, key string) ([]byte, bool, error)
+	// StoreAnswer stores an answer unless one is stored, and returns the
+	// one stored: the first answer to a query is its answer for good.
+	StoreAnswer(ctx context.Context, key string, answer []byte) ([]byte, error)
+}
