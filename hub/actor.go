@@ -45,7 +45,8 @@ type Relation string
 // The relations.
 const (
 	// AsRequester: the subject, in the department, that created the
-	// request or demand (or the request a grant came from).
+	// request or demand (or the request a grant came from), or filed the
+	// objection.
 	AsRequester Relation = "requester"
 	// AsOwnerSteward: a steward of the department owning the dataset
 	// (for a demand: the department asked), who is not the requester.
@@ -54,6 +55,13 @@ const (
 	AsCoordinator Relation = "coordinator"
 	// AsSystem: [System].
 	AsSystem Relation = "system"
+	// AsRecipient: a person of a department that received the record an
+	// objection is about (as the gateway found in the trail, see
+	// [Eligibility]), or of the department a notice is sent to.
+	AsRecipient Relation = "recipient"
+	// AsDataSubject: the person a record is about, objecting to it (see
+	// [Eligibility]).
+	AsDataSubject Relation = "data_subject"
 )
 
 // Party is an actor as the history of an object records it: who, and in

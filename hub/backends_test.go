@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,7 +10,23 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestMemoryStore(t *testing.T) { testStore(t, func(*testing.T) Store { return NewMemory() }) }
+func TestMemoryStore(t *testing.T) {
+	testStore(t, func(*testing.T) Store { return NewMemory() }, memoryBytes)
+}
+
+// memoryBytes are the memory store's documents, ids and bodies.
+func memoryBytes(t *testing.T, s Store) []byte {
+	m := s.(*Memory).d.(*memDocs)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []byte
+	for _, docs := range m.docs {
+		for id, body := range docs {
+			out = append(append(out, id...), body...)
+		}
+	}
+	return out
+}
 
 func newBolt(t *testing.T, path string) *Bolt {
 	t.Helper()
@@ -22,7 +39,18 @@ func newBolt(t *testing.T, path string) *Bolt {
 }
 
 func TestBoltStore(t *testing.T) {
-	testStore(t, func(t *testing.T) Store { return newBolt(t, filepath.Join(t.TempDir(), "hub", "hub.db")) })
+	testStore(t, func(t *testing.T) Store { return newBolt(t, filepath.Join(t.TempDir(), "hub", "hub.db")) }, boltBytes)
+}
+
+// boltBytes is the bbolt file as it is on disk: every page, free ones
+// too, so text once written in clear and since overwritten would show.
+func boltBytes(t *testing.T, s Store) []byte {
+	t.Helper()
+	b, err := os.ReadFile(s.(*Bolt).db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestBoltKeepsRequestsGrantsDemandsAndTheVersionAcrossReopen(t *testing.T) {

@@ -17,7 +17,8 @@ import (
 // transaction at a time, and an update reads, decides and writes inside
 // it, so a compare-and-set never has to retry.
 //
-// The hub's buckets (hub_requests, hub_grants, hub_demands, hub_meta) may
+// The hub's buckets (hub_requests, hub_grants, hub_demands,
+// hub_objections, hub_notices, hub_meta) may
 // share a database with other users of it; state.Bolt keeps its own file
 // locked, so the gateway opens the hub's beside it (see [OpenBolt]).
 type Bolt struct {
@@ -76,7 +77,7 @@ func OpenBoltReadOnly(path string, timeout time.Duration) (*Bolt, error) {
 // creating the hub's buckets if needed.
 func NewBolt(db *bolt.DB) (*Bolt, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, k := range []kind{kindRequest, kindGrant, kindDemand} {
+		for _, k := range kinds {
 			if _, err := tx.CreateBucketIfNotExists(bucket(k)); err != nil {
 				return err
 			}
@@ -113,7 +114,11 @@ type boltDocs Bolt
 func (b *boltDocs) get(ctx context.Context, k kind, id string) ([]byte, error) {
 	var out []byte
 	err := b.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucket(k)).Get([]byte(id)); v != nil {
+		bk := tx.Bucket(bucket(k))
+		if bk == nil {
+			return nil // a read-only file a gateway before this kind wrote
+		}
+		if v := bk.Get([]byte(id)); v != nil {
 			out = bytes.Clone(v) // bbolt's memory is valid only inside the transaction
 		}
 		return nil
@@ -130,7 +135,11 @@ func (b *boltDocs) get(ctx context.Context, k kind, id string) ([]byte, error) {
 func (b *boltDocs) all(ctx context.Context, k kind) ([][]byte, error) {
 	var out [][]byte
 	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket(k)).ForEach(func(_, v []byte) error {
+		bk := tx.Bucket(bucket(k))
+		if bk == nil {
+			return nil // a read-only file a gateway before this kind wrote
+		}
+		return bk.ForEach(func(_, v []byte) error {
 			out = append(out, bytes.Clone(v))
 			return nil
 		})

@@ -11,8 +11,8 @@ import (
 )
 
 // testStore is the conformance suite every backend runs; newStore returns
-// a fresh, empty store.
-func testStore(t *testing.T, newStore func(t *testing.T) Store) {
+// a fresh, empty store, and raw every byte the backend holds for one.
+func testStore(t *testing.T, newStore func(t *testing.T) Store, raw rawBytes) {
 	ctx := context.Background()
 	now := t0.Add(time.Hour)
 	hubOn := func(s Store) *Hub { return New(s, Options{Now: func() time.Time { return now }}) }
@@ -348,4 +348,6 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Error("a failed update changed the grants version")
 		}
 	})
+
+	t.Run("objections and notices", func(t *testing.T) { testObjectionStore(t, newStore, raw) })
 }

@@ -119,5 +119,6 @@ func (d *Demand) Overdue(now time.Time) bool { return d.State == Open && !now.Be
 // matches reports whether d passes f: Dept is the department that filed
 // it, Dataset the one published.
 func (d *Demand) matches(f Filter) bool {
-	return f.match(d.State, d.Requester.Dept, d.Owner, d.Dataset)
+	return f.match(facts{state: d.State, dept: d.Requester.Dept, subject: d.Requester.Subject, owner: d.Owner,
+		dataset: d.Dataset})
 }

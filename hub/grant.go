@@ -125,7 +125,9 @@ func (g *Grant) Lapsed(now time.Time) bool {
 }
 
 // matches reports whether g passes f: Dept is the department granted to.
-func (g *Grant) matches(f Filter) bool { return f.match(g.State, g.Dept, g.Owner, g.Dataset) }
+func (g *Grant) matches(f Filter) bool {
+	return f.match(facts{state: g.State, dept: g.Dept, subject: g.Requester.Subject, owner: g.Owner, dataset: g.Dataset})
+}
 
 // Applicable returns the grants of gs under which dept may read dataset
 // for purpose at now: the policy input's grants for one read.

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// State is the state of a request, grant or demand.
+// State is the state of a request, grant, demand, objection or notice.
 type State string
 
 // Request states.
@@ -16,7 +16,8 @@ const (
 	Approved  State = "approved"
 	Rejected  State = "rejected"
 	Withdrawn State = "withdrawn"
-	// Escalated is also a demand state: past due, for the coordinator.
+	// Escalated is also a demand and an objection state: past due, for
+	// the coordinator. Rejected is also an objection state.
 	Escalated State = "escalated"
 )
 
@@ -35,6 +36,20 @@ const (
 	Refused   State = "refused"
 )
 
+// Objection states.
+const (
+	Filed     State = "filed"
+	Accepted  State = "accepted"
+	Corrected State = "corrected"
+	Upheld    State = "upheld"
+)
+
+// Notice states.
+const (
+	Pending      State = "pending"
+	Acknowledged State = "acknowledged"
+)
+
 // Action is what an actor asks to do to an object.
 type Action string
 
@@ -46,7 +61,8 @@ const (
 	NeedInfo Action = "need_info"
 	Reply    Action = "reply"
 	Withdraw Action = "withdraw"
-	// Escalate is also a demand action.
+	// Escalate is also a demand and an objection action; Reject is also
+	// an objection action.
 	Escalate Action = "escalate"
 )
 
@@ -59,11 +75,25 @@ const (
 	Expire  Action = "expire"
 )
 
-// Demand actions.
+// Demand actions. File is also an objection action.
 const (
 	File    Action = "file"
 	Publish Action = "publish"
 	Refuse  Action = "refuse"
+)
+
+// Objection actions: the decisions of the contract's "accept", "reject",
+// "corrected" and "upheld" are Accept, [Reject], Correct and Uphold.
+const (
+	Accept  Action = "accept"
+	Correct Action = "correct"
+	Uphold  Action = "uphold"
+)
+
+// Notice actions.
+const (
+	Notify      Action = "notify"
+	Acknowledge Action = "acknowledge"
 )
 
 // Act is an action with what it carries.
@@ -71,8 +101,9 @@ type Act struct {
 	// Action is what to do.
 	Action Action `json:"action"`
 	// Reason says why. Required to reject, to ask for information
-	// (the question), to suspend, resume or revoke a grant and to refuse
-	// a demand; recorded for every action.
+	// (the question), to suspend, resume or revoke a grant, to refuse
+	// a demand and to correct or uphold an objection; recorded for every
+	// action.
 	Reason string `json:"reason,omitempty"`
 	// Conditions narrow an approval (approve only; nil grants what was
 	// asked, see [Conditions]).
@@ -85,7 +116,8 @@ type Act struct {
 // Transition is one change of state, as the object's history and the
 // audit trail record it.
 type Transition struct {
-	// Object is the id of the request, grant or demand.
+	// Object is the id of the request, grant, demand, objection or
+	// notice.
 	Object string `json:"object"`
 	// Action is the action taken.
 	Action Action `json:"action"`
@@ -97,8 +129,12 @@ type Transition struct {
 	By Party `json:"by"`
 	// At is when.
 	At time.Time `json:"at"`
-	// Reason is the act's reason, as given.
+	// Reason is the act's reason, as given. In an objection's stored
+	// history it is empty and SealedReason holds it.
 	Reason string `json:"reason,omitempty"`
+	// SealedReason is Reason sealed (see [Sealer]), in its place, in the
+	// stored history of an objection, whose text is personal data.
+	SealedReason Sealed `json:"sealed_reason,omitempty"`
 }
 
 // rule is one row of a transition table: from a state, an action leads to
@@ -115,7 +151,7 @@ type rule struct {
 // table is a state machine: its rows are every transition there is;
 // whatever no row allows is refused.
 type table struct {
-	kind string // "request", "grant", "demand", for messages
+	kind string // "request", "grant", "demand", "objection", "notice", for messages
 	rows []rule
 }
 
@@ -135,7 +171,7 @@ func (t *table) step(from State, a Action, held []Relation, self bool, reason st
 	}
 	switch {
 	case !known:
-		return rule{}, "", refuse(ErrBadRequest, "%q is not an action on a %s", a, t.kind)
+		return rule{}, "", refuse(ErrBadRequest, "%q is not an action on %s", a, article(t.kind))
 	case !ever && self:
 		return rule{}, "", refuse(ErrForbidden, "no one may %s their own %s", a, t.kind)
 	case !ever:
@@ -147,17 +183,17 @@ func (t *table) step(from State, a Action, held []Relation, self bool, reason st
 		}
 		i := slices.IndexFunc(r.who, func(w Relation) bool { return slices.Contains(held, w) })
 		if i < 0 {
-			return rule{}, "", refuse(ErrForbidden, "a %s %s is for the %s to %s", from, t.kind, joinRelations(r.who), a)
+			return rule{}, "", refuse(ErrForbidden, "%s %s is for the %s to %s", article(string(from)), t.kind, joinRelations(r.who), a)
 		}
 		if r.reason && strings.TrimSpace(reason) == "" {
-			return rule{}, "", refuse(ErrBadRequest, "to %s a %s needs a reason", a, t.kind)
+			return rule{}, "", refuse(ErrBadRequest, "to %s %s needs a reason", a, article(t.kind))
 		}
 		return r, r.who[i], nil
 	}
 	if from == "" {
 		return rule{}, "", refuse(ErrConflict, "a new %s cannot be made by %s", t.kind, a)
 	}
-	return rule{}, "", refuse(ErrConflict, "a %s that is %s cannot be %s", t.kind, from, pastTense(a))
+	return rule{}, "", refuse(ErrConflict, "%s that is %s cannot be %s", article(t.kind), from, pastTense(a))
 }
 
 // allowed returns the actions an actor holding held may take from state
@@ -171,6 +207,12 @@ func (t *table) allowed(from State, held []Relation) []Action {
 		}
 	}
 	return out
+}
+
+// leads reports whether a row of t leads from state from by action a,
+// whoever takes it.
+func (t *table) leads(from State, a Action) bool {
+	return slices.ContainsFunc(t.rows, func(r rule) bool { return r.from == from && r.action == a })
 }
 
 func joinRelations(rs []Relation) string {
@@ -190,11 +232,23 @@ func pastTense(a Action) string {
 		return "replied to"
 	case Withdraw:
 		return "withdrawn"
+	case Uphold:
+		return "upheld"
+	case Notify:
+		return "notified"
 	}
 	if strings.HasSuffix(string(a), "e") {
 		return string(a) + "d"
 	}
 	return string(a) + "ed"
+}
+
+// article puts "a" or "an" before word, by its first letter.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an " + word
+	}
+	return "a " + word
 }
 
 // transition records the row r taken by actor by, as as, at now.

@@ -16,15 +16,17 @@ import (
 //
 // Every key is under one hash tag, {PREFIX:hub}, so that one Cluster slot
 // holds the hub and a Lua script can compare and write a request, the
-// grant its approval makes and the grants' version at once. A hub holds
+// grant its approval makes and the grants' version at once (or an
+// objection and the notices its correction sends). A hub holds
 // thousands of objects, not millions: one slot is plenty, and listing
 // reads every object of a kind (SMEMBERS, then MGET) and filters them.
 //
 // Keys: {P:hub}:requests (a set of ids) and {P:hub}:requests:ID (the
-// request as JSON), the same for grants and demands, and
-// {P:hub}:grants_version. Replicas learn of grant changes by polling
-// GrantsVersion (one GET), not by pub/sub, which the shipped ACL user
-// (deploy/redis.conf, resetchannels) may not use.
+// request as JSON), the same for grants, demands, objections (their text
+// sealed: see [Objection]) and notices, and {P:hub}:grants_version.
+// Replicas learn of grant changes by polling GrantsVersion (one GET), not
+// by pub/sub, which the shipped ACL user (deploy/redis.conf,
+// resetchannels) may not use.
 //
 // Durability is the server's, as for the budget ledger: appendonly yes,
 // appendfsync always, maxmemory-policy noeviction (state.Redis.CheckConfig

@@ -29,11 +29,43 @@ func redisStore(t *testing.T, c redis.UniversalClient) *Redis {
 	return r
 }
 
+// redisBytes are the values of every key under the store's hash tag,
+// as the server holds them: strings as they are, sets' members.
+func redisBytes(t *testing.T, s Store) []byte {
+	t.Helper()
+	ctx := context.Background()
+	r := s.(*Redis)
+	keys, err := r.c.Keys(ctx, r.tag+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, k := range keys {
+		switch typ, _ := r.c.Type(ctx, k).Result(); typ {
+		case "string":
+			v, err := r.c.Get(ctx, k).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v...)
+		case "set":
+			ms, err := r.c.SMembers(ctx, k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strings.Join(ms, "\x00")...)
+		default:
+			t.Fatalf("key %s holds a %s", k, typ)
+		}
+	}
+	return out
+}
+
 func TestRedisStore(t *testing.T) {
 	for _, topo := range redistest.Topologies() {
 		t.Run(topo.Name, func(t *testing.T) {
 			c := topo.Client(t)
-			testStore(t, func(t *testing.T) Store { return redisStore(t, c) })
+			testStore(t, func(t *testing.T) Store { return redisStore(t, c) }, redisBytes)
 		})
 	}
 }

@@ -274,5 +274,6 @@ func (r *Request) Overdue(now time.Time) bool { return r.State == Submitted && !
 
 // matches reports whether r passes f: Dept is the requesting department.
 func (r *Request) matches(f Filter) bool {
-	return f.match(r.State, r.Requester.Dept, r.Owner, r.Dataset)
+	return f.match(facts{state: r.State, dept: r.Requester.Dept, subject: r.Requester.Subject, owner: r.Owner,
+		dataset: r.Dataset})
 }

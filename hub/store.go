@@ -10,7 +10,7 @@ import (
 	"slices"
 )
 
-// Store keeps requests, grants and demands. Every write is atomic and
+// Store keeps requests, grants, demands, objections and notices. Every write is atomic and
 // durable when it returns (as durable as the backend: see [Bolt] and
 // [Redis]). Reads return copies: changing one changes nothing stored.
 //
@@ -53,6 +53,28 @@ type Store interface {
 	Demands(ctx context.Context, f Filter) ([]*Demand, error)
 	// UpdateDemand changes demand id by fn.
 	UpdateDemand(ctx context.Context, id string, fn func(*Demand) error) (*Demand, error)
+
+	// CreateObjection stores a new objection. Its text must be sealed
+	// (see [Objection]): one holding text in clear is refused, and
+	// nothing is stored.
+	CreateObjection(ctx context.Context, o *Objection) error
+	// Objection returns the objection with id, or ErrNotFound, its text
+	// sealed and without Acks.
+	Objection(ctx context.Context, id string) (*Objection, error)
+	// Objections returns the objections f passes, oldest first, as
+	// Objection does.
+	Objections(ctx context.Context, f Filter) ([]*Objection, error)
+	// UpdateObjection changes objection id by fn, which must leave its
+	// text sealed. The notices fn returns (a correction's) are created in
+	// the same write.
+	UpdateObjection(ctx context.Context, id string, fn func(*Objection) ([]*Notice, error)) (*Objection, error)
+
+	// Notice returns the notice with id, or ErrNotFound.
+	Notice(ctx context.Context, id string) (*Notice, error)
+	// Notices returns the notices f passes, oldest first.
+	Notices(ctx context.Context, f Filter) ([]*Notice, error)
+	// UpdateNotice changes notice id by fn.
+	UpdateNotice(ctx context.Context, id string, fn func(*Notice) error) (*Notice, error)
 }
 
 // Filter selects objects to list; an empty field selects all.
@@ -60,27 +82,51 @@ type Filter struct {
 	// State is the object's state.
 	State State
 	// Dept is the department that asked: a request's or a demand's
-	// requester's, a grant's grantee.
+	// requester's, a grant's grantee, an objection's filer's; for a
+	// notice, the department it is sent to.
 	Dept string
+	// Subject is the subject who asked: a request's, a demand's or a
+	// grant's requester, an objection's filer (a citizen has no
+	// department). No notice has one.
+	Subject string
 	// Owner is the department owning the dataset, or asked by a demand.
 	Owner string
 	// Dataset is "source/dataset" (for a demand: the one published).
 	Dataset string
+	// RecordID is the record an objection or a notice is about (ids are
+	// the dataset's: give Dataset too). No other object has one.
+	RecordID string
+	// Objection is the objection a notice is about. No other object
+	// has one.
+	Objection string
 }
 
-func (f Filter) match(state State, dept, owner, dataset string) bool {
-	return (f.State == "" || f.State == state) && (f.Dept == "" || f.Dept == dept) &&
-		(f.Owner == "" || f.Owner == owner) && (f.Dataset == "" || f.Dataset == dataset)
+// facts are what a [Filter] looks at in an object.
+type facts struct {
+	state                                            State
+	dept, subject, owner, dataset, record, objection string
+}
+
+func (f Filter) match(x facts) bool {
+	return (f.State == "" || f.State == x.state) && (f.Dept == "" || f.Dept == x.dept) &&
+		(f.Subject == "" || f.Subject == x.subject) && (f.Owner == "" || f.Owner == x.owner) &&
+		(f.Dataset == "" || f.Dataset == x.dataset) && (f.RecordID == "" || f.RecordID == x.record) &&
+		(f.Objection == "" || f.Objection == x.objection)
 }
 
 // kind names a collection of objects in a backend.
 type kind string
 
 const (
-	kindRequest kind = "requests"
-	kindGrant   kind = "grants"
-	kindDemand  kind = "demands"
+	kindRequest   kind = "requests"
+	kindGrant     kind = "grants"
+	kindDemand    kind = "demands"
+	kindObjection kind = "objections"
+	kindNotice    kind = "notices"
 )
+
+// kinds are every kind of object a backend keeps.
+var kinds = []kind{kindRequest, kindGrant, kindDemand, kindObjection, kindNotice}
 
 // doc is one object as a backend stores it: JSON under a kind and id.
 type doc struct {
@@ -281,6 +327,84 @@ func (s store) UpdateDemand(ctx context.Context, id string, fn func(*Demand) err
 	return update(ctx, s.d, kindDemand, id, func(d *Demand) ([]doc, error) { return nil, fn(d) })
 }
 
+// errInClear refuses to store an objection whose text is not sealed: a
+// fault of the code, never of a caller, so not an [*Error].
+var errInClear = errors.New("hub: an objection's text must be sealed before it is stored")
+
+// storable is o as a store keeps it: its text sealed (else errInClear),
+// and without the acknowledgements, which are the notices'.
+func storable(o *Objection) (*Objection, error) {
+	if o.inClear() {
+		return nil, errInClear
+	}
+	c := *o
+	c.Acks = nil
+	return &c, nil
+}
+
+// CreateObjection implements [Store].
+func (s store) CreateObjection(ctx context.Context, o *Objection) error {
+	o, err := storable(o)
+	if err != nil {
+		return err
+	}
+	od, err := encode(kindObjection, o.ID, o)
+	if err != nil {
+		return err
+	}
+	return s.d.create(ctx, []doc{od})
+}
+
+// Objection implements [Store].
+func (s store) Objection(ctx context.Context, id string) (*Objection, error) {
+	return get[Objection](ctx, s.d, kindObjection, id)
+}
+
+// Objections implements [Store].
+func (s store) Objections(ctx context.Context, f Filter) ([]*Objection, error) {
+	return list(ctx, s.d, kindObjection, func(o *Objection) bool { return o.matches(f) },
+		func(o *Objection) (int64, string) { return o.Created.UnixNano(), o.ID })
+}
+
+// UpdateObjection implements [Store].
+func (s store) UpdateObjection(ctx context.Context, id string, fn func(*Objection) ([]*Notice, error)) (*Objection, error) {
+	return update(ctx, s.d, kindObjection, id, func(o *Objection) ([]doc, error) {
+		ns, err := fn(o)
+		if err != nil {
+			return nil, err
+		}
+		if o.inClear() {
+			return nil, errInClear
+		}
+		o.Acks = nil
+		var ds []doc
+		for _, n := range ns {
+			nd, err := encode(kindNotice, n.ID, n)
+			if err != nil {
+				return nil, err
+			}
+			ds = append(ds, nd)
+		}
+		return ds, nil
+	})
+}
+
+// Notice implements [Store].
+func (s store) Notice(ctx context.Context, id string) (*Notice, error) {
+	return get[Notice](ctx, s.d, kindNotice, id)
+}
+
+// Notices implements [Store].
+func (s store) Notices(ctx context.Context, f Filter) ([]*Notice, error) {
+	return list(ctx, s.d, kindNotice, func(n *Notice) bool { return n.matches(f) },
+		func(n *Notice) (int64, string) { return n.Created.UnixNano(), n.ID })
+}
+
+// UpdateNotice implements [Store].
+func (s store) UpdateNotice(ctx context.Context, id string, fn func(*Notice) error) (*Notice, error) {
+	return update(ctx, s.d, kindNotice, id, func(n *Notice) ([]doc, error) { return nil, fn(n) })
+}
+
 // holdsGrant reports whether a write of ds changes the grants' version.
 func holdsGrant(k kind, ds []doc) bool {
 	return k == kindGrant || slices.ContainsFunc(ds, func(d doc) bool { return d.kind == kindGrant })
@@ -302,5 +426,5 @@ func newVersion() string { return newID("v") }
 
 // errTaken refuses to create an object whose id is taken.
 func errTaken(k kind, id string) error {
-	return refuse(ErrConflict, "a %s with id %q exists", k[:len(k)-1], id)
+	return refuse(ErrConflict, "%s with id %q exists", article(string(k[:len(k)-1])), id)
 }
