@@ -1,8 +1,10 @@
 package anonymize
 
 import (
+	"bytes"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -23,6 +25,16 @@ type Shape struct {
 	// Filtered, when set, is the member under which the number of records
 	// the row conditions removed is written, when it is not 0.
 	Filtered string
+	// Watch names top-level fields of a record whose values, as the
+	// upstream sent them (before any treatment, released or not), are
+	// handed to Seen for each record released, in the order released.
+	// The gateway learns whose records it released (the privacy unit) and
+	// which (the record's id) without reading the body twice.
+	Watch []string
+	// Seen receives the values of Watch's fields, by position, of each
+	// record released; a field the record lacks has a zero Value. The
+	// values are valid only during the call.
+	Seen func(vals []Value)
 }
 
 // Limits bound what a transform holds and reads.
@@ -60,6 +72,9 @@ type transformer struct {
 	seen  [][]bool
 	met   []bool
 	large bool // the record's count passes suppression
+	watch []string
+	seen1 func([]Value)
+	vals  []Value // the watched fields' values of the record being read
 	stats Stats
 	werr  error
 }
@@ -76,12 +91,19 @@ func (p *Plan) Transform(w io.Writer, r io.Reader, shape Shape, env *Env, lim Li
 	t := transformers.Get().(*transformer)
 	defer func() {
 		t.plan, t.env, t.dst, t.in.r = nil, nil, nil, nil
+		t.watch, t.seen1 = nil, nil
+		clear(t.vals)
 		transformers.Put(t)
 	}()
 	if lim.MaxRecordBytes <= 0 {
 		lim.MaxRecordBytes = 1 << 20
 	}
 	t.plan, t.env, t.dst, t.werr = p, env, w, nil
+	t.watch, t.seen1 = nil, nil
+	if shape.Seen != nil && len(shape.Watch) > 0 {
+		t.watch, t.seen1 = shape.Watch, shape.Seen
+		t.vals = slices.Grow(t.vals[:0], len(t.watch))[:len(t.watch)]
+	}
 	t.stats = Stats{}
 	t.out = t.out[:0]
 	t.in.reset(r, lim.MaxBodyBytes)
@@ -334,6 +356,7 @@ func (t *transformer) record(rec []byte, whole bool) (int, error) {
 		t.met[i] = false
 	}
 	t.large = false
+	clear(t.vals)
 	mark, fallbacks := len(t.out), t.stats.Fallbacks
 	if t.stats.Released > 0 {
 		t.out = append(t.out, ',')
@@ -366,6 +389,9 @@ func (t *transformer) record(rec []byte, whole bool) (int, error) {
 	}
 	t.out = out
 	t.stats.Released++
+	if t.seen1 != nil {
+		t.seen1(t.vals)
+	}
 	if len(t.out) >= 32<<10 {
 		t.flush()
 	}
@@ -411,6 +437,7 @@ func (t *transformer) object(dst, b []byte, i int, n *node, depth int, top bool)
 		if i >= len(b) || b[i] != '"' {
 			return dst, i, synErr(i, "expected a member name")
 		}
+		kstart := i
 		kend, plain, err := scanString(b, i)
 		if err != nil {
 			return dst, i, err
@@ -435,6 +462,11 @@ func (t *transformer) object(dst, b []byte, i int, n *node, depth int, top bool)
 		}
 		if err != nil {
 			return dst, i, err
+		}
+		if top && t.watch != nil {
+			if err := t.watched(b, kstart, kend, Value{Raw: b[vstart:i], Kind: kindOf(b[vstart]), plain: vplain}); err != nil {
+				return dst, i, err
+			}
 		}
 		if child != nil {
 			if seen[child.pos] {
@@ -474,6 +506,28 @@ func (t *transformer) object(dst, b []byte, i int, n *node, depth int, top bool)
 			return dst, i, synErr(i, "expected ',' or '}'")
 		}
 	}
+}
+
+// watched keeps v when the member named by b[kstart:kend] is a watched
+// field of the record. A record naming a watched field twice is refused,
+// as one repeating a field of the plan is: whose record it is must not
+// depend on which of two values a reader takes.
+func (t *transformer) watched(b []byte, kstart, kend int, v Value) error {
+	name := b[kstart+1 : kend-1]
+	escaped := bytes.IndexByte(name, '\\') >= 0
+	var dec string
+	if escaped {
+		dec = decodeString(b[kstart:kend])
+	}
+	for k, w := range t.watch {
+		if (escaped && w == dec) || (!escaped && w == string(name)) {
+			if t.vals[k].Raw != nil {
+				return shapeErr("record %d repeats %q", t.stats.Records, w)
+			}
+			t.vals[k] = v
+		}
+	}
+	return nil
 }
 
 // value appends v released through n: its operator, or its named parts.
