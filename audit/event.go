@@ -99,6 +99,28 @@ type Event struct {
 	// and never enforced, would have decided differently; nil when it
 	// agreed or none is configured.
 	Shadow *ShadowDiff `json:"shadow,omitempty"`
+	// Released says whose records a record release released, in keyed
+	// hashes: it is what the usage index is built from. Set on the
+	// outcome record of a release of at least one record.
+	Released *Released `json:"released,omitempty"`
+}
+
+// Released is whose records a record release held. Its hashes are short
+// keyed hashes ([Hasher.Unit], [Hasher.Record]): the same person (or
+// record) always hashes alike under one key, so the usage index finds a
+// person's releases by their hash, and the trail never holds the value.
+type Released struct {
+	// Units are the hashes of the privacy-unit values of the released
+	// records, each once, in the order first released: every person a
+	// record of the release was about, however many.
+	Units []string `json:"units,omitempty"`
+	// Records are the hashes of the released records' ids, each once,
+	// when the dataset's id field is not its privacy unit (otherwise the
+	// units name the records too).
+	Records []string `json:"records,omitempty"`
+	// Disputed counts the released records under an open objection, each
+	// marked so in the answer.
+	Disputed int `json:"disputed,omitempty"`
 }
 
 // StateChange is a hub object's move from one state to another ("" for

@@ -26,8 +26,8 @@ import (
 // leaves out is never looked at, as in encoding/json). On error it returns
 // dst as it was given, with nothing appended.
 //
-// It must be kept in step with the fields and tags of Event, Obligations and
-// ShadowDiff; TestAppendEventCoversEveryField fails when a field is added that
+// It must be kept in step with the fields and tags of Event, Obligations,
+// ShadowDiff and Released; TestAppendEventCoversEveryField fails when a field is added that
 // it does not encode.
 func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	n0 := len(dst)
@@ -111,6 +111,31 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 		str(`,"shadow":{"revision":`, e.Shadow.Revision)
 		dst = append(dst, `,"differences":`...)
 		dst = appendJSONStrings(dst, e.Shadow.Differences)
+		dst = append(dst, '}')
+	}
+	if r := e.Released; r != nil {
+		dst = append(dst, `,"released":{`...)
+		comma := false
+		if len(r.Units) != 0 {
+			dst = append(dst, `"units":`...)
+			dst = appendJSONStrings(dst, r.Units)
+			comma = true
+		}
+		if len(r.Records) != 0 {
+			if comma {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"records":`...)
+			dst = appendJSONStrings(dst, r.Records)
+			comma = true
+		}
+		if r.Disputed != 0 {
+			if comma {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"disputed":`...)
+			dst = strconv.AppendInt(dst, int64(r.Disputed), 10)
+		}
 		dst = append(dst, '}')
 	}
 	return append(dst, '}'), nil
