@@ -50,6 +50,12 @@ type ObjectionInput struct {
 	// sealed (see [Objection.SealedClaim]), and it is "" in an objection
 	// as a store returns it.
 	Claim string `json:"claim,omitempty"`
+	// Release, instead of a record, is the request id of a release the
+	// person it held asks about ("why was my data used?"): the objection
+	// then goes to the department that received the release (the
+	// [Dataset] given to [NewObjection] names it as owner), whose
+	// stewards answer it, and RecordID is "".
+	Release string `json:"release,omitempty"`
 }
 
 // Eligibility is what the gateway found of an actor's standing to
@@ -148,8 +154,12 @@ func NewObjection(in ObjectionInput, ds Dataset, by Actor, e Eligibility, now, d
 	switch {
 	case !validDatasetName(in.Dataset):
 		return nil, Transition{}, refuse(ErrBadRequest, "dataset must be \"source/dataset\", not %q", in.Dataset)
-	case strings.TrimSpace(in.RecordID) == "":
+	case strings.TrimSpace(in.RecordID) == "" && in.Release == "":
 		return nil, Transition{}, refuse(ErrBadRequest, "an objection names the record it is about (record_id)")
+	case in.RecordID != "" && in.Release != "":
+		return nil, Transition{}, refuse(ErrBadRequest, "an objection is about a record or a release, not both")
+	case in.Release != "" && !e.Subject:
+		return nil, Transition{}, refuse(ErrForbidden, "a release is asked about by the person whose data it held")
 	case strings.TrimSpace(in.Claim) == "":
 		return nil, Transition{}, refuse(ErrBadRequest, "an objection needs a claim: what is wrong with the record")
 	case ds.Name != in.Dataset:

@@ -381,3 +381,34 @@ func TestStoresRefuseObjectionTextInClear(t *testing.T) {
 		t.Errorf("a refused update was stored: %s", got.State)
 	}
 }
+
+// A person asks why a release of their data was made: an objection to
+// the release rather than a record, which goes to the department the
+// gateway names as owner (the one that received it). Only the person may
+// ask, and never about a record and a release at once.
+func TestAPersonAsksAboutAReleaseOfTheirData(t *testing.T) {
+	person := Actor{Subject: "zhang"}
+	bureau := Dataset{Name: "health/visits", Owner: "stats-bureau"}
+	in := ObjectionInput{Dataset: "health/visits", Release: "4f1c0c5e9a", Claim: "why my diagnosis?"}
+	o, tr, err := NewObjection(in, bureau, person, Eligibility{Subject: true}, t0, t0.AddDate(0, 0, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Owner != "stats-bureau" || o.Filer.As != AsDataSubject || o.RecordID != "" || tr.To != Filed {
+		t.Errorf("asked %+v", o)
+	}
+	for name, tc := range map[string]struct {
+		in   ObjectionInput
+		by   Actor
+		e    Eligibility
+		want error
+	}{
+		"by a department":        {in, Actor{Subject: "rita", Dept: "transport"}, Eligibility{Received: true}, ErrForbidden},
+		"a record and a release": {ObjectionInput{Dataset: "health/visits", RecordID: "V1", Release: "r", Claim: "x"}, person, Eligibility{Subject: true}, ErrBadRequest},
+		"neither":                {ObjectionInput{Dataset: "health/visits", Claim: "x"}, person, Eligibility{Subject: true}, ErrBadRequest},
+	} {
+		if _, _, err := NewObjection(tc.in, bureau, tc.by, tc.e, t0, t0); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+}

@@ -38,9 +38,9 @@ type Store interface {
 	Grants(ctx context.Context, f Filter) ([]*Grant, error)
 	// UpdateGrant changes grant id by fn.
 	UpdateGrant(ctx context.Context, id string, fn func(*Grant) error) (*Grant, error)
-	// GrantsVersion changes with every write of a grant (its creation
-	// and every transition) and never comes back, even when a backend
-	// loses its data. A replica polls it, cheaply, and reloads its grants
+	// GrantsVersion changes with every write of a grant or an objection
+	// (its creation and every transition) and never comes back, even
+	// when a backend loses its data. A replica polls it, cheaply, and reloads its grants
 	// when it changed: polled every 250 ms, a revocation stops releases
 	// on every replica within a second.
 	GrantsVersion(ctx context.Context) (string, error)
@@ -405,9 +405,12 @@ func (s store) UpdateNotice(ctx context.Context, id string, fn func(*Notice) err
 	return update(ctx, s.d, kindNotice, id, func(n *Notice) ([]doc, error) { return nil, fn(n) })
 }
 
-// holdsGrant reports whether a write of ds changes the grants' version.
+// holdsGrant reports whether a write of ds changes the grants' version:
+// a write holding a grant or an objection, the objects every replica
+// keeps a copy of (the grants in force, the records under objection).
 func holdsGrant(k kind, ds []doc) bool {
-	return k == kindGrant || slices.ContainsFunc(ds, func(d doc) bool { return d.kind == kindGrant })
+	copied := func(k kind) bool { return k == kindGrant || k == kindObjection }
+	return copied(k) || slices.ContainsFunc(ds, func(d doc) bool { return copied(d.kind) })
 }
 
 // newID returns prefix and 20 random base-32 characters (100 bits).
