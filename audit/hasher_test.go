@@ -114,3 +114,36 @@ func BenchmarkHasherSum(b *testing.B) {
 		}
 	})
 }
+
+// A person's short hash is the same in every dataset (one lookup finds
+// all their releases), stable, 22 characters of base64url, and never
+// equal to a record's hash of the same value, nor to one under another
+// key; a record's hash depends on its dataset, and the length-prefixed
+// parts cannot be shifted into one another.
+func TestShortHashesSeparateWhatTheyName(t *testing.T) {
+	h, err := NewHasher(bytes.Repeat([]byte("k"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewHasher(bytes.Repeat([]byte("j"), 32))
+	u := h.Unit("110101199001011234")
+	if len(u) != 22 || strings.ContainsAny(u, "+/=") || u != h.Unit("110101199001011234") {
+		t.Fatalf("Unit = %q", u)
+	}
+	distinct := map[string]string{
+		"unit":             u,
+		"unit, other key":  other.Unit("110101199001011234"),
+		"record":           h.Record("", "110101199001011234"),
+		"record, dataset":  h.Record("health/visits", "110101199001011234"),
+		"record, shifted":  h.Record("health/visits1", "10101199001011234"),
+		"another person":   h.Unit("110101199001011235"),
+		"record, other ds": h.Record("civil/assistance", "110101199001011234"),
+	}
+	seen := map[string]string{}
+	for name, v := range distinct {
+		if prev, ok := seen[v]; ok {
+			t.Errorf("%s and %s hash alike: %s", name, prev, v)
+		}
+		seen[v] = name
+	}
+}
