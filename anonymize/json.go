@@ -409,6 +409,18 @@ func (v Value) Text() (string, bool) {
 	return "", false
 }
 
+// AppendText appends Text's result to dst, and reports false for other
+// kinds; a number or a string holding no escapes costs no allocation.
+func (v Value) AppendText(dst []byte) ([]byte, bool) {
+	if b, ok := v.rawText(); ok {
+		return append(dst, b...), true
+	}
+	if v.Kind == String {
+		return append(dst, decodeString(v.Raw)...), true
+	}
+	return dst, false
+}
+
 // rawText returns Text where it lies in Raw as it is, without copying: a
 // number, or a string holding no escapes. ok is false for anything else.
 func (v Value) rawText() (b []byte, ok bool) {

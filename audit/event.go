@@ -39,6 +39,9 @@ type Event struct {
 	Purpose string `json:"purpose,omitempty"`
 	// Client identifies the calling application or address.
 	Client string `json:"client,omitempty"`
+	// Org is the caller's organisation (the token's dept claim, else azp
+	// or client_id); empty when it names none.
+	Org string `json:"org,omitempty"`
 	// Action is what was asked for: read, stats, catalog, ...
 	Action string `json:"action"`
 	// Phase is set on the two records of a proxied release: PhaseDecision

@@ -59,6 +59,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	}
 	opt(`,"purpose":`, e.Purpose)
 	opt(`,"client":`, e.Client)
+	opt(`,"org":`, e.Org)
 	str(`,"action":`, e.Action)
 	opt(`,"phase":`, e.Phase)
 	opt(`,"source":`, e.Source)

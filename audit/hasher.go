@@ -82,19 +82,28 @@ func (h *Hasher) Record(dataset, id string) string { return h.short("record", da
 func (h *Hasher) short(domain, scope, value string) string {
 	s := h.pool.Get().(*hmacState)
 	s.mac.Reset()
-	s.chunk[0] = byte(len(domain))
-	n := 1 + copy(s.chunk[1:], domain)
-	s.mac.Write(s.chunk[:n])
+	// The message is domain, scope and value, each after its length, so
+	// that no two of them run into each other; it is assembled in the
+	// state's chunk (one Write, no allocation) as far as it fits.
+	buf := s.chunk[:0]
+	buf = append(buf, byte(len(domain)))
+	buf = append(buf, domain...)
 	for _, part := range [2]string{scope, value} {
-		var l [8]byte
-		binary.BigEndian.PutUint64(l[:], uint64(len(part)))
-		s.mac.Write(l[:])
+		buf = binary.BigEndian.AppendUint64(buf, uint64(len(part)))
 		for len(part) > 0 {
-			n := copy(s.chunk[:], part)
-			s.mac.Write(s.chunk[:n])
-			part = part[n:]
+			if len(buf) == cap(buf) {
+				s.mac.Write(buf)
+				buf = s.chunk[:0]
+			}
+			n := copy(buf[len(buf):cap(buf)], part)
+			buf, part = buf[:len(buf)+n], part[n:]
+		}
+		if cap(buf)-len(buf) < 8 {
+			s.mac.Write(buf)
+			buf = s.chunk[:0]
 		}
 	}
+	s.mac.Write(buf)
 	sum := s.mac.Sum(s.sum[:0])
 	var out [22]byte
 	base64.RawURLEncoding.Encode(out[:], sum[:16])

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"net/url"
 	"strings"
@@ -145,5 +147,32 @@ func TestShortHashesSeparateWhatTheyName(t *testing.T) {
 			t.Errorf("%s and %s hash alike: %s", name, prev, v)
 		}
 		seen[v] = name
+	}
+}
+
+// Unit and Record are HMAC-SHA256 over the length-prefixed parts,
+// truncated to 128 bits, whatever the parts' lengths (the message is
+// assembled in a fixed buffer and written in pieces past it).
+func TestShortHashesAreTruncatedHMACOverLengthPrefixedParts(t *testing.T) {
+	key := bytes.Repeat([]byte("k"), 32)
+	h, _ := NewHasher(key)
+	want := func(domain, scope, value string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte{byte(len(domain))})
+		m.Write([]byte(domain))
+		for _, p := range []string{scope, value} {
+			m.Write(binary.BigEndian.AppendUint64(nil, uint64(len(p))))
+			m.Write([]byte(p))
+		}
+		return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	}
+	for _, n := range []int{0, 1, 18, 200, 240, 247, 248, 255, 256, 257, 600} {
+		v := strings.Repeat("x", n)
+		if got := h.Unit(v); got != want("unit", "", v) {
+			t.Errorf("Unit of %d bytes = %s, want %s", n, got, want("unit", "", v))
+		}
+		if got := h.Record(v, "V1"); got != want("record", v, "V1") {
+			t.Errorf("Record in a dataset of %d bytes = %s, want %s", n, got, want("record", v, "V1"))
+		}
 	}
 }

@@ -348,6 +348,14 @@ func (p pending) Wait(ctx context.Context) error {
 	return err
 }
 
+// WaitSeq is Wait, and returns the record's seq once it is durable: a
+// caller that indexes the record (the gateway's usage index) learns where
+// it is without waiting twice.
+func (p pending) WaitSeq(ctx context.Context) (uint64, error) {
+	seq, _, err := p.wait(ctx)
+	return seq, err
+}
+
 func (p pending) wait(ctx context.Context) (uint64, [sha256.Size]byte, error) {
 	r := p.r
 	select {
