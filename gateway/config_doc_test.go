@@ -124,6 +124,8 @@ open:
     - {id: visits-by-district, title: Visits by district, dataset: health/visits, metric: count, group_by: district, epsilon: 0.1, every: 30d}
 hub:
   due: {request: 5}
+  webhooks:
+    - {dept: civil, url: "https://civil.example/hooks/sluice", secret_file: keys/civil-webhook.key}
 `
 
 func TestConfigKeysDocumentedAsRequiredAreRequiredByValidate(t *testing.T) {

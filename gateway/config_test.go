@@ -144,7 +144,7 @@ func TestLoadConfigFillsDefaults(t *testing.T) {
 		},
 		CORS: CORSConfig{MaxAge: Duration(10 * time.Minute)},
 		Open: OpenConfig{Publisher: "Sluice", Rate: &RateConfig{Rate: 120, Per: Duration(time.Minute), Burst: 60}},
-		Hub:  HubConfig{Due: HubDue{Request: 10, Demand: 10}},
+		Hub:  HubConfig{Due: HubDue{Request: 10, Demand: 10, ObjectionAccept: 2, ObjectionResolve: 10}},
 		dir:  filepath.Dir(path),
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(Config{})); diff != "" {

@@ -153,6 +153,12 @@ func (src *source) readDeadline(ctx context.Context, ds *DatasetConfig) (context
 // its body to read, all within the source's timeout. The response has
 // passed checkResponse.
 func (src *source) fetch(ctx context.Context, requestID string, target *url.URL, read func(io.Reader) error) error {
+	return src.get(ctx, requestID, target, false, read)
+}
+
+// get is fetch, or with lookup the fetch of one record by id, whose 404
+// is the not_found error rather than a department's failure.
+func (src *source) get(ctx context.Context, requestID string, target *url.URL, lookup bool, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(src.cfg.Timeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
@@ -165,7 +171,7 @@ func (src *source) fetch(ctx context.Context, requestID string, target *url.URL,
 		return err
 	}
 	defer resp.Body.Close()
-	if e := checkResponse(resp, false); e != nil {
+	if e := checkResponse(resp, lookup); e != nil {
 		return e
 	}
 	return read(resp.Body)

@@ -12,6 +12,7 @@ import (
 	"github.com/sluicegw/sluice/hub"
 	"github.com/sluicegw/sluice/policy"
 	"github.com/sluicegw/sluice/state"
+	"github.com/sluicegw/sluice/usage"
 )
 
 // The gateway's dependencies: what it is built from besides its
@@ -48,6 +49,12 @@ type Deps struct {
 	// Hub keeps the sharing hub's requests, grants and demands; nil: the
 	// hub's routes answer 503 and no read is made under a grant.
 	Hub hub.Store
+	// Usage is the usage index: who received whose records (usage.Bolt in
+	// the trail's directory, usage.Redis shared by replicas); nil: no
+	// index is kept, and the usage routes answer 503. The trail names
+	// whose records each release held either way, so an index can be
+	// built from it later (sluice audit reindex).
+	Usage usage.Index
 	// HubReadOnly marks a tool's gateway (policy explain, policy risk):
 	// it reads the grants in force, never sweeps the hub's clock and
 	// publishes no open release.

@@ -10,6 +10,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ type grantCache struct {
 	version string
 	checked time.Time // the last time the store answered
 	byKey   map[string][]cachedGrant
+	// disputed are the records under an open objection, by dataset and
+	// record id: the store's grants version changes with objections too.
+	disputed map[string]map[string][]disputeRef
 }
 
 type cachedGrant struct {
@@ -69,10 +73,35 @@ func (c *grantCache) refresh(ctx context.Context, st hub.Store, now time.Time) e
 		m[k] = append(m[k], cachedGrant{g: g, in: policy.Grant{ID: g.ID, Dataset: g.Dataset, Dept: g.Dept,
 			Purpose: g.Purpose, Fields: g.Fields, ValidUntil: g.ValidUntil, MaxRows: g.MaxRows, MinK: g.MinK, MinL: g.MinL}})
 	}
+	obs, err := st.Objections(ctx, hub.Filter{})
+	if err != nil {
+		return err
+	}
+	disputed := map[string]map[string][]disputeRef{}
+	for _, o := range obs {
+		if !o.Unresolved() || o.RecordID == "" {
+			continue
+		}
+		byID := disputed[o.Dataset]
+		if byID == nil {
+			byID = map[string][]disputeRef{}
+			disputed[o.Dataset] = byID
+		}
+		byID[o.RecordID] = append(byID[o.RecordID], disputeRef{objection: o.ID, field: o.Field})
+	}
 	c.mu.Lock()
-	c.version, c.checked, c.byKey = v, now, m
+	c.version, c.checked, c.byKey, c.disputed = v, now, m, disputed
 	c.mu.Unlock()
 	return nil
+}
+
+// disputedIn returns the records of dataset under an open objection, by
+// id. A copy too old to trust (the store unreachable) still marks what
+// it knew: a mark is a warning, and one that came late is no release.
+func (c *grantCache) disputedIn(dataset string) map[string][]disputeRef {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.disputed[dataset]
 }
 
 // inForce returns, as the policy input takes them, the grants of dept on
@@ -103,8 +132,16 @@ func (s *Server) openHub(ctx context.Context, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	sealer, err := hub.NewSealer(s.sealKey)
+	if err != nil {
+		return fmt.Errorf("hub.seal_key_file: %w", err)
+	}
 	s.hub = hub.New(deps.Hub, hub.Options{Calendar: cal, RequestDays: s.cfg.Hub.Due.Request,
-		DemandDays: s.cfg.Hub.Due.Demand, Now: s.now})
+		DemandDays: s.cfg.Hub.Due.Demand, ObjectionAccept: s.cfg.Hub.Due.ObjectionAccept,
+		ObjectionResolve: s.cfg.Hub.Due.ObjectionResolve, Sealer: sealer, Now: s.now})
+	if s.webhooks, err = s.newWebhooks(ctx); err != nil {
+		return err
+	}
 	if err := s.grants.refresh(ctx, deps.Hub, s.now()); err != nil {
 		s.log.Warn("sharing grants cannot be read yet; no read is made under a grant until they can", "error", err)
 	}
@@ -190,6 +227,8 @@ func hubError(err error) *Error {
 		case errors.Is(err, hub.ErrBadRequest):
 			return errBadRequest(he.Msg)
 		}
+	case errors.Is(err, hub.ErrNoSealer):
+		return errUnavailable("objections cannot be kept: no key to seal their text", err)
 	case errors.As(err, &ue):
 		return errUnavailable("the hub's store is unavailable", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/hub"
@@ -42,6 +43,12 @@ func (s *Server) hubRoutes(mux *routeMux) {
 	mux.HandleFunc("GET /v1/demands", s.hubHandler("demand.read", s.listDemands))
 	mux.HandleFunc("GET /v1/demands/{id}", s.hubHandler("demand.read", s.getDemand))
 	mux.HandleFunc("POST /v1/demands/{id}/decision", s.hubHandler("demand.decide", s.decideDemand))
+	mux.HandleFunc("POST /v1/objections", s.hubHandler("objection.file", s.fileObjection))
+	mux.HandleFunc("GET /v1/objections", s.hubHandler("objection.read", s.listObjections))
+	mux.HandleFunc("GET /v1/objections/{id}", s.hubHandler("objection.read", s.getObjection))
+	mux.HandleFunc("POST /v1/objections/{id}/decision", s.hubHandler("objection.decide", s.decideObjection))
+	mux.HandleFunc("GET /v1/notices", s.hubHandler("notice.read", s.listNotices))
+	mux.HandleFunc("POST /v1/notices/{id}/ack", s.hubHandler("notice.ack", s.ackNotice))
 }
 
 // hubCall is one hub request, authenticated and allowed by the policy;
@@ -102,6 +109,8 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("%s must be %s", typ.Field, typ.Type)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "empty or cut short"
+	case errors.As(err, new(*time.ParseError)):
+		return "a time must be RFC 3339, such as 2027-03-31T00:00:00Z"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown member " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
@@ -110,7 +119,8 @@ func jsonProblem(err error) string {
 
 // made records the transitions an action made beyond the first, which
 // the exchange's own record carries, and refreshes the grants copy when
-// one changed a grant, so that the change is in force here at once.
+// one changed a grant or an objection, so that the change is in force
+// here at once.
 func (s *Server) made(ctx context.Context, x *exchange, ts []hub.Transition) {
 	grants := false
 	for i, t := range ts {
@@ -120,7 +130,8 @@ func (s *Server) made(ctx context.Context, x *exchange, ts []hub.Transition) {
 		} else {
 			s.recordTransition(ctx, t, x.id, x)
 		}
-		grants = grants || strings.HasPrefix(t.Object, "grt_")
+		// The copy holds the grants and the records under objection.
+		grants = grants || strings.HasPrefix(t.Object, "grt_") || strings.HasPrefix(t.Object, "obj_")
 	}
 	if grants {
 		if err := s.grants.refresh(ctx, s.hub.Store(), s.now()); err != nil {
@@ -137,12 +148,15 @@ func (s *Server) hashedReason(reason string) string {
 	return s.hasher.Sum(reason)
 }
 
+// hubKinds name the kinds of hub object by their ids' prefixes.
+var hubKinds = map[string]string{"req": "request", "grt": "grant", "dmd": "demand", "obj": "objection", "ntc": "notice"}
+
 // recordTransition writes a record of its own for t: one an action made
 // beside its main one (the grant an approval issues), or the system's.
 func (s *Server) recordTransition(ctx context.Context, t hub.Transition, requestID string, x *exchange) {
 	kind, _, _ := strings.Cut(t.Object, "_")
 	ev := audit.Event{Time: t.At.UTC(), RequestID: requestID, Subject: t.By.Subject,
-		Action: map[string]string{"req": "request", "grt": "grant", "dmd": "demand"}[kind] + "." + string(t.Action),
+		Action: hubKinds[kind] + "." + string(t.Action),
 		Object: t.Object, Change: &audit.StateChange{From: string(t.From), To: string(t.To)},
 		Reason: s.hashedReason(t.Reason), Decision: "allow", Status: http.StatusOK}
 	if x != nil {

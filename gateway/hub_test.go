@@ -114,7 +114,7 @@ func (g *hubGateway) token(t testing.TB, sub, dept string, roles ...string) stri
 }
 
 // call sends method path with body (JSON) as token to srv.
-func call(t *testing.T, srv *Server, method, path, token string, body any, headers ...string) *httptest.ResponseRecorder {
+func call(t testing.TB, srv *Server, method, path, token string, body any, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {

@@ -202,15 +202,16 @@ func (s *Server) readKTable(ctx context.Context, requestID string, x *exchange) 
 // fixed — {"items":[REC,REC,...] then ,"member":value... } — so records
 // are found by their brackets, a byte at a time, and each is judged in
 // place (risk.Table.ReleasesJSON): one record is held at a time, never
-// decoded into a map.
-func kFilter(dst io.Writer, src io.Reader, tab *risk.Table) (released, suppressed int, err error) {
+// decoded into a map. kept, when set, is told of each record in turn
+// whether it was released.
+func kFilter(dst io.Writer, src io.Reader, tab *risk.Table, kept func(bool)) (released, suppressed int, err error) {
 	b := kBufs.Get().(*kBuffers)
 	defer kBufs.Put(b)
 	b.r.Reset(src)
 	b.w.Reset(dst)
 	defer b.r.Reset(nil)
 	defer b.w.Reset(nil)
-	return kFilterWith(b.r, b.w, tab)
+	return kFilterWith(b.r, b.w, tab, kept)
 }
 
 // kBuffers are the reader and writer kFilter borrows, so that a page
@@ -224,7 +225,7 @@ var kBufs = sync.Pool{New: func() any {
 	return &kBuffers{r: bufio.NewReaderSize(nil, 16<<10), w: bufio.NewWriterSize(nil, 16<<10)}
 }}
 
-func kFilterWith(r *bufio.Reader, w *bufio.Writer, tab *risk.Table) (released, suppressed int, err error) {
+func kFilterWith(r *bufio.Reader, w *bufio.Writer, tab *risk.Table, kept func(bool)) (released, suppressed int, err error) {
 	prefix := `{"` + anonymize.OutputRecords + `":[`
 	head := make([]byte, len(prefix))
 	if _, err := io.ReadFull(r, head); err != nil || string(head) != prefix {
@@ -244,7 +245,11 @@ func kFilterWith(r *bufio.Reader, w *bufio.Writer, tab *risk.Table) (released, s
 			if rec, err = readObject(r, append(rec[:0], c)); err != nil {
 				return 0, 0, err
 			}
-			if !tab.ReleasesJSON(rec) {
+			ok := tab.ReleasesJSON(rec)
+			if kept != nil {
+				kept(ok)
+			}
+			if !ok {
 				suppressed++
 				continue
 			}

@@ -519,12 +519,12 @@ func TestKFilterFollowsTheBodyByItsBrackets(t *testing.T) {
 			`{"items":[{"d":"A","v":{"w":[1,{"d":"B"}]}}],"suppressed":2,"page":1,"page_size":3}` + "\n"},
 	} {
 		var out bytes.Buffer
-		if _, _, err := kFilter(&out, strings.NewReader(tc.in), tab); err != nil || out.String() != tc.want {
+		if _, _, err := kFilter(&out, strings.NewReader(tc.in), tab, nil); err != nil || out.String() != tc.want {
 			t.Errorf("%s:\n got %s (%v)\nwant %s", tc.in, out.String(), err, tc.want)
 		}
 	}
 	for _, bad := range []string{``, `[]`, `{"items":[{"d":"A"}`, `{"items":["A"]}`, `{"page":1,"items":[]}`} {
-		if _, _, err := kFilter(io.Discard, strings.NewReader(bad), tab); err == nil {
+		if _, _, err := kFilter(io.Discard, strings.NewReader(bad), tab, nil); err == nil {
 			t.Errorf("%q filtered without an error", bad)
 		}
 	}

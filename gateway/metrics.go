@@ -38,6 +38,9 @@ type metrics struct {
 	fallbacks prometheus.Counter
 	released  *prometheus.CounterVec
 	epsilon   *prometheus.CounterVec
+	// usageBehind counts releases the usage index could not take at once
+	// (added later from the trail).
+	usageBehind prometheus.Counter
 }
 
 // latencyBuckets span 50µs to 10s: policy and transform stages are tens of
@@ -71,8 +74,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "sluice_privacy_epsilon_spent_total",
 			Help: "Privacy loss ε charged to the budget ledger by statistics releases, by source and dataset.",
 		}, []string{"source", "dataset"}),
+		usageBehind: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_usage_index_deferred_total",
+			Help: "Releases the usage index could not take when they were made; each is added from the audit trail before the index answers again.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.stages, m.fallbacks, m.released, m.epsilon)
+	reg.MustRegister(m.requests, m.stages, m.fallbacks, m.released, m.epsilon, m.usageBehind)
 	for st, name := range stageNames {
 		m.stage[st] = m.stages.WithLabelValues(name)
 	}

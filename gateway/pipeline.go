@@ -59,6 +59,9 @@ type exchange struct {
 	simulated bool
 	// links are a page of records' neighbours; nil for a lookup.
 	links *pageLinks
+	// tap learns whose records a record release holds; nil for other
+	// requests.
+	tap *releaseTap
 }
 
 type exchangeKey struct{}
@@ -155,7 +158,7 @@ func (s *Server) authenticate(x *exchange, r *http.Request) *Error {
 	if h := r.Header.Get(PurposeHeader); h != "" {
 		x.purpose = h
 	}
-	x.ev.Subject, x.ev.Roles, x.ev.Purpose = p.Subject, p.Roles, x.purpose
+	x.ev.Subject, x.ev.Roles, x.ev.Purpose, x.ev.Org = p.Subject, p.Roles, x.purpose, p.Org
 	if e := s.checkRevoked(x, p); e != nil {
 		if e.Status == http.StatusUnauthorized {
 			return s.limitUnauthenticated(x, r, e)
@@ -257,13 +260,32 @@ func (s *Server) recordDecision(x *exchange) error {
 // obligations, policy revision) is in that one — and then queues its
 // outcome without waiting: a crash before the outcome is durable leaves a
 // decision record without one, which says the request may have been
-// answered. When the decision record fails, no outcome is queued here: the
+// answered. A release of people's records (x.ev.Released) waits for its
+// outcome too, which names them: the usage index is built from it. When the decision record fails, no outcome is queued here: the
 // caller's refusal records its own.
 func (s *Server) recordRelease(ctx context.Context, x *exchange) error {
 	ctx, cancel := s.finishEvent(ctx, x)
 	defer cancel()
-	err := x.decided.Wait(ctx)
-	if err == nil {
+	var err error
+	if x.ev.Released != nil {
+		// Whose records these are is on the trail before they leave: a
+		// person's usage misses no release, crash or not. The trail is
+		// written in order, so the outcome durable is the decision
+		// durable too: one wait, not two.
+		var p audit.Pending
+		if p, err = s.audit.Begin(&x.ev); err == nil {
+			if sp, ok := p.(interface {
+				WaitSeq(context.Context) (uint64, error)
+			}); ok {
+				x.ev.Seq, err = sp.WaitSeq(ctx)
+			} else {
+				err = p.Wait(ctx)
+			}
+			if err == nil {
+				err = x.decided.Wait(ctx)
+			}
+		}
+	} else if err = x.decided.Wait(ctx); err == nil {
 		err = s.audit.Queue(&x.ev)
 	}
 	s.lap(x, stageAudit)

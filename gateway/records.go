@@ -75,6 +75,8 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	x.tap = s.newReleaseTap(x, ds)
+
 	if err := s.recordDecision(x); err != nil {
 		s.fail(w, r, x, errUnavailable("the audit trail is unavailable", err))
 		return
@@ -163,13 +165,21 @@ func lookupAllowed(ds *dataset, d *policy.Decision, id string) *Error {
 	if ds.cfg.IDField == "" {
 		return errNotFound("records of this dataset cannot be looked up by id")
 	}
-	if len(id) > 256 || id == "." || id == ".." || strings.ContainsFunc(id, func(r rune) bool {
-		return r == '/' || r == '\\' || r < 0x20 || r == 0x7f
-	}) {
-		return errBadRequest("malformed id: an id is one path segment without slashes or control characters")
+	if e := checkID(id); e != nil {
+		return e
 	}
 	if !d.Plan.Releases(ds.cfg.IDField) && !d.AllowsMaskedFilter(ds.cfg.IDField) {
 		return errForbidden(fmt.Sprintf("lookup by %s is not allowed: the caller does not receive it unmasked", ds.cfg.IDField))
+	}
+	return nil
+}
+
+// checkID refuses a record id that is not one path segment.
+func checkID(id string) *Error {
+	if len(id) > 256 || id == "" || id == "." || id == ".." || strings.ContainsFunc(id, func(r rune) bool {
+		return r == '/' || r == '\\' || r < 0x20 || r == 0x7f
+	}) {
+		return errBadRequest("malformed id: an id is one path segment without slashes or control characters")
 	}
 	return nil
 }
@@ -205,14 +215,28 @@ func (s *Server) release(resp *http.Response) error {
 		sp.Close()
 		return upstreamError(err)
 	}
+	var kept []bool
 	if x.kTable != nil {
-		if sp, err = s.suppressSmallClasses(sp, x, &st); err != nil {
+		if sp, kept, err = s.suppressSmallClasses(sp, x, &st); err != nil {
 			return errInternal(err)
 		}
 	}
 	if x.lookup && st.Released == 0 {
 		sp.Close()
 		return errNotFound("no such record")
+	}
+	var marks []disputedMark
+	if x.tap != nil {
+		if x.ev.Released, marks, err = x.tap.result(kept); err == nil {
+			err = markDisputed(sp, marks)
+		}
+		if err != nil {
+			sp.Close()
+			if e, ok := err.(*Error); ok {
+				return e
+			}
+			return errInternal(err)
+		}
 	}
 	s.lap(x, stageTransform)
 	x.ev.Rows, x.ev.Bytes, x.ev.Status = st.Released, sp.Len(), http.StatusOK
@@ -223,6 +247,7 @@ func (s *Server) release(resp *http.Response) error {
 		sp.Close()
 		return errUnavailable("the audit trail is unavailable", err)
 	}
+	s.indexRelease(resp.Request.Context(), x)
 	if err := sp.rewind(); err != nil {
 		sp.Close()
 		return errInternal(err)
@@ -246,25 +271,27 @@ func (s *Server) release(resp *http.Response) error {
 }
 
 // suppressSmallClasses streams the transformed records in sp through
-// kFilter into a second spool, which it returns, closing sp: a record of
-// a class below min_k (or min_l) is left out and counted as suppressed.
+// kFilter into a second spool, which it returns, closing sp, with
+// whether each record was kept: a record of a class below min_k (or
+// min_l) is left out and counted as suppressed.
 // The filter runs here, after the transform, rather than inside it, so
 // that the transform stays the pure function of one body it is, and
 // memory stays bounded by the largest record: both bodies are spooled.
-func (s *Server) suppressSmallClasses(sp *spool, x *exchange, st *anonymize.Stats) (*spool, error) {
+func (s *Server) suppressSmallClasses(sp *spool, x *exchange, st *anonymize.Stats) (*spool, []bool, error) {
 	defer sp.Close()
 	if err := sp.rewind(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	limits := s.cfg.Limits
 	out := newSpool(int(limits.SpoolMemoryBytes), limits.SpoolDir)
-	released, suppressed, err := kFilter(out, sp, x.kTable)
+	var kept []bool
+	released, suppressed, err := kFilter(out, sp, x.kTable, func(ok bool) { kept = append(kept, ok) })
 	if err != nil {
 		out.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	st.Released, st.Suppressed = released, st.Suppressed+suppressed
-	return out, nil
+	return out, kept, nil
 }
 
 // copyBuffers lends the proxy 32 KiB buffers for copying responses.

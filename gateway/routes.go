@@ -31,6 +31,8 @@ func (s *Server) mux() *routeMux {
 	mux.HandleFunc("GET /audit/v1/events", s.auditorEndpoint(s.auditEvents))
 	mux.HandleFunc("GET /audit/v1/verify", s.auditorEndpoint(s.auditVerify))
 	mux.HandleFunc("GET /audit/v1/summary", s.auditorEndpoint(s.auditSummary))
+	mux.HandleFunc("GET /audit/v1/usage", s.auditorEndpoint(s.auditUsage))
+	mux.HandleFunc("GET /v1/me/usage", s.myUsage)
 	mux.HandleFunc("POST /admin/v1/revocations", s.revoke)
 	s.hubRoutes(mux)
 	s.openRoutes(mux)
@@ -38,6 +40,8 @@ func (s *Server) mux() *routeMux {
 	mux.Handle("GET /audit", http.RedirectHandler("/audit/", http.StatusMovedPermanently))
 	mux.Handle("GET /hub/", hubPage())
 	mux.Handle("GET /hub", http.RedirectHandler("/hub/", http.StatusMovedPermanently))
+	mux.Handle("GET /me/", mePage())
+	mux.Handle("GET /me", http.RedirectHandler("/me/", http.StatusMovedPermanently))
 	mux.HandleFunc("/", s.unknown)
 	return mux
 }

@@ -76,6 +76,12 @@ type Server struct {
 	// is this replica's copy of the grants in force (hub.go).
 	hub    *hub.Hub
 	grants grantCache
+	// usage is the usage index (usage.go); nil without one.
+	usage *usageState
+	// sealKey seals objections' free text (hub.seal_key_file); webhooks
+	// push notices to the departments that asked (objections_http.go).
+	sealKey  []byte
+	webhooks *webhooks
 }
 
 // source is a configured department service and its proxy.
@@ -120,10 +126,11 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	if s.keys, err = anonymize.NewKeys(secret); err != nil {
 		return nil, fmt.Errorf("hmac_key_file: %w", err)
 	}
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("sluice/audit/v1"))
-	if s.hasher, err = audit.NewHasher(m.Sum(nil)); err != nil {
+	if s.hasher, err = TrailHasher(secret); err != nil {
 		return nil, fmt.Errorf("hmac_key_file: %w", err)
+	}
+	if s.sealKey, err = cfg.sealKey(secret); err != nil {
+		return nil, err
 	}
 	if s.auth, err = newAuthenticator(ctx, cfg); err == nil {
 		s.auth.now = s.now // token times are judged by the gateway's clock
@@ -152,6 +159,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	if err := s.openHub(ctx, deps); err != nil {
 		return nil, err
 	}
+	if err := s.openUsage(ctx, deps); err != nil {
+		return nil, err
+	}
 	if err := s.planOpen(); err != nil {
 		return nil, err
 	}
@@ -163,6 +173,15 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// TrailHasher is the keyed hash of the trail a gateway whose secret
+// (hmac_key_file) is secret writes: tools that search the trail for a
+// value, or look a person up in the usage index, hash it alike.
+func TrailHasher(secret []byte) (*audit.Hasher, error) {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("sluice/audit/v1"))
+	return audit.NewHasher(m.Sum(nil))
 }
 
 // ServeHTTP serves the gateway's routes.

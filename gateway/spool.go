@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -80,6 +81,39 @@ func (s *spool) rewind() error {
 		_, err := s.file.Seek(0, io.SeekStart)
 		return err
 	}
+	return nil
+}
+
+// reopenObject removes the closing brace of the JSON object spooled, and
+// any whitespace after it, so that members can be written after the
+// object's last.
+func (s *spool) reopenObject() error {
+	if s.file == nil {
+		n := trimmedClose(s.mem.Bytes())
+		if n < 0 {
+			return errors.New("spool: the body does not end an object")
+		}
+		s.mem.Truncate(n)
+		s.n = int64(n)
+		return nil
+	}
+	tail := make([]byte, min(s.n, 64))
+	off := s.n - int64(len(tail))
+	if _, err := s.file.ReadAt(tail, off); err != nil {
+		return err
+	}
+	n := trimmedClose(tail)
+	if n < 0 {
+		return errors.New("spool: the body does not end an object")
+	}
+	end := off + int64(n)
+	if err := s.file.Truncate(end); err != nil {
+		return err
+	}
+	if _, err := s.file.Seek(end, io.SeekStart); err != nil {
+		return err
+	}
+	s.n = end
 	return nil
 }
 

@@ -3,8 +3,10 @@
 # relation to the object — a request's requester, a steward of the owning
 # department, the coordinator — and that no one decides their own
 # request. data.registry.hub_actions lists, per action, the roles that may
-# take it; every role but the coordinator acts for its department (the
-# token's dept claim).
+# take it; every role acts for its department (the token's dept claim)
+# but the coordinator, who acts for the data authority, and the citizen,
+# who acts for themselves: a citizen's token names the person
+# (id_number), whose own records and usage are all it reaches.
 package sluice
 
 decision := {"allow": true, "reason": sprintf("%s may %s", [hub_role, input.action])} if {
@@ -27,7 +29,12 @@ hub_role := [role |
 
 acts_for_a_department("coordinator")
 
+acts_for_a_department("citizen") if {
+	is_string(input.subject.claims.id_number)
+	input.subject.claims.id_number != ""
+}
+
 acts_for_a_department(role) if {
-	role != "coordinator"
+	not role in {"coordinator", "citizen"}
 	input.subject.dept != ""
 }

@@ -29,11 +29,39 @@ test_who_acts_for_no_department_asks_nothing if {
 	not hub({"id": "x", "roles": ["steward"]}, "request.decide").allow
 }
 
-test_the_public_and_citizens_take_no_hub_action if {
+test_the_public_takes_no_hub_action if {
 	every action in object.keys(data.registry.hub_actions) {
 		not hub({"id": "p", "roles": ["public"], "dept": "x"}, action).allow
-		not hub({"id": "c", "roles": ["citizen"]}, action).allow
 	}
+}
+
+citizen := {"id": "c", "roles": ["citizen"], "claims": {"id_number": "110101199001011234"}}
+
+test_a_citizen_objects_and_reads_their_usage_only if {
+	hub(citizen, "objection.file").allow
+	hub(citizen, "objection.read").allow
+	hub(citizen, "usage.read").allow
+	every action in object.keys(data.registry.hub_actions) - {"objection.file", "objection.read", "usage.read"} {
+		not hub(citizen, action).allow
+	}
+}
+
+test_a_citizen_token_without_a_person_takes_no_action if {
+	every action in object.keys(data.registry.hub_actions) {
+		not hub({"id": "c", "roles": ["citizen"]}, action).allow
+		not hub({"id": "c", "roles": ["citizen"], "claims": {"id_number": ""}}, action).allow
+		not hub({"id": "c", "roles": ["citizen"], "claims": {"id_number": 42}}, action).allow
+	}
+}
+
+test_departments_object_and_stewards_decide_objections if {
+	hub(analyst, "objection.file").allow
+	hub(analyst, "notice.ack").allow
+	hub(steward, "objection.decide").allow
+	hub(coordinator, "objection.decide").allow
+	not hub(analyst, "objection.decide").allow
+	not hub(analyst, "usage.read").allow
+	not hub(coordinator, "notice.ack").allow
 }
 
 test_a_refusal_says_which_action if {
