@@ -34,10 +34,13 @@ var auditCommands = &group{
 	subcommands: []subcommand{
 		{"verify", "check the trail's hash chain, checkpoints and witness", verdictCommand(runAuditVerify)},
 		{"search", "find records in the trail", runAuditSearch},
+		{"usage", "who used a person's data: the releases that held their records", runAuditUsage},
+		{"reindex", "rebuild the usage index from the trail", runAuditReindex},
 	},
 	examples: []string{
 		"sluice audit verify --dir .sluice-demo",
 		"sluice audit search --dir .sluice-demo --subject alice --since 24h",
+		"sluice audit usage --dir .sluice-demo --subject 110101199003077777",
 	},
 }
 

@@ -121,6 +121,10 @@ commands:
   audit search --dir D [--subject S] [--dataset SRC/DS] [--action A] [--decision allow|deny|error]
                [--status N] [--request-id ID] [--object ID] [--since T] [--until T] [--limit N] [--newest] [--json]
                                         find records in the trail
+  audit usage --dir D --subject ID [--key F] [--since T] [--until T] [--json]
+                                        who used a person's data: the releases that held their records
+  audit reindex --dir D [--redis ADDR [--prefix P] --replica R]
+                                        rebuild the usage index from the trail
   policy test [-v] [--coverage] [--threshold P] [--json] [DIR]
                                         run the Rego tests of a policy directory (as opa test)
   policy eval --input FILE [--dir DIR]  print the decision for an input document

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/sluicegw/sluice/gateway"
 	"github.com/sluicegw/sluice/hub"
 	"github.com/sluicegw/sluice/state"
+	usageidx "github.com/sluicegw/sluice/usage"
 )
 
 // openedState is the gateway's state backend as the configuration asks:
@@ -30,6 +32,7 @@ type openedState struct {
 	client redis.UniversalClient
 	redis  *state.Redis
 	stream *state.AuditStream
+	usage  usageidx.Index
 	logger *slog.Logger
 }
 
@@ -81,7 +84,34 @@ func openState(ctx context.Context, cfg *gateway.Config, logger *slog.Logger) (*
 			}
 		}
 	}
+	if err := st.openUsage(cfg); err != nil {
+		st.close()
+		return nil, err
+	}
 	return st, nil
+}
+
+// openUsage opens the usage index: in Redis with the state (any replica
+// answers for all), else a bbolt file in the trail's directory.
+func (st *openedState) openUsage(cfg *gateway.Config) error {
+	if st.client != nil {
+		u, err := usageidx.NewRedis(st.client, cfg.State.Redis.Prefix)
+		if err != nil {
+			return fmt.Errorf("usage index: %w", err)
+		}
+		st.usage = u
+		return nil
+	}
+	dir := cfg.Path(cfg.Audit.Dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("audit.dir: %w", err)
+	}
+	u, err := usageidx.OpenBolt(filepath.Join(dir, gateway.UsageIndexFile))
+	if err != nil {
+		return fmt.Errorf("usage index: %w", err)
+	}
+	st.usage = u
+	return nil
 }
 
 // audit adds the Redis witness and stream to the trail's options.
@@ -125,7 +155,7 @@ func (st *openedState) audit(cfg *gateway.Config, opts *audit.Options, reg prome
 
 // deps hands the state to the gateway.
 func (st *openedState) deps(d *gateway.Deps) {
-	d.Hub = st.hub
+	d.Hub, d.Usage = st.hub, st.usage
 	switch {
 	case st.bolt != nil:
 		d.Ledger, d.Answers, d.Revocations = st.bolt, st.bolt, st.bolt
@@ -152,6 +182,11 @@ func (st *openedState) close() {
 	if st.hubDB != nil {
 		if err := st.hubDB.Close(); err != nil {
 			st.logger.Error("closing the hub's state", "error", err)
+		}
+	}
+	if st.usage != nil {
+		if err := st.usage.Close(); err != nil {
+			st.logger.Error("closing the usage index", "error", err)
 		}
 	}
 	if st.client != nil {
