@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,23 +13,9 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-)
 
-// findChromium finds the browser; in CI its absence is a failure (as
-// cmd/sluice's chromium does).
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed (make deps installs it)")
-	}
-	t.Skip("chromium is not installed; run make deps")
-	return ""
-}
+	"github.com/sluicegw/sluice/internal/browsertest"
+)
 
 // TestOpenPageInHeadlessChromium reads the open data page in a real
 // browser without a token, at a phone's width in Chinese and a desktop's
@@ -40,55 +25,16 @@ func findChromium(t *testing.T) string {
 // keyboard alone a visitor reaches the CSV link, with a visible focus
 // ring, and downloads exactly the CSV the gateway serves.
 func TestOpenPageInHeadlessChromium(t *testing.T) {
-	exe := findChromium(t)
+	exe := browsertest.Chromium(t)
 	srv, s := newOpenPageServer(t, beijingLedger, beijingVisits(), beijingStays())
 	wantCSV := s.open.served("visits-by-district").csv
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return s
-	}
+	tab := browsertest.New(t, exe, 120*time.Second)
 	check := func(what, cond, explain string) {
 		t.Helper()
-		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond)); err != nil || !ok {
-			t.Errorf("%s: %s (%v)", what, eval(explain), err)
+		if ok, err := chromedp.Run(tab.Context(), chromedp.Evaluate[bool](cond)); err != nil || !ok {
+			t.Errorf("%s: %s (%v)", what, tab.Eval(explain), err)
 		}
-	}
-	screenshot := func(name string) {
-		t.Helper()
-		if os.Getenv("SLUICE_SCREENSHOTS") != "1" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join("..", "docs", name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot of the open data page: %s", path)
 	}
 	const noOverflow = `document.documentElement.scrollWidth <= document.documentElement.clientWidth`
 	const widths = `JSON.stringify({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
@@ -112,12 +58,12 @@ func TestOpenPageInHeadlessChromium(t *testing.T) {
 		lang := map[string]string{"zh": "zh-CN", "en": "en"}[v.lang]
 		// No token, no cookie: a visitor from nowhere, who switches
 		// language by the page's own link.
-		run(fmt.Sprintf("load the page at %d px", v.width),
+		tab.Run(fmt.Sprintf("load the page at %d px", v.width),
 			chromedp.EmulateViewport(v.width, v.height),
 			chromedp.Navigate(srv.URL+"/open/"),
 			chromedp.WaitVisible(chromedp.CSS("table")))
 		if v.lang != "en" {
-			run("switch to Chinese", chromedp.Click(chromedp.CSS(`.langs a[hreflang="zh-CN"]`)),
+			tab.Run("switch to Chinese", chromedp.Click(chromedp.CSS(`.langs a[hreflang="zh-CN"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-CN"] table`)))
 		}
 		check("the page is not in "+lang, fmt.Sprintf(`document.documentElement.lang === %q`, lang), `document.documentElement.lang`)
@@ -140,31 +86,31 @@ func TestOpenPageInHeadlessChromium(t *testing.T) {
 			`document.querySelector("#release-visits-by-district tbody").innerText`)
 		check("the page runs a script", `document.scripts.length === 0`, `document.scripts.length + " scripts"`)
 		check(fmt.Sprintf("the page is wider than the window at %d px", v.width), noOverflow, widths)
-		screenshot(v.screenshot)
+		tab.Screenshot(filepath.Join("..", "docs", v.screenshot))
 	}
 
 	// By keyboard: the first Tab shows the skip link; Tabs reach the first
 	// CSV link, its focus ring shows, and Enter downloads it.
-	run("focus the page", chromedp.Navigate(srv.URL+"/open/?lang=en"), chromedp.WaitVisible(chromedp.CSS("table")),
+	tab.Run("focus the page", chromedp.Navigate(srv.URL+"/open/?lang=en"), chromedp.WaitVisible(chromedp.CSS("table")),
 		chromedp.KeyEvent(kb.Tab))
 	check("the first Tab does not show the skip link",
 		`document.activeElement.classList.contains("skip") && document.activeElement.getBoundingClientRect().top >= 0`,
 		`document.activeElement.outerHTML`)
 	for range 20 {
-		if eval(`document.activeElement.className`) == "csv" {
+		if tab.Eval(`document.activeElement.className`) == "csv" {
 			break
 		}
-		run("tab", chromedp.KeyEvent(kb.Tab))
+		tab.Run("tab", chromedp.KeyEvent(kb.Tab))
 	}
 	check("Tab does not reach the CSV link",
 		`document.activeElement.matches('a.csv[download="visits-by-district.csv"]') && getComputedStyle(document.activeElement).outlineStyle === "solid"`,
 		`document.activeElement.outerHTML`)
 
 	dir := t.TempDir()
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	dctx, cancel := context.WithTimeout(tab.Context(), 30*time.Second)
 	defer cancel()
 	progress := chromedp.Events(dctx, browser.DownloadProgress)
-	run("download the CSV by keyboard",
+	tab.Run("download the CSV by keyboard",
 		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 			yes := true
 			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/sluicegw/sluice/internal/browsertest"
 )
 
 // TestAuditorAPIServesOnlyAuditorsAndIsAudited: the auditor API answers
@@ -75,21 +74,6 @@ func TestAuditorAPIServesOnlyAuditorsAndIsAudited(t *testing.T) {
 	}
 }
 
-// chromium finds the browser; in CI its absence is a failure.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed (make deps installs it)")
-	}
-	t.Skip("chromium is not installed; run make deps")
-	return ""
-}
-
 // TestAuditorPageInHeadlessChromium drives the auditor page in a real
 // browser, at a desktop width and a phone's: sign in with the auditor
 // token, see the chain status, the events with their reasons and paths,
@@ -97,7 +81,7 @@ func chromium(t *testing.T) string {
 // the rows are, one event's obligations, and the charts; keyboard only,
 // and never wider than the window.
 func TestAuditorPageInHeadlessChromium(t *testing.T) {
-	exe := chromium(t)
+	exe := browsertest.Chromium(t)
 	d := startDemo(t, t.TempDir())
 	gw, tok := d.manifest.Gateway, d.manifest.Tokens
 	get(t, gw+"/v1/health/visits?page_size=5", tok["analyst"])
@@ -115,48 +99,15 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		t.Fatalf("the public read of health/visits was not denied with a reason: %v", want)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\ngateway stderr:\n%s", what, err, d.stderr.String())
-		}
-	}
+	tab := browsertest.New(t, exe, 120*time.Second)
+	tab.ServerLog = d.stderr.String
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		s, err := chromedp.Run(tab.Context(), chromedp.Text(chromedp.CSS(sel)))
 		if err != nil {
 			t.Fatalf("text of %s: %v", sel, err)
 		}
 		return s
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return s
-	}
-	// poll waits for the JavaScript condition cond and reports what when
-	// it does not hold within 15s, with the value of explain.
-	poll := func(what, cond, explain string) bool {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-			t.Errorf("%s: %s (%v)", what, eval(explain), err)
-			return false
-		}
-		return true
 	}
 	// The table's rows, each as its cells keyed by column.
 	const rows = `[...document.querySelectorAll("#events tbody tr.event")].map(tr =>
@@ -167,34 +118,14 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		const c = document.querySelector("#chain").textContent.match(/(\d+) records? verified/) || [];
 		return { shown: +m[1], of: +m[2], rows: document.querySelectorAll("#events tbody tr.event").length, chain: +c[1] }; })()`
 	countsAgree := `(() => { const c = ` + counts + `; return c.shown === c.rows && c.of === c.chain; })()`
-	const noOverflow = `document.documentElement.scrollWidth <= document.documentElement.clientWidth &&
-		document.documentElement.clientWidth <= window.innerWidth`
-	const widths = `JSON.stringify({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
-		innerWidth: window.innerWidth, widest: [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-			.slice(0, 3).map(e => e.tagName + "#" + e.id + "." + e.className) })`
 	// The hours chart's text stays inside its drawing and no two labels
 	// on one line overlap.
 	const chartText = `[...document.querySelectorAll(".chart svg")].every(s => {
 		const w = s.viewBox.baseVal.width, b = [...s.querySelectorAll("text")].map(t => t.getBBox());
 		return b.every(r => r.x >= 0 && r.x + r.width <= w) &&
 			b.every((r, i) => b.every((q, j) => j <= i || r.y !== q.y || r.x + r.width <= q.x || q.x + q.width <= r.x)); })`
-	screenshot := func(name string) {
-		t.Helper()
-		if os.Getenv("SLUICE_SCREENSHOTS") != "1" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join("..", "..", "docs", name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot of the auditor page: %s", path)
-	}
 
-	run("sign in",
+	tab.Run("sign in",
 		chromedp.EmulateViewport(1280, 900),
 		chromedp.Navigate(gw+"/audit/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
@@ -202,23 +133,19 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#signin-form button")),
 		chromedp.WaitVisible(chromedp.CSS("#events tbody tr.event td.c-request_id")),
 	)
-	poll("chain badge never said intact", `document.querySelector("#chain").textContent.includes("intact")`, `document.querySelector("#chain").textContent`)
-	poll("charts not drawn", `document.querySelectorAll(".chart svg").length === 1 && document.querySelectorAll(".chart .bars li").length >= 2`,
+	tab.Expect("chain badge never said intact", `document.querySelector("#chain").textContent.includes("intact")`, `document.querySelector("#chain").textContent`)
+	tab.Expect("charts not drawn", `document.querySelectorAll(".chart svg").length === 1 && document.querySelectorAll(".chart .bars li").length >= 2`,
 		`document.querySelector(".charts").textContent`)
-	if n := eval(`String(document.querySelectorAll("th:not([scope])").length)`); n != "0" {
+	if n := tab.Eval(`String(document.querySelectorAll("th:not([scope])").length)`); n != "0" {
 		t.Errorf("%s table headers without scope", n)
 	}
-	location, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(location, tok["auditor"]) {
+	if strings.Contains(tab.Eval(`document.location.toString()`), tok["auditor"]) {
 		t.Error("the token is in the page URL")
 	}
 
 	// A release shows as two rows with one request id: its decision record
 	// ("decided", no rows yet) and its outcome (200).
-	poll("the releases' decision and outcome rows are not both shown", `(() => { const r = `+rows+`;
+	tab.Expect("the releases' decision and outcome rows are not both shown", `(() => { const r = `+rows+`;
 		const decided = r.filter(c => c.status === "decided" && c.rows === "—").map(c => c.request_id);
 		return decided.length >= 2 && decided.every(id => r.some(c => c.request_id === id && c.status === "200")); })()`,
 		`JSON.stringify(`+rows+`)`)
@@ -226,48 +153,48 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 	// The page's own API calls are the auditor's reads: hidden until the
 	// toggle shows them, and the count says so each time.
 	own := `(` + rows + `).filter(c => c.action === "audit").length`
-	poll("the auditor's own reads are listed by default, or the count disagrees with the rows or the chain",
+	tab.Expect("the auditor's own reads are listed by default, or the count disagrees with the rows or the chain",
 		own+` === 0 && `+countsAgree+` && document.querySelector("#events-count").textContent.includes("Hidden:")`,
 		`JSON.stringify([`+counts+`, document.querySelector("#events-count").textContent])`)
-	run("show my own reads by keyboard", chromedp.Focus(chromedp.CSS("#show-own")), chromedp.KeyEvent(" "))
-	poll("the auditor's own reads did not appear, or the count disagrees with the rows or the chain",
+	tab.Run("show my own reads by keyboard", chromedp.Focus(chromedp.CSS("#show-own")), chromedp.KeyEvent(" "))
+	tab.Expect("the auditor's own reads did not appear, or the count disagrees with the rows or the chain",
 		own+` > 0 && (`+rows+`).filter(c => c.action === "audit").every(c => c.subject === "audrey (you)") && `+countsAgree,
 		`JSON.stringify([`+counts+`, document.querySelector("#events-count").textContent])`)
-	run("hide my own reads", chromedp.KeyEvent(" "))
-	poll("the auditor's own reads are not hidden again", own+` === 0 && `+countsAgree, counts)
+	tab.Run("hide my own reads", chromedp.KeyEvent(" "))
+	tab.Expect("the auditor's own reads are not hidden again", own+` === 0 && `+countsAgree, counts)
 
 	for _, w := range []struct {
 		width, height int64
 		screenshot    string
 	}{{1280, 900, "auditor-page.png"}, {1024, 768, ""}, {390, 844, "auditor-page-phone.png"}, {360, 740, ""}} {
-		run(fmt.Sprintf("resize to %d px", w.width), chromedp.EmulateViewport(w.width, w.height),
+		tab.Run(fmt.Sprintf("resize to %d px", w.width), chromedp.EmulateViewport(w.width, w.height),
 			chromedp.Click(chromedp.CSS(`#filters button[type="reset"]`)))
-		poll(fmt.Sprintf("unfiltered at %d px: the count disagrees with the rows or the chain", w.width), countsAgree, counts)
-		poll(fmt.Sprintf("the page is wider than the window at %d px", w.width), noOverflow, widths)
-		poll(fmt.Sprintf("chart labels overlap or are cut at %d px", w.width), chartText,
+		tab.Expect(fmt.Sprintf("unfiltered at %d px: the count disagrees with the rows or the chain", w.width), countsAgree, counts)
+		tab.Expect(fmt.Sprintf("the page is wider than the window at %d px", w.width), browsertest.NoOverflow, browsertest.Widths)
+		tab.Expect(fmt.Sprintf("chart labels overlap or are cut at %d px", w.width), chartText,
 			`JSON.stringify([...document.querySelectorAll(".chart svg text")].map(t => [t.textContent, t.getBBox().x, t.getBBox().width]))`)
 		if w.screenshot != "" {
-			screenshot(w.screenshot)
+			tab.Screenshot(filepath.Join("..", "..", "docs", w.screenshot))
 		}
 
 		// Filter to denials: only denied events remain, and the public
 		// read's row says why and what it asked for.
-		run(fmt.Sprintf("filter to denials at %d px", w.width),
+		tab.Run(fmt.Sprintf("filter to denials at %d px", w.width),
 			chromedp.SetValue(chromedp.CSS(`#filters select[name="decision"]`), "deny"),
 			chromedp.Click(chromedp.CSS(`#filters button[type="submit"]`)),
 		)
-		poll(fmt.Sprintf("the decision filter did not leave only denials at %d px", w.width),
+		tab.Expect(fmt.Sprintf("the decision filter did not leave only denials at %d px", w.width),
 			`(() => { const r = `+rows+`; return r.length >= 2 && r.every(c => c.decision === "deny"); })()`, `JSON.stringify(`+rows+`)`)
-		poll(fmt.Sprintf("the denial's reason and path are not in its row at %d px (want %q, %q)", w.width, want["reason"], want["path"]),
+		tab.Expect(fmt.Sprintf("the denial's reason and path are not in its row at %d px (want %q, %q)", w.width, want["reason"], want["path"]),
 			fmt.Sprintf(`(`+rows+`).some(c => c.request_id === %q && c.reason === %q && c.path === "GET " + %q)`,
 				denial, want["reason"], want["path"]),
 			`JSON.stringify(`+rows+`)`)
-		poll(fmt.Sprintf("filtered at %d px: the count disagrees with the rows", w.width),
+		tab.Expect(fmt.Sprintf("filtered at %d px: the count disagrees with the rows", w.width),
 			`(() => { const c = `+counts+`; return c.shown === c.rows; })()`, counts)
 
 		// Keyboard: focus the newest denial and open it with Enter; the
 		// opened record fits the window too.
-		run(fmt.Sprintf("open an event by keyboard at %d px", w.width),
+		tab.Run(fmt.Sprintf("open an event by keyboard at %d px", w.width),
 			chromedp.Focus(chromedp.CSS("#events tbody tr.event button.open")),
 			chromedp.KeyEvent("\r"),
 			chromedp.WaitVisible(chromedp.CSS("#detail")),
@@ -275,35 +202,31 @@ func TestAuditorPageInHeadlessChromium(t *testing.T) {
 		if detail := text("#detail"); !strings.Contains(detail, "Request id") || !strings.Contains(detail, "Obligations") {
 			t.Errorf("detail view: %q", detail)
 		}
-		poll(fmt.Sprintf("the opened event does not fit the window at %d px", w.width),
-			noOverflow+` && (() => { const d = document.querySelector("#detail"), r = d.getBoundingClientRect();
+		tab.Expect(fmt.Sprintf("the opened event does not fit the window at %d px", w.width),
+			browsertest.NoOverflow+` && (() => { const d = document.querySelector("#detail"), r = d.getBoundingClientRect();
 				return r.left >= 0 && r.right <= document.documentElement.clientWidth && d.scrollWidth <= d.clientWidth; })()`,
 			`(() => { const d = document.querySelector("#detail"), r = d.getBoundingClientRect();
-				return JSON.stringify({ left: r.left, right: r.right, scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, page: `+widths+` }); })()`)
-		run("close the detail by keyboard", chromedp.KeyEvent("\r"), chromedp.WaitNotVisible(chromedp.CSS("#detail")))
-		poll("closing the detail did not return the focus to the record", `document.activeElement.matches("#events button.open")`,
+				return JSON.stringify({ left: r.left, right: r.right, scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, page: `+browsertest.Widths+` }); })()`)
+		tab.Run("close the detail by keyboard", chromedp.KeyEvent("\r"), chromedp.WaitNotVisible(chromedp.CSS("#detail")))
+		tab.Expect("closing the detail did not return the focus to the record", `document.activeElement.matches("#events button.open")`,
 			`document.activeElement.outerHTML`)
 	}
 
 	// Signing out leaves no token behind and shows the sign-in form.
-	run("sign out",
+	tab.Run("sign out",
 		chromedp.Click(chromedp.CSS("#signout")),
 		chromedp.WaitVisible(chromedp.CSS("#signin")),
 	)
-	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem("sluice.audit.token") || ""`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored != "" {
+	if stored := tab.Eval(`sessionStorage.getItem("sluice.audit.token") || ""`); stored != "" {
 		t.Error("signing out left the token in session storage")
 	}
 
 	// An analyst token is refused by the API, so the page stays at sign-in.
-	run("sign in as analyst",
+	tab.Run("sign in as analyst",
 		chromedp.SendKeys(chromedp.CSS("#token"), tok["analyst"]),
 		chromedp.Click(chromedp.CSS("#signin-form button")),
 	)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#signin-error").textContent.includes("forbidden")`,
+	if _, err := chromedp.Run(tab.Context(), chromedp.Poll[bool](`document.querySelector("#signin-error").textContent.includes("forbidden")`,
 		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		t.Fatalf("analyst sign-in: %q (%v)", text("#signin-error"), err)
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sluicegw/sluice/internal/browsertest"
 )
 
 // TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium drives
@@ -25,7 +25,7 @@ import (
 // The API confirms each state, and the page is never wider than the
 // window.
 func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.T) {
-	exe := chromium(t)
+	exe := browsertest.Chromium(t)
 	d := startDemo(t, t.TempDir())
 	gw, tok := d.manifest.Gateway, d.manifest.Tokens
 	page := fetch(t, gw+"/hub", "") // redirected to /hub/
@@ -34,48 +34,8 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 		t.Fatalf("GET /hub: %d, Content-Security-Policy %q, Referrer-Policy %q", page.status, csp, page.header.Get("Referrer-Policy"))
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 180*time.Second)
-	defer cancel()
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\ngateway stderr:\n%s", what, err, d.stderr.String())
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return s
-	}
-	// poll waits for the JavaScript condition cond and fails the test with
-	// the value of explain when it does not hold within 15s.
-	poll := func(what, cond, explain string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-			t.Fatalf("%s: %s (%v)", what, eval(explain), err)
-		}
-	}
-	const noOverflow = `document.documentElement.scrollWidth <= document.documentElement.clientWidth &&
-		document.documentElement.clientWidth <= window.innerWidth`
-	const widths = `JSON.stringify({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
-		innerWidth: window.innerWidth, widest: [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-			.slice(0, 3).map(e => e.tagName + "#" + e.id + "." + e.className) })`
-	fits := func(where string, width int64) {
-		t.Helper()
-		poll(fmt.Sprintf("%s is wider than the window at %d px", where, width), noOverflow, widths)
-	}
+	tab := browsertest.New(t, exe, 180*time.Second)
+	tab.ServerLog = d.stderr.String
 	// rowOf is the JavaScript of a list's row for a request or grant id.
 	rowOf := func(table, id string) string {
 		return fmt.Sprintf(`document.querySelector(%q)`, fmt.Sprintf(`#%s tbody tr[data-id="%s"]`, table, id))
@@ -85,7 +45,7 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 	}
 	signIn := func(role string) {
 		t.Helper()
-		run("sign in as "+role,
+		tab.Run("sign in as "+role,
 			chromedp.Navigate(gw+"/hub/"),
 			chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`),
 			chromedp.Reload(),
@@ -94,21 +54,6 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 			chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 			chromedp.WaitVisible(chromedp.CSS("#app")),
 		)
-	}
-	screenshot := func(name string) {
-		t.Helper()
-		if os.Getenv("SLUICE_SCREENSHOTS") != "1" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join("..", "..", "docs", name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot of the hub page: %s", path)
 	}
 	requestState := func(id, token string) map[string]any {
 		t.Helper()
@@ -125,30 +70,30 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 		width, height int64
 		screenshot    string
 	}{{390, 844, "hub-page-phone.png"}, {1280, 900, "hub-page.png"}} {
-		run(fmt.Sprintf("resize to %d px", w.width), chromedp.EmulateViewport(w.width, w.height))
+		tab.Run(fmt.Sprintf("resize to %d px", w.width), chromedp.EmulateViewport(w.width, w.height))
 
 		// The researcher: the catalogue says what is shared and by whom;
 		// a dataset not shared gives its basis and no way to ask.
 		signIn("researcher")
-		poll("the catalogue does not show police/residents as not shared with its basis, and no request button",
+		tab.Poll("the catalogue does not show police/residents as not shared with its basis, and no request button",
 			`(() => { const c = document.querySelector('#catalog li[data-dataset="police/residents"]');
 				return !!c && c.textContent.includes("not shared") && c.textContent.includes("户籍信息不予共享") && !c.querySelector("button"); })()`,
 			`document.querySelector("#catalog").textContent`)
-		poll("the catalogue offers no request of health/visits from its steward's department",
+		tab.Poll("the catalogue offers no request of health/visits from its steward's department",
 			`(() => { const c = document.querySelector('#catalog li[data-dataset="health/visits"]');
 				return !!c && c.textContent.includes("conditional sharing") && c.textContent.includes("health") && !!c.querySelector("button.request-this"); })()`,
 			`document.querySelector("#catalog").textContent`)
 
 		// The form, by keyboard from the catalogue's button: fields by
 		// checkbox, purpose from the token, basis, justification, end.
-		run(fmt.Sprintf("open the form for health/visits at %d px", w.width),
+		tab.Run(fmt.Sprintf("open the form for health/visits at %d px", w.width),
 			chromedp.Focus(chromedp.CSS(`#catalog button[data-dataset="health/visits"]`)),
 			chromedp.KeyEvent("\r"),
 		)
-		poll("the form is not for health/visits, or its first field does not have the focus",
+		tab.Poll("the form is not for health/visits, or its first field does not have the focus",
 			`document.querySelector("#rq-dataset").value === "health/visits" && document.activeElement.matches("#rq-field-list input")`,
 			`document.querySelector("#rq-dataset").value + " " + document.activeElement.outerHTML`)
-		run("pick the fields",
+		tab.Run("pick the fields",
 			chromedp.KeyEvent(" "), // the focused first field, cost, then unpicked again
 			chromedp.KeyEvent(" "),
 			chromedp.Click(chromedp.CSS(`#rq-field-list input[value="district"]`)),
@@ -159,7 +104,7 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 			chromedp.SetValue(chromedp.CSS("#rq-why"), "a study of diagnoses by district over time; patients must be followed across visits"),
 			chromedp.SetValue(chromedp.CSS("#rq-until"), until),
 		)
-		if got := eval(`document.querySelector("#rq-purpose").value`); got != "research" {
+		if got := tab.Eval(`document.querySelector("#rq-purpose").value`); got != "research" {
 			t.Errorf("the purpose is %q, want the token's purpose research", got)
 		}
 		// The preview: what a grant would release, field by field — the
@@ -167,25 +112,25 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 		// before and after.
 		const previewRows = `[...document.querySelectorAll("#preview-table tbody tr")].map(tr =>
 			Object.fromEntries([...tr.children].map(c => [c.className.slice(2), c.textContent])))`
-		poll("the preview does not show the four fields, patient_id pseudonymized",
+		tab.Poll("the preview does not show the four fields, patient_id pseudonymized",
 			`(() => { const r = `+previewRows+`; return !document.querySelector("#preview-table").hidden && r.length === 4 &&
 				r.some(c => c.field === "patient_id" && c.treatment === "pseudonymize" && c.example.startsWith("110105199001011234 → ") && !c.example.includes("→ 110105")) &&
 				r.some(c => c.field === "district" && c.treatment === "keep"); })()`,
 			`JSON.stringify([document.querySelector("#preview-status").textContent, `+previewRows+`])`)
-		fits("the filled-in request form", w.width)
-		screenshot(w.screenshot)
+		tab.Fits("the filled-in request form", w.width)
+		tab.Screenshot(filepath.Join("..", "..", "docs", w.screenshot))
 
-		run("submit the request", chromedp.Click(chromedp.CSS("#rq-submit")))
-		poll("the submission is not confirmed", `document.querySelector("#notice").textContent.includes("submitted")`,
+		tab.Run("submit the request", chromedp.Click(chromedp.CSS("#rq-submit")))
+		tab.Poll("the submission is not confirmed", `document.querySelector("#notice").textContent.includes("submitted")`,
 			`document.querySelector("#notice").textContent + " " + document.querySelector("#request-error").textContent`)
-		id := eval(`document.querySelector("#notice").textContent.match(/req_\w+/)[0]`)
-		poll("my requests do not list the request as submitted with its due time and time left",
+		id := tab.Eval(`document.querySelector("#notice").textContent.match(/req_\w+/)[0]`)
+		tab.Poll("my requests do not list the request as submitted with its due time and time left",
 			cell("mine", id, "state")+` === "submitted" && `+cell("mine", id, "dataset")+` === "health/visits" && /left/.test(`+cell("mine", id, "timeLeft")+`)`,
 			`document.querySelector("#mine").textContent`)
-		if n := eval(`String(document.querySelectorAll("#rq-field-list input:checked").length)`); n != "0" {
+		if n := tab.Eval(`String(document.querySelectorAll("#rq-field-list input:checked").length)`); n != "0" {
 			t.Errorf("the form still has %s fields picked after the submission", n)
 		}
-		fits("my requests", w.width)
+		tab.Fits("my requests", w.width)
 		q := requestState(id, tok["researcher"])
 		if q["state"] != "submitted" || q["purpose"] != "research" || q["legal_basis"] != "Statistics Law art. 7" {
 			t.Errorf("the request as the API has it: %v", q)
@@ -197,46 +142,46 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 		// The steward: the request waits in the queue, soonest due first,
 		// with its time left.
 		signIn("steward_health")
-		poll("the steward's queue does not list the request with its time left",
+		tab.Poll("the steward's queue does not list the request with its time left",
 			cell("queue", id, "state")+` === "submitted" && /left/.test(`+cell("queue", id, "timeLeft")+`) && `+
 				cell("queue", id, "requester")+` === "rita · stats-bureau"`,
 			`document.querySelector("#queue").textContent`)
-		if got := eval(`(() => { const due = [...document.querySelectorAll("#queue tbody tr.item .c-due")].map(c => c.textContent);
+		if got := tab.Eval(`(() => { const due = [...document.querySelectorAll("#queue tbody tr.item .c-due")].map(c => c.textContent);
 			return String(due.every((d, i) => i === 0 || due[i - 1] <= d)); })()`); got != "true" {
 			t.Error("the queue is not ordered by due time")
 		}
-		if got := eval(`String(document.querySelector("#view-request").hidden || document.querySelector("#view-grants").hidden)`); got != "false" {
+		if got := tab.Eval(`String(document.querySelector("#view-request").hidden || document.querySelector("#view-grants").hidden)`); got != "false" {
 			t.Error("a steward of a department that may also ask does not see both the form and the grants")
 		}
-		fits("the steward's queue", w.width)
-		run("open the request by keyboard",
+		tab.Fits("the steward's queue", w.width)
+		tab.Run("open the request by keyboard",
 			chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#queue tr[data-id="%s"] button.open`, id))),
 			chromedp.KeyEvent("\r"),
 			chromedp.WaitVisible(chromedp.CSS("#decide")),
 		)
-		poll("the decision's treatments do not all default to ceiling",
+		tab.Poll("the decision's treatments do not all default to ceiling",
 			`(() => { const s = [...document.querySelectorAll("#terms-fields select")]; return s.length === 4 && s.every(x => x.value === "ceiling"); })()`,
 			`JSON.stringify([...document.querySelectorAll("#terms-fields select")].map(x => x.value))`)
-		poll("the opened request does not show the justification", `document.querySelector("#decide-facts").textContent.includes("patients must be followed")`,
+		tab.Poll("the opened request does not show the justification", `document.querySelector("#decide-facts").textContent.includes("patients must be followed")`,
 			`document.querySelector("#decide-facts").textContent`)
-		fits("the decision dialog", w.width)
-		poll(fmt.Sprintf("the decision dialog does not fit the window at %d px", w.width),
+		tab.Fits("the decision dialog", w.width)
+		tab.Poll(fmt.Sprintf("the decision dialog does not fit the window at %d px", w.width),
 			`(() => { const d = document.querySelector("#decide"), r = d.getBoundingClientRect();
 				return r.left >= 0 && r.right <= document.documentElement.clientWidth && d.scrollWidth <= d.clientWidth; })()`,
 			`JSON.stringify(document.querySelector("#decide").getBoundingClientRect())`)
 
 		// A rejection needs a reason: the page says so and sends nothing.
-		run("reject without a reason",
+		tab.Run("reject without a reason",
 			chromedp.Click(chromedp.CSS(`#decide-form input[value="reject"]`)),
 			chromedp.Click(chromedp.CSS("#decide-submit")),
 		)
-		poll("a rejection without a reason is not refused", `document.querySelector("#decide-error").textContent !== "" && document.querySelector("#decide").open`,
+		tab.Poll("a rejection without a reason is not refused", `document.querySelector("#decide-error").textContent !== "" && document.querySelector("#decide").open`,
 			`document.querySelector("#decide-error").textContent`)
 		if st := requestState(id, tok["steward_health"])["state"]; st != "submitted" {
 			t.Fatalf("after a rejection without a reason the request is %v", st)
 		}
 
-		run("approve with the visit date to the month and at most 500 rows",
+		tab.Run("approve with the visit date to the month and at most 500 rows",
 			chromedp.Click(chromedp.CSS(`#decide-form input[value="approve"]`)),
 			chromedp.SetValue(chromedp.CSS(`#terms-fields select[data-field="visit_date"]`), "month"),
 			chromedp.SetValue(chromedp.CSS("#dc-rows"), "500"),
@@ -244,7 +189,7 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 			chromedp.Click(chromedp.CSS("#decide-submit")),
 			chromedp.WaitNotVisible(chromedp.CSS("#decide")),
 		)
-		poll("the approval is not confirmed, or the request is still in the queue",
+		tab.Poll("the approval is not confirmed, or the request is still in the queue",
 			`document.querySelector("#notice").textContent.includes("approved") && !`+rowOf("queue", id),
 			`document.querySelector("#notice").textContent + " " + document.querySelector("#queue").textContent`)
 		q = requestState(id, tok["researcher"])
@@ -266,18 +211,18 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 		if g := get(t, gw+"/v1/grants/"+grant, tok["steward_health"]).json(t); g["state"] != "active" || g["dept"] != "stats-bureau" {
 			t.Errorf("the grant the approval made: %v", g)
 		}
-		poll("the steward's grants do not list the new grant as active with its terms",
+		tab.Poll("the steward's grants do not list the new grant as active with its terms",
 			cell("grants", grant, "state")+` === "active" && `+cell("grants", grant, "fields")+`.includes("visit_date: generalize (to: month)") && `+
 				cell("grants", grant, "fields")+`.includes("500 rows")`,
 			`document.querySelector("#grants").textContent`)
-		fits("the steward's grants", w.width)
+		tab.Fits("the steward's grants", w.width)
 
 		// The researcher sees the answer.
 		signIn("researcher")
-		poll("my requests do not show the request approved with its grant",
+		tab.Poll("my requests do not show the request approved with its grant",
 			cell("mine", id, "state")+` === "approved" && `+cell("mine", id, "actions")+`.includes(`+fmt.Sprintf("%q", grant)+`)`,
 			`document.querySelector("#mine").textContent`)
-		fits("the researcher's view after the approval", w.width)
+		tab.Fits("the researcher's view after the approval", w.width)
 	}
 
 	// A request sent back for information: the researcher sees the
@@ -295,34 +240,34 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 	if r.status != http.StatusOK {
 		t.Fatalf("ask for information over the API: %d %s", r.status, r.body)
 	}
-	run("refresh", chromedp.Click(chromedp.CSS("#refresh")))
-	poll("my requests do not show the steward's question and the paused clock",
+	tab.Run("refresh", chromedp.Click(chromedp.CSS("#refresh")))
+	tab.Poll("my requests do not show the steward's question and the paused clock",
 		cell("mine", id, "state")+` === "needs information" && `+cell("mine", id, "actions")+`.includes("Which districts does the study cover?") && `+
 			cell("mine", id, "timeLeft")+`.startsWith("paused")`,
 		`document.querySelector("#mine").textContent`)
-	run("reply without an answer",
+	tab.Run("reply without an answer",
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#mine tr[data-id="%s"] button.reply`, id))),
 		chromedp.WaitVisible(chromedp.CSS("#act")),
 		chromedp.Click(chromedp.CSS("#act-submit")),
 	)
-	poll("a reply without an answer is not refused", `document.querySelector("#act-error").textContent !== "" && document.querySelector("#act").open`,
+	tab.Poll("a reply without an answer is not refused", `document.querySelector("#act-error").textContent !== "" && document.querySelector("#act").open`,
 		`document.querySelector("#act-error").textContent`)
-	run("reply",
+	tab.Run("reply",
 		chromedp.SetValue(chromedp.CSS("#act-reason"), "All districts of the city."),
 		chromedp.Click(chromedp.CSS("#act-submit")),
 		chromedp.WaitNotVisible(chromedp.CSS("#act")),
 	)
-	poll("the reply did not put the request back to submitted", cell("mine", id, "state")+` === "submitted"`, `document.querySelector("#mine").textContent`)
+	tab.Poll("the reply did not put the request back to submitted", cell("mine", id, "state")+` === "submitted"`, `document.querySelector("#mine").textContent`)
 	if q := requestState(id, tok["researcher"]); q["state"] != "submitted" {
 		t.Errorf("after the reply the API says %v", q["state"])
 	}
-	run("withdraw",
+	tab.Run("withdraw",
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#mine tr[data-id="%s"] button.withdraw`, id))),
 		chromedp.WaitVisible(chromedp.CSS("#act")),
 		chromedp.Click(chromedp.CSS("#act-submit")),
 		chromedp.WaitNotVisible(chromedp.CSS("#act")),
 	)
-	poll("the request is not withdrawn", cell("mine", id, "state")+` === "withdrawn" && !`+rowOf("mine", id)+`.querySelector("button")`,
+	tab.Poll("the request is not withdrawn", cell("mine", id, "state")+` === "withdrawn" && !`+rowOf("mine", id)+`.querySelector("button")`,
 		`document.querySelector("#mine").textContent`)
 	if q := requestState(id, tok["researcher"]); q["state"] != "withdrawn" {
 		t.Errorf("after the withdrawal the API says %v", q["state"])
@@ -330,19 +275,19 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 
 	// The steward suspends a grant, with the reason it needs.
 	signIn("steward_health")
-	run("suspend without a reason",
+	tab.Run("suspend without a reason",
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#grants tr[data-id="%s"] button.suspend`, grants[0]))),
 		chromedp.WaitVisible(chromedp.CSS("#act")),
 		chromedp.Click(chromedp.CSS("#act-submit")),
 	)
-	poll("a suspension without a reason is not refused", `document.querySelector("#act-error").textContent !== "" && document.querySelector("#act").open`,
+	tab.Poll("a suspension without a reason is not refused", `document.querySelector("#act-error").textContent !== "" && document.querySelector("#act").open`,
 		`document.querySelector("#act-error").textContent`)
-	run("suspend",
+	tab.Run("suspend",
 		chromedp.SetValue(chromedp.CSS("#act-reason"), "the study's ethics approval is under review"),
 		chromedp.Click(chromedp.CSS("#act-submit")),
 		chromedp.WaitNotVisible(chromedp.CSS("#act")),
 	)
-	poll("the grant is not listed as suspended with resume and revoke",
+	tab.Poll("the grant is not listed as suspended with resume and revoke",
 		cell("grants", grants[0], "state")+` === "suspended" && `+cell("grants", grants[0], "actions")+` === "ResumeRevoke"`,
 		`document.querySelector("#grants").textContent`)
 	if g := get(t, gw+"/v1/grants/"+grants[0], tok["steward_health"]).json(t); g["state"] != "suspended" {
@@ -350,36 +295,32 @@ func TestHubPageTakesARequestFromTheFormToApprovalInHeadlessChromium(t *testing.
 	}
 
 	// The labels switch to Chinese and back; the data stays as it is.
-	run("switch to Chinese", chromedp.Click(chromedp.CSS("#lang")))
-	poll("the page did not switch to Chinese",
+	tab.Run("switch to Chinese", chromedp.Click(chromedp.CSS("#lang")))
+	tab.Poll("the page did not switch to Chinese",
 		`document.documentElement.lang === "zh-CN" && document.querySelector("h1").textContent === "Sluice 数据共享平台" &&
 			document.querySelector("#grants thead").textContent.includes("状态") && document.querySelector("#grants tbody").textContent.includes("已暂停")`,
 		`document.querySelector("header").textContent + document.querySelector("#grants").textContent`)
-	run("switch back to English", chromedp.Click(chromedp.CSS("#lang")))
-	poll("the page did not switch back to English", `document.documentElement.lang === "en" && document.querySelector("#grants tbody").textContent.includes("suspended")`,
+	tab.Run("switch back to English", chromedp.Click(chromedp.CSS("#lang")))
+	tab.Poll("the page did not switch back to English", `document.documentElement.lang === "en" && document.querySelector("#grants tbody").textContent.includes("suspended")`,
 		`document.querySelector("#grants").textContent`)
 
 	// The coordinator sees the escalated requests and every grant, and no
 	// request form (the coordinator does not ask).
 	signIn("coordinator")
-	poll("the coordinator's views are not escalated requests and grants",
+	tab.Poll("the coordinator's views are not escalated requests and grants",
 		`!document.querySelector("#view-escalated").hidden && !document.querySelector("#view-grants").hidden &&
 			document.querySelector("#view-queue").hidden && document.querySelector("#view-request").hidden &&
 			document.querySelectorAll("#grants tbody tr.item").length >= 3 && document.querySelector("#escalated tbody").textContent.includes("No request is escalated")`,
 		`document.querySelector("#app").textContent`)
 
-	if n := eval(`String(document.querySelectorAll("th:not([scope])").length)`); n != "0" {
+	if n := tab.Eval(`String(document.querySelectorAll("th:not([scope])").length)`); n != "0" {
 		t.Errorf("%s table headers without scope", n)
 	}
-	location, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(location, tok["coordinator"]) {
+	if strings.Contains(tab.Eval(`document.location.toString()`), tok["coordinator"]) {
 		t.Error("the token is in the page URL")
 	}
-	run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin")))
-	if stored := eval(`sessionStorage.getItem("sluice.hub.token") || ""`); stored != "" {
+	tab.Run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin")))
+	if stored := tab.Eval(`sessionStorage.getItem("sluice.hub.token") || ""`); stored != "" {
 		t.Error("signing out left the token in session storage")
 	}
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sluicegw/sluice/internal/browsertest"
 )
 
 // meUsage is the part of GET /v1/me/usage the citizen's page shows.
@@ -52,7 +52,7 @@ type meObjection struct {
 // refusal. A token that names no person is turned away, and the page is
 // never wider than the window.
 func TestMePageShowsWhoUsedACitizensDataAndFilesTheirObjectionsInHeadlessChromium(t *testing.T) {
-	exe := chromium(t)
+	exe := browsertest.Chromium(t)
 	d := startDemo(t, t.TempDir())
 	gw, tok := d.manifest.Gateway, d.manifest.Tokens
 	page := fetch(t, gw+"/me", "") // redirected to /me/
@@ -110,58 +110,18 @@ func TestMePageShowsWhoUsedACitizensDataAndFilesTheirObjectionsInHeadlessChromiu
 		return v.Objections
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 180*time.Second)
-	defer cancel()
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\ngateway stderr:\n%s", what, err, d.stderr.String())
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return s
-	}
-	// poll waits for the JavaScript condition cond and fails the test with
-	// the value of explain when it does not hold within 15s.
-	poll := func(what, cond, explain string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-			t.Fatalf("%s: %s (%v)", what, eval(explain), err)
-		}
-	}
-	const noOverflow = `document.documentElement.scrollWidth <= document.documentElement.clientWidth &&
-		document.documentElement.clientWidth <= window.innerWidth`
-	const widths = `JSON.stringify({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
-		innerWidth: window.innerWidth, widest: [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-			.slice(0, 3).map(e => e.tagName + "#" + e.id + "." + e.className) })`
-	fits := func(where string, width int64) {
-		t.Helper()
-		poll(fmt.Sprintf("%s is wider than the window at %d px", where, width), noOverflow, widths)
-	}
+	tab := browsertest.New(t, exe, 180*time.Second)
+	tab.ServerLog = d.stderr.String
 	dialogFits := func(sel string, width int64) {
 		t.Helper()
-		poll(fmt.Sprintf("the dialog %s does not fit the window at %d px", sel, width),
+		tab.Poll(fmt.Sprintf("the dialog %s does not fit the window at %d px", sel, width),
 			fmt.Sprintf(`(() => { const d = document.querySelector(%q), r = d.getBoundingClientRect();
 				return d.open && r.left >= 0 && r.right <= document.documentElement.clientWidth && d.scrollWidth <= d.clientWidth; })()`, sel),
 			fmt.Sprintf(`JSON.stringify(document.querySelector(%q).getBoundingClientRect())`, sel))
 	}
 	signIn := func(role string) {
 		t.Helper()
-		run("open the page as "+role,
+		tab.Run("open the page as "+role,
 			chromedp.Navigate(gw+"/me/"),
 			chromedp.Evaluate[chromedp.Void](`sessionStorage.clear(); localStorage.clear()`),
 			chromedp.Reload(),
@@ -170,59 +130,44 @@ func TestMePageShowsWhoUsedACitizensDataAndFilesTheirObjectionsInHeadlessChromiu
 			chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		)
 	}
-	screenshot := func(name string) {
-		t.Helper()
-		if os.Getenv("SLUICE_SCREENSHOTS") != "1" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join("..", "..", "docs", name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot of the citizen's page: %s", path)
-	}
 	release := func(id string) string { return fmt.Sprintf(`#timeline li.release[data-request-id=%q]`, id) }
 
 	// A token that names no person is turned away at the door.
 	signIn("analyst")
-	poll("the analyst's token is not refused", `document.querySelector("#signin-error").textContent !== "" && document.querySelector("#app").hidden`,
+	tab.Poll("the analyst's token is not refused", `document.querySelector("#signin-error").textContent !== "" && document.querySelector("#app").hidden`,
 		`document.querySelector("#signin-error").textContent`)
 
 	for _, w := range []struct {
 		width, height int64
 		screenshot    string
 	}{{1280, 900, "me-page.png"}, {375, 812, "me-page-phone.png"}} {
-		run(fmt.Sprintf("resize to %d px", w.width), chromedp.EmulateViewport(w.width, w.height))
+		tab.Run(fmt.Sprintf("resize to %d px", w.width), chromedp.EmulateViewport(w.width, w.height))
 		signIn("citizen")
-		run("wait for the page", chromedp.WaitVisible(chromedp.CSS("#app")))
+		tab.Run("wait for the page", chromedp.WaitVisible(chromedp.CSS("#app")))
 
 		// The timeline: exactly the releases the API lists, newest first.
-		poll("the timeline does not list the API's releases",
+		tab.Poll("the timeline does not list the API's releases",
 			fmt.Sprintf(`document.querySelectorAll("#timeline li.release").length === %d`, len(want)),
 			`document.querySelector("#usage").textContent`)
 		var got []string
-		if err := json.Unmarshal([]byte(eval(`JSON.stringify([...document.querySelectorAll("#timeline li.release")].map(e => e.dataset.requestId))`)), &got); err != nil {
+		if err := json.Unmarshal([]byte(tab.Eval(`JSON.stringify([...document.querySelectorAll("#timeline li.release")].map(e => e.dataset.requestId))`)), &got); err != nil {
 			t.Fatal(err)
 		}
 		slices.Sort(got)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("the timeline's request ids (-want +got):\n%s", diff)
 		}
-		if ok := eval(`String((() => { const t = [...document.querySelectorAll("#timeline li.release .rel-time")].map(e => Date.parse(e.getAttribute("datetime")));
+		if ok := tab.Eval(`String((() => { const t = [...document.querySelectorAll("#timeline li.release .rel-time")].map(e => Date.parse(e.getAttribute("datetime")));
 			return t.every((x, i) => i === 0 || t[i - 1] >= x); })())`); ok != "true" {
 			t.Error("the timeline is not newest first")
 		}
-		poll("the trail's verified badge is not shown", `document.querySelector("#trail").dataset.verified === "true" && !document.querySelector("#trail").hidden &&
+		tab.Poll("the trail's verified badge is not shown", `document.querySelector("#trail").dataset.verified === "true" && !document.querySelector("#trail").hidden &&
 			document.querySelector("#trail .badge").textContent.includes("Usage log verified")`, `document.querySelector("#trail").outerHTML`)
-		if p := eval(`document.querySelector("#period").textContent`); !strings.HasPrefix(p, "Covering everything on record up to ") {
+		if p := tab.Eval(`document.querySelector("#period").textContent`); !strings.HasPrefix(p, "Covering everything on record up to ") {
 			t.Errorf("the period reads %q", p)
 		}
 		// An entry says who, why and what in words.
-		entry := eval(fmt.Sprintf(`document.querySelector(%q).textContent`, release(first.RequestID)))
+		entry := tab.Eval(fmt.Sprintf(`document.querySelector(%q).textContent`, release(first.RequestID)))
 		words := map[string]string{"keep": "shown as is", "pseudonymize": "replaced by a code", "generalize": "coarsened", "mask_id_cn": "partly hidden",
 			"mask_name_cn": "partly hidden", "mask_phone_cn": "partly hidden", "mask": "partly hidden"}
 		for f, op := range first.Fields {
@@ -233,45 +178,45 @@ func TestMePageShowsWhoUsedACitizensDataAndFilesTheirObjectionsInHeadlessChromiu
 		if first.Dept == "health" && !strings.Contains(entry, "The Health Commission received your hospital visits") {
 			t.Errorf("the entry of %s does not say who received what: %s", first.RequestID, entry)
 		}
-		fits("the timeline", w.width)
+		tab.Fits("the timeline", w.width)
 
 		if w.width == 1280 {
 			// A period before any release lists none, and says so.
-			run("show a period that ends before the releases",
+			tab.Run("show a period that ends before the releases",
 				chromedp.SetValue(chromedp.CSS("#until"), "2020-01-01"),
 				chromedp.Click(chromedp.CSS(`#period-form button[type="submit"]`)),
 			)
-			poll("a period without releases does not say so", `document.querySelectorAll("#timeline li.release").length === 0 &&
+			tab.Poll("a period without releases does not say so", `document.querySelectorAll("#timeline li.release").length === 0 &&
 				document.querySelector("#timeline").textContent.includes("No department received your data in this period")`,
 				`document.querySelector("#usage").textContent`)
-			run("show everything again", chromedp.Click(chromedp.CSS("#period-all")))
-			poll("the whole period does not list the releases again", fmt.Sprintf(`document.querySelectorAll("#timeline li.release").length === %d`, len(want)),
+			tab.Run("show everything again", chromedp.Click(chromedp.CSS("#period-all")))
+			tab.Poll("the whole period does not list the releases again", fmt.Sprintf(`document.querySelectorAll("#timeline li.release").length === %d`, len(want)),
 				`document.querySelector("#usage").textContent`)
 
 			// Chinese labels, and back.
-			run("switch to Chinese", chromedp.Click(chromedp.CSS("#lang")))
-			poll("the page did not switch to Chinese",
+			tab.Run("switch to Chinese", chromedp.Click(chromedp.CSS("#lang")))
+			tab.Poll("the page did not switch to Chinese",
 				`document.documentElement.lang === "zh-CN" && document.querySelector("h1").textContent === "谁使用了我的数据" &&
 					document.querySelector("#trail .badge").textContent.includes("使用记录已核验") && document.querySelector("#timeline").textContent.includes("询问原因")`,
 				`document.querySelector("header").textContent + document.querySelector("#usage").textContent.slice(0, 400)`)
-			run("switch back to English", chromedp.Click(chromedp.CSS("#lang")))
-			poll("the page did not switch back to English", `document.documentElement.lang === "en" && document.querySelector("#timeline").textContent.includes("Ask why")`,
+			tab.Run("switch back to English", chromedp.Click(chromedp.CSS("#lang")))
+			tab.Poll("the page did not switch back to English", `document.documentElement.lang === "en" && document.querySelector("#timeline").textContent.includes("Ask why")`,
 				`document.querySelector("#timeline").textContent.slice(0, 400)`)
 
 			// Ask why, by keyboard: the question goes to the department that
 			// received the release.
-			run("ask why about the newest release",
+			tab.Run("ask why about the newest release",
 				chromedp.Focus(chromedp.CSS(release(first.RequestID)+" button.ask-why")),
 				chromedp.KeyEvent("\r"),
 				chromedp.WaitVisible(chromedp.CSS("#why")),
 			)
 			dialogFits("#why", w.width)
-			run("send the question", chromedp.Click(chromedp.CSS("#why-submit")), chromedp.WaitNotVisible(chromedp.CSS("#why")))
-			poll("the question is not listed as filed among my objections",
+			tab.Run("send the question", chromedp.Click(chromedp.CSS("#why-submit")), chromedp.WaitNotVisible(chromedp.CSS("#why")))
+			tab.Poll("the question is not listed as filed among my objections",
 				fmt.Sprintf(`(() => { const o = document.querySelector('#objection-list li[data-release=%q]'); return !!o && o.dataset.state === "filed" &&
 					o.textContent.includes("filed") && document.querySelector("#notice").textContent.includes("filed"); })()`, first.RequestID),
 				`document.querySelector("#objections").textContent + " " + document.querySelector("#notice").textContent`)
-			poll("the release does not say it was asked about", fmt.Sprintf(`document.querySelector(%q).textContent.includes("You asked why")`, release(first.RequestID)),
+			tab.Poll("the release does not say it was asked about", fmt.Sprintf(`document.querySelector(%q).textContent.includes("You asked why")`, release(first.RequestID)),
 				fmt.Sprintf(`document.querySelector(%q).textContent`, release(first.RequestID)))
 			obs := objections()
 			if len(obs) != 1 || obs[0].Release != first.RequestID || obs[0].State != "filed" || obs[0].Claim == "" {
@@ -280,15 +225,15 @@ func TestMePageShowsWhoUsedACitizensDataAndFilesTheirObjectionsInHeadlessChromiu
 
 			// An objection to a record: without a claim the page refuses it
 			// and sends nothing.
-			run("object to a record without a claim",
+			tab.Run("object to a record without a claim",
 				chromedp.Click(chromedp.CSS(release(first.RequestID)+" button.object-record")),
 				chromedp.WaitVisible(chromedp.CSS("#object")),
 				chromedp.SetValue(chromedp.CSS("#ob-record"), "V0000000000"),
 				chromedp.Click(chromedp.CSS("#object-submit")),
 			)
-			poll("an objection without a claim is not refused", `document.querySelector("#object").open && document.querySelector("#object-error").textContent.includes("required") &&
+			tab.Poll("an objection without a claim is not refused", `document.querySelector("#object").open && document.querySelector("#object-error").textContent.includes("required") &&
 				document.activeElement === document.querySelector("#ob-claim")`, `document.querySelector("#object-error").textContent`)
-			if got := eval(`document.querySelector("#ob-dataset").textContent`); !strings.Contains(got, first.Dataset) {
+			if got := tab.Eval(`document.querySelector("#ob-dataset").textContent`); !strings.Contains(got, first.Dataset) {
 				t.Errorf("the objection's dataset is %q, want the release's %s", got, first.Dataset)
 			}
 			dialogFits("#object", w.width)
@@ -305,42 +250,38 @@ func TestMePageShowsWhoUsedACitizensDataAndFilesTheirObjectionsInHeadlessChromiu
 			}
 			msg, _ := refusal.json(t)["error"].(map[string]any)["message"].(string)
 			t.Logf("an objection to a record not the citizen's: %d %s", refusal.status, msg)
-			run("object with a claim to a record not theirs",
+			tab.Run("object with a claim to a record not theirs",
 				chromedp.SetValue(chromedp.CSS("#ob-claim"), "this is not my visit"),
 				chromedp.Click(chromedp.CSS("#object-submit")),
 			)
-			poll("the gateway's refusal is not shown", fmt.Sprintf(`document.querySelector("#object").open && document.querySelector("#object-error").textContent.includes(%q)`, msg),
+			tab.Poll("the gateway's refusal is not shown", fmt.Sprintf(`document.querySelector("#object").open && document.querySelector("#object-error").textContent.includes(%q)`, msg),
 				`document.querySelector("#object-error").textContent`)
-			run("close the dialog", chromedp.Click(chromedp.CSS("#object-close")), chromedp.WaitNotVisible(chromedp.CSS("#object")))
+			tab.Run("close the dialog", chromedp.Click(chromedp.CSS("#object-close")), chromedp.WaitNotVisible(chromedp.CSS("#object")))
 			if n := len(objections()); n != 1 {
 				t.Fatalf("a refused objection was filed: the API lists %d objections", n)
 			}
 		} else {
 			// The phone: the objection filed before is listed, and the
 			// dialogs fit.
-			poll("my objections do not list the question", fmt.Sprintf(`!!document.querySelector('#objection-list li[data-release=%q]')`, first.RequestID),
+			tab.Poll("my objections do not list the question", fmt.Sprintf(`!!document.querySelector('#objection-list li[data-release=%q]')`, first.RequestID),
 				`document.querySelector("#objections").textContent`)
-			run("open the objection dialog", chromedp.Click(chromedp.CSS(release(first.RequestID)+" button.object-record")), chromedp.WaitVisible(chromedp.CSS("#object")))
+			tab.Run("open the objection dialog", chromedp.Click(chromedp.CSS(release(first.RequestID)+" button.object-record")), chromedp.WaitVisible(chromedp.CSS("#object")))
 			dialogFits("#object", w.width)
-			run("close the dialog", chromedp.Click(chromedp.CSS("#object-close")), chromedp.WaitNotVisible(chromedp.CSS("#object")))
+			tab.Run("close the dialog", chromedp.Click(chromedp.CSS("#object-close")), chromedp.WaitNotVisible(chromedp.CSS("#object")))
 		}
-		fits("the page with my objections", w.width)
-		run("back to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-		screenshot(w.screenshot)
+		tab.Fits("the page with my objections", w.width)
+		tab.Run("back to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		tab.Screenshot(filepath.Join("..", "..", "docs", w.screenshot))
 	}
 
-	location, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(location, tok["citizen"]) {
+	if strings.Contains(tab.Eval(`document.location.toString()`), tok["citizen"]) {
 		t.Error("the token is in the page URL")
 	}
-	if n := eval(`String([...document.querySelectorAll("input, select, textarea")].filter(e => !e.labels.length && !e.getAttribute("aria-label")).length)`); n != "0" {
+	if n := tab.Eval(`String([...document.querySelectorAll("input, select, textarea")].filter(e => !e.labels.length && !e.getAttribute("aria-label")).length)`); n != "0" {
 		t.Errorf("%s inputs without a label", n)
 	}
-	run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin")))
-	if stored := eval(`sessionStorage.getItem("sluice.me.token") || ""`); stored != "" {
+	tab.Run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin")))
+	if stored := tab.Eval(`sessionStorage.getItem("sluice.me.token") || ""`); stored != "" {
 		t.Error("signing out left the token in session storage")
 	}
 }
