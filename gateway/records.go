@@ -227,7 +227,10 @@ func (s *Server) release(resp *http.Response) error {
 	}
 	var marks []disputedMark
 	if x.tap != nil {
-		if x.ev.Released, marks, err = x.tap.result(kept); err == nil {
+		x.ev.Released, marks, err = x.tap.result(kept)
+		x.tap.recycle()
+		x.tap = nil
+		if err == nil {
 			err = markDisputed(sp, marks)
 		}
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/audit"
@@ -74,8 +75,8 @@ func (s *Server) newReleaseTap(x *exchange, ds *dataset) *releaseTap {
 	if cfg.PrivacyUnit == "" && cfg.IDField == "" {
 		return nil
 	}
-	t := &releaseTap{hasher: s.hasher, dataset: ds.src.cfg.Name + "/" + cfg.Name, unit: -1, id: -1,
-		byUnit: map[string]int32{}, byRecord: map[string]int32{}}
+	t := taps.Get().(*releaseTap)
+	t.hasher, t.dataset, t.unit, t.id = s.hasher, ds.src.cfg.Name+"/"+cfg.Name, -1, -1
 	var watch []string
 	if cfg.PrivacyUnit != "" {
 		t.unit, watch = len(watch), append(watch, cfg.PrivacyUnit)
@@ -92,6 +93,29 @@ func (s *Server) newReleaseTap(x *exchange, ds *dataset) *releaseTap {
 	}
 	x.shape.Watch, x.shape.Seen = watch, t.seen
 	return t
+}
+
+// taps are release taps whose maps and slices a release may reuse.
+var taps = sync.Pool{New: func() any {
+	return &releaseTap{byUnit: map[string]int32{}, byRecord: map[string]int32{}}
+}}
+
+// maxPooledTap is the most records a tap may have seen and still be
+// kept for another release: a rare huge one is left to the collector.
+const maxPooledTap = 4096
+
+// recycle returns t to the pool once its result was taken.
+func (t *releaseTap) recycle() {
+	if len(t.recs) > maxPooledTap {
+		return
+	}
+	clear(t.byUnit)
+	clear(t.byRecord)
+	clear(t.units)
+	clear(t.records)
+	*t = releaseTap{byUnit: t.byUnit, byRecord: t.byRecord, units: t.units[:0], records: t.records[:0],
+		recs: t.recs[:0], buf: t.buf[:0]}
+	taps.Put(t)
 }
 
 // seen takes one released record's watched values.

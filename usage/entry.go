@@ -49,14 +49,20 @@ func isHash(h string) bool {
 		return false
 	}
 	for i := 0; i < len(h); i++ {
-		switch c := h[i]; {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
+		if !base64url[h[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// base64url marks the bytes of the unpadded base64url alphabet.
+var base64url = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
+	}
+	return t
+}()
 
 // checkAll checks every entry of an Add before anything is written, so
 // that a bad entry adds nothing.
