@@ -643,3 +643,40 @@ func TestAnOverdueObjectionIsEscalatedToTheCoordinator(t *testing.T) {
 		t.Error("the escalation is not in the trail")
 	}
 }
+
+// Who may read whose usage: a citizen their own (found by the token's
+// id_number, never by a parameter), an auditor anyone's by subject, and no
+// one else; the question never reaches the trail in clear.
+func TestUsageIsReadByThePersonOrAnAuditorOnly(t *testing.T) {
+	g := newUsageGateway(t)
+	rita := g.granted(t, "rita", "stats-bureau")
+	g.read(t, rita)
+	zhang := g.token(t, "zhang", "", []string{"citizen"}, "id_number", patientA)
+	auditor := g.token(t, "audrey", "", []string{"auditor"})
+	for name, tc := range map[string]struct {
+		path, tok string
+		status    int
+	}{
+		"a department's officer":           {"/v1/me/usage", rita, http.StatusForbidden},
+		"a citizen token without a person": {"/v1/me/usage", g.token(t, "x", "", []string{"citizen"}), http.StatusForbidden},
+		"someone else's, by parameter":     {"/v1/me/usage?subject=" + patientB, zhang, http.StatusBadRequest},
+		"a period backwards":               {"/v1/me/usage?since=2026-12-01&until=2026-11-01", zhang, http.StatusBadRequest},
+		"a malformed time":                 {"/v1/me/usage?since=yesterday", zhang, http.StatusBadRequest},
+		"the auditors' route":              {"/audit/v1/usage?subject=" + patientA, zhang, http.StatusForbidden},
+		"an auditor without a subject":     {"/audit/v1/usage", auditor, http.StatusBadRequest},
+	} {
+		if w := call(t, g.srv, "GET", tc.path, tc.tok, nil); w.Code != tc.status {
+			t.Errorf("%s: %d %s, want %d", name, w.Code, w.Body, tc.status)
+		}
+	}
+	rep := decodeAs[usageReport](t, call(t, g.srv, "GET", "/audit/v1/usage?subject="+patientA, auditor, nil), http.StatusOK)
+	if len(rep.Releases) != 1 || rep.Releases[0].Subject != "rita" {
+		t.Errorf("the auditor's answer %+v: want the release, naming who asked", rep.Releases)
+	}
+	if rep := decodeAs[usageReport](t, call(t, g.srv, "GET", "/v1/me/usage?since=2000-01-01&until=2001-01-01", zhang, nil), http.StatusOK); len(rep.Releases) != 0 {
+		t.Errorf("a period before any release lists %d", len(rep.Releases))
+	}
+	if strings.Contains(g.trailBytes(t), patientA) {
+		t.Error("the trail holds the person's ID number in clear")
+	}
+}
