@@ -507,7 +507,8 @@ Pages (open in a browser):
   %s/open/    open data: published statistics, no account needed
   %s/hub/     the sharing hub: requests, grants, demands (sign in with a token above)
   %s/audit/   the audit trail, for the auditor token
-`, g, g, g)
+  %s/me/      who used my data, for the citizen token (after some reads above)
+`, g, g, g, g)
 	fmt.Fprintf(w, `
 Try:
   export ANALYST=%s
@@ -521,9 +522,10 @@ Try:
   export PUBLIC=%s
   curl -s -H "Authorization: Bearer $PUBLIC" '%s/v1/health/visits/stats?metric=count&group_by=district&epsilon=0.5'
   curl -s '%s/open/v1/releases/visits-by-district'                   # open data: no token
+  curl -s -H "Authorization: Bearer %s" '%s/v1/me/usage'              # the citizen: who used my data
   go run ./cmd/sluice audit verify --dir %s
 
 Config %s, audit trail %s, budgets %s. Ctrl-C stops.
-`, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, m.Tokens["public"], g, g, dir,
+`, m.Tokens["analyst"], g, m.Tokens["caseworker"], g, m.Tokens["public"], g, g, g, m.Tokens["public"], g, g, m.Tokens["citizen"], g, dir,
 		filepath.Join(dir, "sluice.yaml"), filepath.Join(dir, "audit"), budgets)
 }
