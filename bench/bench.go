@@ -77,12 +77,13 @@ type results struct {
 	loadTool string
 	targets  []*target
 	closed   map[string][]*measurement // by target key, one per round
-	// paired are (e) and (f) loaded at once, one pair per round (see
-	// pairedRuns).
-	paired [][2]*measurement
-	fixed  []fixedRate
-	stream *streamResult
-	fsync  []*fsyncProbe // at the start and at the end of the run
+	// paired are the pairs' runs, one per round (see pairedRuns).
+	paired map[pair][][2]*measurement
+	// disputed is how many records of the page (g) marks.
+	disputed int
+	fixed    []fixedRate
+	stream   *streamResult
+	fsync    []*fsyncProbe // at the start and at the end of the run
 	// streamErr is why the stream check failed; the report says so and
 	// the run fails after writing it.
 	streamErr error
@@ -135,7 +136,7 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	l := &lab{o: o, root: root, work: work, log: stderr}
 	defer l.close()
 
-	r := &results{o: o, started: time.Now(), closed: map[string][]*measurement{}}
+	r := &results{o: o, started: time.Now(), closed: map[string][]*measurement{}, paired: map[pair][][2]*measurement{}}
 	r.machine = describeMachine(ctx)
 	r.machine.source = describeSource(ctx, root)
 	if o.src != "" {
@@ -147,6 +148,7 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	if r.targets, err = l.targets(ctx); err != nil {
 		return err
 	}
+	r.disputed = l.disputed
 	r.machine.opa, _ = l.opaVersion()
 	for _, t := range r.targets {
 		if t.skipped != "" {
@@ -231,7 +233,7 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 		for round := 1; round <= o.rounds; round++ {
 			for _, fr := range r.fixed {
 				for _, t := range r.targets {
-					if t.skipped != "" {
+					if t.skipped != "" || pairedOnly[t.key] {
 						continue
 					}
 					m, err := measure(ctx, t, l.upstream, func(win window) (*loadResult, error) {
@@ -360,44 +362,61 @@ func (r *results) verdict() error {
 	return errors.Join(errs...)
 }
 
-// pairedRuns loads (e), a release under the demo's grant, and (f), the
-// same view by the analyst's own rule, at once — half the connections
-// each, over the same window, one pair per round — so that whatever else
-// the shared machine does touches both alike, and their ratio says what
-// reading under a grant costs.
+// pair is two targets loaded at once — half the connections each, over
+// the same window, one pair per round — so that whatever else the shared
+// machine does touches both alike, and their ratio answers one question.
+type pair struct {
+	a, b string // target keys; ratios are a's over b's
+	// what the ratio measures, and the bound it is held to ("" for none).
+	says, bound string
+}
+
+// pairs are the questions the paired runs answer.
+var pairs = []pair{
+	{a: "e", b: "f", says: "A release under a sharing grant (e) against the same view by the analyst's own rule (f)",
+		bound: "Issue 20's bound: within 5%."},
+	{a: "e", b: "h", says: "A release that names the people it holds (e: their keyed hashes in the outcome record, " +
+		"added to the usage index) against the same release naming nobody (h)"},
+	{a: "g", b: "e", says: "A release marking the records under objection (g) against the same release with none under objection (e)"},
+}
+
+// pairedOnly are the targets whose question the paired runs answer; the
+// fixed rates leave them out.
+var pairedOnly = map[string]bool{"g": true, "h": true}
+
+// pairedRuns loads each pair of targets at once, round by round.
 func (r *results) pairedRuns(ctx context.Context, l *lab) error {
-	var e, f *target
+	byKey := map[string]*target{}
 	for _, t := range r.targets {
-		switch {
-		case t.skipped != "":
-		case t.key == "e":
-			e = t
-		case t.key == "f":
-			f = t
+		if t.skipped == "" {
+			byKey[t.key] = t
 		}
-	}
-	if e == nil || f == nil {
-		return nil
 	}
 	o := r.o
-	for round := 1; round <= o.rounds; round++ {
-		var pair [2]*measurement
-		var errs [2]error
-		var wg sync.WaitGroup
-		for i, t := range []*target{e, f} {
-			wg.Go(func() {
-				pair[i], errs[i] = measure(ctx, t, l.upstream, func(win window) (*loadResult, error) {
-					return closedLoop(ctx, t.w, max(o.conns/2, 1), o.warmup, o.duration, win)
+	for _, pr := range pairs {
+		a, b := byKey[pr.a], byKey[pr.b]
+		if a == nil || b == nil {
+			continue
+		}
+		for round := 1; round <= o.rounds; round++ {
+			var ms [2]*measurement
+			var errs [2]error
+			var wg sync.WaitGroup
+			for i, t := range []*target{a, b} {
+				wg.Go(func() {
+					ms[i], errs[i] = measure(ctx, t, l.upstream, func(win window) (*loadResult, error) {
+						return closedLoop(ctx, t.w, max(o.conns/2, 1), o.warmup, o.duration, win)
+					})
 				})
-			})
+			}
+			wg.Wait()
+			if err := errors.Join(errs[:]...); err != nil {
+				return fmt.Errorf("(%s) and (%s) paired: %w", pr.a, pr.b, err)
+			}
+			l.logf("round %d paired (%s) %.0f req/s cpu %s/req, (%s) %.0f req/s cpu %s/req", round,
+				pr.a, ms[0].res.throughput(), ms[0].cpuPerRequest(), pr.b, ms[1].res.throughput(), ms[1].cpuPerRequest())
+			r.paired[pr] = append(r.paired[pr], ms)
 		}
-		wg.Wait()
-		if err := errors.Join(errs[:]...); err != nil {
-			return fmt.Errorf("(e) and (f) paired: %w", err)
-		}
-		l.logf("round %d paired (e) %.0f req/s cpu %s/req, (f) %.0f req/s cpu %s/req", round,
-			pair[0].res.throughput(), pair[0].cpuPerRequest(), pair[1].res.throughput(), pair[1].cpuPerRequest())
-		r.paired = append(r.paired, pair)
 	}
 	return nil
 }

@@ -6,6 +6,10 @@
 //	(c) nginx proxy_pass,
 //	(d) the sidecar pattern: a bare proxy asking an OPA server per request,
 //	(e) Sluice with its full pipeline (JWT, policy, transform, durable audit),
+//	(f, g, h) Sluice reading the same view by the analyst's own rule, with
+//	    records under objection, and naming nobody, each loaded at once
+//	    with (e) to say what a grant, the disputed marks and naming the
+//	    released people cost,
 //
 // closed-loop (wrk when installed, else the built-in generator) and at fixed
 // rates (the built-in open-loop generator, which measures latency from each
@@ -53,7 +57,7 @@ type options struct {
 	rounds    int
 	rates     []float64 // fixed rates, as fractions of Sluice's closed-loop throughput
 	load      string    // auto, wrk or go
-	targets   string    // which targets, e.g. "abcdef"
+	targets   string    // which targets, e.g. "abcdefgh"
 	streamMB  int
 	soak      time.Duration
 	soakEvery time.Duration
@@ -76,7 +80,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "closed-loop rounds over all targets; the median round is reported")
 	rates := fs.String("rates", "0.25,0.5", "fixed request rates, as fractions of Sluice's closed-loop throughput")
 	fs.StringVar(&o.load, "load", "auto", "closed-loop load generator: auto (wrk when installed), wrk or go")
-	fs.StringVar(&o.targets, "targets", "abcdef", "targets to run: a upstream, b bare proxy, c nginx, d OPA sidecar, e Sluice (under the demo's grant), f Sluice (the same view by the analyst's own rule)")
+	fs.StringVar(&o.targets, "targets", "abcdefgh", "targets to run: a upstream, b bare proxy, c nginx, d OPA sidecar, e Sluice (under the demo's grant), f Sluice (the same view by the analyst's own rule), g Sluice (records of the page under objection), h Sluice (visits naming nobody)")
 	fs.IntVar(&o.streamMB, "stream-mb", 500, "size of the response streamed through Sluice for the memory check; 0 skips it")
 	fs.DurationVar(&o.soak, "soak", 0, "also run Sluice under a fixed load this long and report the slope of its resident memory (e.g. 10m)")
 	fs.DurationVar(&o.soakEvery, "soak-every", 2*time.Second, "resident memory sampling interval of --soak")
@@ -133,8 +137,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--conns and --rounds must be at least 1")
 	case o.load != "auto" && o.load != "wrk" && o.load != "go":
 		return nil, fmt.Errorf("--load %q: want auto, wrk or go", o.load)
-	case strings.Trim(o.targets, "abcdef") != "" || o.targets == "":
-		return nil, fmt.Errorf("--targets %q: want letters of abcdef", o.targets)
+	case strings.Trim(o.targets, "abcdefgh") != "" || o.targets == "":
+		return nil, fmt.Errorf("--targets %q: want letters of abcdefgh", o.targets)
 	}
 	o.cmdline = "go run ./bench"
 	if len(args) > 0 {

@@ -156,7 +156,19 @@ func (r *results) markdown() string {
 	p("  record riding with a later commit (group commit: one write into the segment's preallocated space and one\n")
 	p("  fdatasync per batch); JSON request log on stderr (to a file; lines gathered into one write per 100 ms).\n")
 	p("- (f) the same Sluice on a state file whose hub holds no grant: the analyst reads the same view by its role's\n")
-	p("  own rule (`policies/sluice.rego`); (e) against (f) is what reading under a grant costs.\n\n")
+	p("  own rule (`policies/sluice.rego`); (e) against (f) is what reading under a grant costs.\n")
+	if strings.Contains(o.targets, "g") {
+		p("- (g) the same Sluice and grant, %d of the page's records under open objections (filed through the hub by the\n", r.disputed)
+		p("  researcher, another department that received them): each release marks them in `disputed`.\n")
+	}
+	if strings.Contains(o.targets, "h") {
+		p("- (h) the same Sluice and grant, health/visits declaring no privacy unit and no id: its releases name nobody\n")
+		p("  (no keyed hashes in the outcome record, nothing for the usage index). Every release in (e) names its people.\n")
+	}
+	if strings.ContainsAny(o.targets, "gh") {
+		p("\n(g) and (h) run in the closed loop and paired with (e), not at the fixed rates.\n")
+	}
+	p("\n")
 	closedTool := "wrk (`wrk -t1 -c%d --latency`)"
 	if r.loadTool == "go" {
 		closedTool = "the built-in Go generator (%d connections)"
@@ -187,21 +199,28 @@ func (r *results) markdown() string {
 		p("| (%s) %s | %.0f | %s | %s | %s | %s | %s | %s | %d |\n", t.key, t.name, m.res.throughput(), vs,
 			us(m.res.p50), us(m.res.p99), us(m.cpuPerRequest()), cvs, us(m.upPerRequest()), m.res.errors)
 	}
-	if len(r.paired) > 0 {
+	for _, pr := range pairs {
+		runs := r.paired[pr]
+		if len(runs) == 0 {
+			continue
+		}
 		var tput, cpu []float64
 		var rounds []string
-		for _, pr := range r.paired {
-			t := pr[0].res.throughput() / pr[1].res.throughput()
-			c := float64(pr[0].cpuPerRequest()) / float64(pr[1].cpuPerRequest())
+		for _, ms := range runs {
+			t := ms[0].res.throughput() / ms[1].res.throughput()
+			c := float64(ms[0].cpuPerRequest()) / float64(ms[1].cpuPerRequest())
 			tput, cpu = append(tput, t), append(cpu, c)
 			rounds = append(rounds, fmt.Sprintf("%.2f× / %.2f×", t, c))
 		}
 		slices.Sort(tput)
 		slices.Sort(cpu)
-		p("\nA release under a sharing grant (e) against the same view by the analyst's own rule (f), loaded at once\n")
-		p("(half the connections each, the same window, %d round(s)): throughput %.2f×, CPU/request %.2f× (medians;\n",
-			len(r.paired), tput[len(tput)/2], cpu[len(cpu)/2])
-		p("each round, throughput / CPU: %s). Issue 20's bound: within 5%%.\n", strings.Join(rounds, ", "))
+		p("\n%s, loaded at once\n(half the connections each, the same window, %d round(s)): (%s)/(%s) throughput %.2f×, CPU/request %.2f×\n",
+			pr.says, len(runs), pr.a, pr.b, tput[len(tput)/2], cpu[len(cpu)/2])
+		p("(medians; each round, throughput / CPU: %s).", strings.Join(rounds, ", "))
+		if pr.bound != "" {
+			p(" %s", pr.bound)
+		}
+		p("\n")
 	}
 	if o.rounds > 1 {
 		p("\nEvery round's throughput (req/s), to show the spread:\n\n")

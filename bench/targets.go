@@ -38,8 +38,10 @@ type lab struct {
 	log      io.Writer
 	sluice   string // binary
 	demoDir  string
-	cred     string // the departments' bearer credential
-	analyst  string // the analyst's token
+	cred     string            // the departments' bearer credential
+	analyst  string            // the analyst's token
+	tokens   map[string]string // every demo role's token, by role
+	disputed int               // records of the page under objection in (g)
 	upURLs   map[string]string
 	upstream *child
 	children []*child
@@ -146,7 +148,7 @@ func (l *lab) setUp(ctx context.Context) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	dc.stop()
-	l.analyst = manifest.Tokens["analyst"]
+	l.analyst, l.tokens = manifest.Tokens["analyst"], manifest.Tokens
 	if l.analyst == "" {
 		return errors.New("demo.json has no analyst token")
 	}
@@ -211,6 +213,44 @@ func (l *lab) serveSluice(ctx context.Context, name string, edit func(string) (s
 		return nil, "", err
 	}
 	return c, base, nil
+}
+
+// ownState names the state file and audit trail of the targets that run
+// the demo configuration on state of their own.
+var ownState = map[string]string{"f": "nogrant", "g": "disputed", "h": "unnamed"}
+
+// stateOf edits the demo configuration to keep its state in
+// state/sluice-NAME.db and its trail in audit-NAME.
+func stateOf(name string) func(string) (string, error) {
+	return func(cfg string) (string, error) {
+		for _, r := range []struct{ re, to string }{
+			{`(?m)^state:\n(\s*)path: .*$`, "state:\n${1}path: state/sluice-" + name + ".db"},
+			{`(?m)^audit:\n  dir: .*$`, "audit:\n  dir: audit-" + name},
+			{`(?m)^(\s*)witness_file: .*$`, "${1}witness_file: audit-" + name + "-witness.json"},
+		} {
+			re := regexp.MustCompile(r.re)
+			if !re.MatchString(cfg) {
+				return "", fmt.Errorf("configuration has no match for %s", r.re)
+			}
+			cfg = re.ReplaceAllString(cfg, r.to)
+		}
+		return cfg, nil
+	}
+}
+
+// copyState copies the demo's state files (gateway and hub, with the
+// demo's grant) to those stateOf(name) names.
+func (l *lab) copyState(name string) error {
+	for _, suffix := range []string{".db", "-hub.db"} {
+		b, err := os.ReadFile(filepath.Join(l.demoDir, "state", "sluice"+suffix))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(l.demoDir, "state", "sluice-"+name+suffix), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replaceLine replaces the one line starting with prefix (at any indent).
@@ -281,6 +321,15 @@ func (l *lab) targets(ctx context.Context) ([]*target, error) {
 		t.w, t.tier = workload{url: where.URL + "/v1/health/visits?page_size=20", auth: bearer}, []*child{c, oc}
 		ts = append(ts, t)
 	}
+	// (g) and (h) start from copies of the demo's state, taken before (e)
+	// opens it: the analyst reads under the same grant as in (e).
+	for _, k := range []string{"g", "h"} {
+		if want(k) {
+			if err := l.copyState(ownState[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if want("e") {
 		c, base, err := l.serveSluice(ctx, "sluice", nil)
 		if err != nil {
@@ -294,24 +343,57 @@ func (l *lab) targets(ctx context.Context) ([]*target, error) {
 		// The same gateway on a state file of its own, whose hub holds no
 		// grant: the analyst reads the same view by its role's own rule,
 		// and (e) against (f) is what a release under a grant costs.
-		c, base, err := l.serveSluice(ctx, "sluice-nogrant", func(cfg string) (string, error) {
-			for _, r := range []struct{ re, to string }{
-				{`(?m)^state:\n(\s*)path: .*$`, "state:\n${1}path: state/sluice-nogrant.db"},
-				{`(?m)^audit:\n  dir: .*$`, "audit:\n  dir: audit-nogrant"},
-				{`(?m)^(\s*)witness_file: .*$`, "${1}witness_file: audit-nogrant-witness.json"},
-			} {
-				re := regexp.MustCompile(r.re)
-				if !re.MatchString(cfg) {
-					return "", fmt.Errorf("configuration has no match for %s", r.re)
-				}
-				cfg = re.ReplaceAllString(cfg, r.to)
-			}
-			return cfg, nil
-		})
+		c, base, err := l.serveSluice(ctx, "sluice-"+ownState["f"], stateOf(ownState["f"]))
 		if err != nil {
 			return nil, err
 		}
 		ts = append(ts, &target{key: "f", name: "Sluice, the same view by the analyst's own rule (no grant)",
+			w: workload{url: base + "/v1/health/visits?page_size=20", auth: bearer}, tier: []*child{c}, check: checkRecords(true),
+			metrics: base + "/metrics"})
+	}
+	if want("g") {
+		// The same gateway and grant, with records of the page under open
+		// objections filed by a department that received them: every
+		// release marks them disputed, and (g) against (e) is what the
+		// marks cost.
+		c, base, err := l.serveSluice(ctx, "sluice-"+ownState["g"], stateOf(ownState["g"]))
+		if err != nil {
+			return nil, err
+		}
+		n, err := l.dispute(ctx, base)
+		if err != nil {
+			return nil, fmt.Errorf("(g) filing objections: %w", err)
+		}
+		l.disputed = n
+		ts = append(ts, &target{key: "g", name: fmt.Sprintf("Sluice, %d of the page's records under objection (marked)", n),
+			w: workload{url: base + "/v1/health/visits?page_size=20", auth: bearer}, tier: []*child{c}, check: checkMarked(n),
+			metrics: base + "/metrics"})
+	}
+	if want("h") {
+		// The same gateway and grant, but health/visits declares no
+		// privacy unit and no record id: its releases name nobody (no
+		// keyed hashes in the outcome record, nothing for the usage
+		// index), and (e) against (h) is what naming the people costs.
+		edit := stateOf(ownState["h"])
+		c, base, err := l.serveSluice(ctx, "sluice-"+ownState["h"], func(cfg string) (string, error) {
+			cfg, err := edit(cfg)
+			for _, line := range []string{"id_field: visit_id", "privacy_unit: patient_id"} {
+				if err == nil {
+					cfg, err = replaceLine(cfg, line, "# "+line+" (the bench harness: a release naming nobody)")
+				}
+			}
+			// Open data publishes statistics of visits by person, which
+			// needs the privacy unit; it runs monthly, off the workload.
+			open := regexp.MustCompile(`(?m)^open:\n  enabled: true$`)
+			if err == nil && !open.MatchString(cfg) {
+				err = errors.New("configuration does not enable open data as expected")
+			}
+			return open.ReplaceAllString(cfg, "open:\n  enabled: false"), err
+		})
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, &target{key: "h", name: "Sluice, visits naming nobody (no privacy unit, no id)",
 			w: workload{url: base + "/v1/health/visits?page_size=20", auth: bearer}, tier: []*child{c}, check: checkRecords(true),
 			metrics: base + "/metrics"})
 	}
