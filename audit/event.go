@@ -13,7 +13,22 @@ const (
 	// obligations' fallbacks. A decision record without one means the
 	// gateway stopped before the request ended.
 	PhaseOutcome = "outcome"
+	// PhaseNames is a record naming more of the people a large release
+	// held, written before its outcome record: a release names at most
+	// [MaxNames] people and records in one record, and the rest in names
+	// records, each a record of the release's own (same request id, who,
+	// what and decision) that the usage index takes as it takes the
+	// outcome.
+	PhaseNames = "names"
 )
+
+// MaxNames is the most unit and record hashes one record holds (some
+// 100 KB of JSON): a release naming more writes names records before its
+// outcome record. Small, because each names record is also one addition
+// to the usage index, whose transaction holds its new keys in memory (at
+// 65,536 names a large release's index additions took 280 MiB of heap).
+// A variable so that a test can make releases large cheaply.
+var MaxNames = 4096
 
 // Event is one audit record: who asked for what, what the policy decided,
 // what the release was obliged to do, and how the request ended. The gateway
@@ -46,8 +61,9 @@ type Event struct {
 	Action string `json:"action"`
 	// Phase is set on the two records of a proxied release: PhaseDecision
 	// on the one made durable before the upstream is asked (Status 0),
-	// PhaseOutcome on the one that says how the request ended. Every other
-	// request has one record, without a phase.
+	// PhaseOutcome on the one that says how the request ended; and
+	// PhaseNames on the records naming more people of a large release
+	// (Status 0). Every other request has one record, without a phase.
 	Phase string `json:"phase,omitempty"`
 	// Source is the department whose data was asked for.
 	Source string `json:"source,omitempty"`
@@ -115,7 +131,8 @@ type Event struct {
 type Released struct {
 	// Units are the hashes of the privacy-unit values of the released
 	// records, each once, in the order first released: every person a
-	// record of the release was about, however many.
+	// record of the release was about, however many (beyond [MaxNames],
+	// together with the release's names records).
 	Units []string `json:"units,omitempty"`
 	// Records are the hashes of the released records' ids, each once,
 	// when the dataset's id field is not its privacy unit (otherwise the
@@ -124,6 +141,14 @@ type Released struct {
 	// Disputed counts the released records under an open objection, each
 	// marked so in the answer.
 	Disputed int `json:"disputed,omitempty"`
+	// Part is a names record's position among the release's names
+	// records, from 1; 0 on the outcome record.
+	Part int `json:"part,omitempty"`
+	// Parts is, on the outcome record, how many names records of the
+	// release precede it: its people are those of all of them and its own.
+	// Each record names a person (or record) once; a person of a release
+	// named in several records may be named in more than one.
+	Parts int `json:"parts,omitempty"`
 }
 
 // StateChange is a hub object's move from one state to another ("" for

@@ -130,12 +130,18 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 			dst = appendJSONStrings(dst, r.Records)
 			comma = true
 		}
-		if r.Disputed != 0 {
-			if comma {
-				dst = append(dst, ',')
+		for _, n := range [...]struct {
+			name  string
+			value int
+		}{{`"disputed":`, r.Disputed}, {`"part":`, r.Part}, {`"parts":`, r.Parts}} {
+			if n.value != 0 {
+				if comma {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, n.name...)
+				dst = strconv.AppendInt(dst, int64(n.value), 10)
+				comma = true
 			}
-			dst = append(dst, `"disputed":`...)
-			dst = strconv.AppendInt(dst, int64(r.Disputed), 10)
 		}
 		dst = append(dst, '}')
 	}

@@ -82,9 +82,10 @@ func Summarize(ctx context.Context, dir string, q Query, bucket time.Duration) (
 		if !tf.scan(line, false) {
 			return true, nil // not a record encoding/json wrote; Verify's business
 		}
-		if q.Status == 0 && string(tf.phase) == PhaseOutcome {
+		if q.Status == 0 && string(tf.phase) == PhaseOutcome || string(tf.phase) == PhaseNames {
 			// Its request is counted at its decision record. A query by
 			// status selects outcomes only: decision records have none.
+			// A names record is more of a release's outcome.
 			return true, nil
 		}
 		sum.add(tf.decision)

@@ -292,8 +292,7 @@ func (b *Bolt) lookup(ctx context.Context, bucket, prefix []byte, since, until t
 	if err != nil {
 		return nil, err
 	}
-	sortReleases(rels)
-	return rels, nil
+	return ordered(rels), nil
 }
 
 // describe names p's release for an error: its replica and seq.

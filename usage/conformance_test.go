@@ -217,6 +217,38 @@ func testIndex(t *testing.T, newIndex func(t *testing.T) Index) {
 		}
 	})
 
+	t.Run("AnswersALargeReleaseOnceByItsOutcome", func(t *testing.T) {
+		idx := newIndex(t)
+		// A release too large for one record: two names records (seq 7
+		// and 8) before its outcome (seq 9), alice named in the first and
+		// the outcome, bob only in the second; and another release's
+		// names record (seq 11) whose outcome was never written.
+		part := func(seq uint64, n int, units ...string) Entry {
+			e := entry("gw-1", seq, 10, units...)
+			e.RequestID, e.Part = "req-large", n
+			e.Records = units
+			return e
+		}
+		outcome := part(9, 0, "alice", "carol")
+		cut := entry("gw-1", 11, 20, "bob")
+		cut.Part = 1
+		before := entry("gw-1", 3, 5, "bob")
+		add(t, idx, part(7, 1, "alice"), part(8, 2, "bob"), before)
+		add(t, idx, outcome, cut)
+		for _, who := range []string{"alice", "carol"} {
+			if diff := cmp.Diff(releasesOf(outcome), byUnit(t, idx, who, time.Time{}, time.Time{})); diff != "" {
+				t.Errorf("ByUnit(%s) (-want +got):\n%s", who, diff)
+			}
+		}
+		second := part(8, 2, "bob")
+		if diff := cmp.Diff(releasesOf(before, second, cut), byUnit(t, idx, "bob", time.Time{}, time.Time{})); diff != "" {
+			t.Errorf("ByUnit(bob): want the earlier release, then the large one and the cut one by the names records naming bob (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(releasesOf(outcome), byRecord(t, idx, "civil/persons", "alice")); diff != "" {
+			t.Errorf("ByRecord(alice) (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("HeadIsTheHighestSeqOfEachReplica", func(t *testing.T) {
 		idx := newIndex(t)
 		if got := head(t, idx, "gw-1"); got != 0 {
@@ -323,7 +355,7 @@ func testIndex(t *testing.T, newIndex func(t *testing.T) Index) {
 					out = append(out, e.Release)
 				}
 			}
-			sortReleases(out)
+			out = ordered(out)
 			if out == nil {
 				out = []Release{}
 			}

@@ -87,3 +87,31 @@ func sortReleases(rels []Release) {
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Seq, b.Seq))
 	})
 }
+
+// ordered sorts releases as sortReleases does and keeps each release once:
+// a large release is indexed from each of its records (its names records
+// and its outcome), and is answered by its outcome's entry when that is
+// among rels, else by the first names record's among them (the outcome
+// does not name the person, or the gateway stopped before writing it,
+// after the records may have left).
+func ordered(rels []Release) []Release {
+	sortReleases(rels)
+	if !slices.ContainsFunc(rels, func(r Release) bool { return r.Part != 0 }) {
+		return rels
+	}
+	type key struct{ replica, request string }
+	at := map[key]int{}
+	out := rels[:0]
+	for _, r := range rels {
+		k := key{r.Replica, r.RequestID}
+		i, ok := at[k]
+		switch {
+		case !ok:
+			at[k] = len(out)
+			out = append(out, r)
+		case r.Part == 0 || out[i].Part != 0 && r.Part < out[i].Part:
+			out[i] = r
+		}
+	}
+	return out
+}

@@ -11,12 +11,15 @@ import (
 // FromRecord is the entry of the release rec records, from the trail of
 // replica: ok is false unless rec is the outcome record of an answered
 // read that released someone's records (Action "read", Phase outcome,
-// Decision "allow", and Released naming a unit or a record). The entry
+// Decision "allow", and Released naming a unit or a record), or one of
+// the names records a large release writes before its outcome (Phase
+// names), which is an entry of its own with the release's Part. The entry
 // shares rec's slices.
 func FromRecord(rec *audit.Record, replica string) (e Entry, ok bool) {
 	switch {
-	case rec == nil, rec.Action != "read", rec.Phase != audit.PhaseOutcome, rec.Decision != "allow",
-		rec.Released == nil, len(rec.Released.Units) == 0 && len(rec.Released.Records) == 0:
+	case rec == nil, rec.Action != "read", rec.Phase != audit.PhaseOutcome && rec.Phase != audit.PhaseNames,
+		rec.Decision != "allow", rec.Released == nil, len(rec.Released.Units) == 0 && len(rec.Released.Records) == 0,
+		rec.Phase == audit.PhaseNames && rec.Released.Part <= 0:
 		return Entry{}, false
 	}
 	e = Entry{
@@ -33,6 +36,7 @@ func FromRecord(rec *audit.Record, replica string) (e Entry, ok bool) {
 			Basis:     rec.Reason,
 			Dataset:   rec.Source + "/" + rec.Dataset,
 			Rows:      rec.Rows,
+			Part:      rec.Released.Part,
 		},
 		Units:   rec.Released.Units,
 		Records: rec.Released.Records,

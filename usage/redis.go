@@ -206,8 +206,7 @@ func (r *Redis) lookup(ctx context.Context, key string, since, until time.Time) 
 			rels = append(rels, rel)
 		}
 	}
-	sortReleases(rels)
-	return rels, nil
+	return ordered(rels), nil
 }
 
 // Head implements [Index].

@@ -50,6 +50,10 @@ type Release struct {
 	Fields map[string]string `json:"fields,omitempty"`
 	// Rows is how many records the release held (of everyone).
 	Rows int `json:"rows"`
+	// Part is the position of the names record this entry was indexed
+	// from among a large release's ([audit.PhaseNames]), 0 for its
+	// outcome record. Answers hold each release once (see [Index.ByUnit]).
+	Part int `json:"part,omitempty"`
 }
 
 // Entry is a release and whose records it held.
@@ -71,7 +75,11 @@ type Index interface {
 	// ByUnit returns the releases holding a record of the person whose
 	// unit hash is unit, with since <= Time < until (either may be zero),
 	// oldest first (by Time, then Replica, then Seq). A person of no
-	// release has an empty, non-nil slice.
+	// release has an empty, non-nil slice. A release indexed from several
+	// records (a large one's names records and outcome, [Release.Part])
+	// is returned once: by the entry of its outcome when that names the
+	// person, else of its first names record that does (they differ in
+	// Seq and Part only).
 	ByUnit(ctx context.Context, unit string, since, until time.Time) ([]Release, error)
 	// ByRecord returns the releases of dataset that held the record whose
 	// hash is record, oldest first, as ByUnit does.

@@ -332,9 +332,9 @@ func printRow(w io.Writer, line []byte) error {
 		ds += "/" + r.Dataset
 	}
 	// A release's decision record has no outcome yet: its outcome record,
-	// with the same request id, follows.
+	// with the same request id, follows (after any names records).
 	status, rows := strconv.Itoa(r.Status), strconv.Itoa(r.Rows)
-	if r.Phase == audit.PhaseDecision {
+	if r.Phase == audit.PhaseDecision || r.Phase == audit.PhaseNames {
 		status, rows = "-", "-"
 	}
 	_, err := fmt.Fprintf(w, "%-20s %8d  %-32s  %-12s %-8s %-22s %-8s %6s %6s\n",
