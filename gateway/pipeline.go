@@ -272,24 +272,47 @@ func (s *Server) recordRelease(ctx context.Context, x *exchange) error {
 		// person's usage misses no release, crash or not. The trail is
 		// written in order, so the outcome durable is the decision
 		// durable too: one wait, not two.
-		var p audit.Pending
-		if p, err = s.audit.Begin(&x.ev); err == nil {
-			if sp, ok := p.(interface {
-				WaitSeq(context.Context) (uint64, error)
-			}); ok {
-				x.ev.Seq, err = sp.WaitSeq(ctx)
-			} else {
-				err = p.Wait(ctx)
-			}
-			if err == nil {
-				err = x.decided.Wait(ctx)
-			}
+		if err = s.appendDurable(ctx, &x.ev); err == nil {
+			err = x.decided.Wait(ctx)
 		}
 	} else if err = x.decided.Wait(ctx); err == nil {
 		err = s.audit.Queue(&x.ev)
 	}
 	s.lap(x, stageAudit)
 	return err
+}
+
+// appendDurable appends ev to the trail and waits until it is durable,
+// setting its Seq when the trail says it.
+func (s *Server) appendDurable(ctx context.Context, ev *audit.Event) error {
+	p, err := s.audit.Begin(ev)
+	if err != nil {
+		return err
+	}
+	if sp, ok := p.(interface {
+		WaitSeq(context.Context) (uint64, error)
+	}); ok {
+		ev.Seq, err = sp.WaitSeq(ctx)
+		return err
+	}
+	return p.Wait(ctx)
+}
+
+// recordNames writes a names record of x's release, naming part of the
+// people it holds (audit.PhaseNames), durably, and adds it to the usage
+// index before it returns: a large release's names reach the trail and
+// the index a part at a time, so that neither holds them all at once.
+// Its outcome record follows, and the release waits for that, as any.
+func (s *Server) recordNames(ctx context.Context, x *exchange, part *audit.Released) error {
+	ctx, cancel := context.WithTimeout(ctx, auditTimeout)
+	defer cancel()
+	ev := x.ev
+	ev.Seq, ev.Prev, ev.Phase, ev.Status, ev.Code, ev.Bytes, ev.Released = 0, "", audit.PhaseNames, 0, "", 0, part
+	if err := s.appendDurable(ctx, &ev); err != nil {
+		return errUnavailable("the audit trail is unavailable", err)
+	}
+	s.indexNow(ctx, &ev)
+	return nil
 }
 
 // fail audits a refused or failed request and answers with its error; if

@@ -225,9 +225,12 @@ func (s *Server) release(resp *http.Response) error {
 		sp.Close()
 		return errNotFound("no such record")
 	}
+	x.ev.Rows = st.Released
 	var marks []disputedMark
 	if x.tap != nil {
-		x.ev.Released, marks, err = x.tap.result(kept)
+		x.ev.Released, marks, err = x.tap.result(kept, func(part *audit.Released) error {
+			return s.recordNames(resp.Request.Context(), x, part)
+		})
 		x.tap.recycle()
 		x.tap = nil
 		if err == nil {

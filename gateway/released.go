@@ -8,8 +8,10 @@ package gateway
 // open objection, which the answer lists beside its items.
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 
@@ -34,22 +36,41 @@ type releaseTap struct {
 	idInClear bool
 
 	// units and records are the distinct hashes, in the order first seen;
-	// byUnit and byRecord find a value's position among them.
+	// byUnit and byRecord find a value's position among them. Once the
+	// tap spills they are a cache, emptied when it holds maxHeld.
 	units, records   []string
 	byUnit, byRecord map[string]int32
 	// recs are the released records, in order: the positions of their
-	// unit and record hashes (-1 for none) and their marks.
+	// unit and record hashes (-1 for none); empty once the tap spills.
 	recs []tappedRecord
-	// unnamed counts released records without a privacy unit.
-	unnamed int
-	// buf holds the value being looked at.
-	buf []byte
+	// marked are the released records under objection, in order.
+	marked []markedRecord
+	// seen counts the released records; unnamed those without a privacy
+	// unit.
+	seen, unnamed int
+
+	// A release of more than maxHeld records spills: every record's
+	// names go, fixed-width, to spill (in memory up to spillLimit bytes,
+	// then an unlinked file), so that what the tap holds is bounded
+	// however many records the release holds (invariant 6).
+	maxHeld    int
+	spill      *spool
+	spillLimit int
+	spillDir   string
+	err        error // a failed spill write
+
+	// buf holds the value being looked at, entry the spill entry written.
+	buf, entry []byte
 }
 
-type tappedRecord struct {
-	unit, record int32
-	marks        []disputeRef
-	id           string // the record's id when it is marked
+type tappedRecord struct{ unit, record int32 }
+
+// markedRecord is a released record under objection: its position among
+// the records the transform released, its marks and its id.
+type markedRecord struct {
+	pos   int
+	marks []disputeRef
+	id    string
 }
 
 // disputeRef is an open objection to a record.
@@ -77,6 +98,10 @@ func (s *Server) newReleaseTap(x *exchange, ds *dataset) *releaseTap {
 	}
 	t := taps.Get().(*releaseTap)
 	t.hasher, t.dataset, t.unit, t.id = s.hasher, ds.src.cfg.Name+"/"+cfg.Name, -1, -1
+	// Held, a release's names go into its outcome record whole: at most
+	// two per record.
+	t.maxHeld = min(maxHeldRecords, audit.MaxNames/2)
+	t.spillLimit, t.spillDir = int(s.cfg.Limits.SpoolMemoryBytes), s.cfg.Limits.SpoolDir
 	var watch []string
 	if cfg.PrivacyUnit != "" {
 		t.unit, watch = len(watch), append(watch, cfg.PrivacyUnit)
@@ -91,7 +116,7 @@ func (s *Server) newReleaseTap(x *exchange, ds *dataset) *releaseTap {
 		t.disputed = s.grants.disputedIn(t.dataset)
 		t.idInClear = x.decision.Plan.Releases(cfg.IDField)
 	}
-	x.shape.Watch, x.shape.Seen = watch, t.seen
+	x.shape.Watch, x.shape.Seen = watch, t.see
 	return t
 }
 
@@ -100,26 +125,30 @@ var taps = sync.Pool{New: func() any {
 	return &releaseTap{byUnit: map[string]int32{}, byRecord: map[string]int32{}}
 }}
 
-// maxPooledTap is the most records a tap may have seen and still be
-// kept for another release: a rare huge one is left to the collector.
-const maxPooledTap = 4096
+// maxHeldRecords is the most records a tap holds the names of in memory;
+// a release of more spills them. It is also the most a tap may have seen
+// and still be kept for another release.
+const maxHeldRecords = 4096
 
-// recycle returns t to the pool once its result was taken.
+// recycle frees t's spill and returns t to the pool once its result was
+// taken.
 func (t *releaseTap) recycle() {
-	if len(t.recs) > maxPooledTap {
-		return
+	if t.spill != nil {
+		t.spill.Close()
+		return // a rare huge release: left to the collector
 	}
 	clear(t.byUnit)
 	clear(t.byRecord)
 	clear(t.units)
 	clear(t.records)
+	clear(t.marked)
 	*t = releaseTap{byUnit: t.byUnit, byRecord: t.byRecord, units: t.units[:0], records: t.records[:0],
-		recs: t.recs[:0], buf: t.buf[:0]}
+		recs: t.recs[:0], marked: t.marked[:0], buf: t.buf[:0], entry: t.entry[:0]}
 	taps.Put(t)
 }
 
-// seen takes one released record's watched values.
-func (t *releaseTap) seen(vals []anonymize.Value) {
+// see takes one released record's watched values.
+func (t *releaseTap) see(vals []anonymize.Value) {
 	rec := tappedRecord{unit: -1, record: -1}
 	var ok bool
 	if t.unit >= 0 {
@@ -135,11 +164,24 @@ func (t *releaseTap) seen(vals []anonymize.Value) {
 				rec.record = t.intern(t.buf, &t.records, t.byRecord, t.recordHash)
 			}
 			if marks := t.disputed[string(t.buf)]; len(marks) > 0 {
-				rec.marks, rec.id = marks, string(t.buf)
+				t.marked = append(t.marked, markedRecord{pos: t.seen, marks: marks, id: string(t.buf)})
 			}
 		}
 	}
-	t.recs = append(t.recs, rec)
+	t.seen++
+	if t.spill == nil {
+		if t.recs = append(t.recs, rec); len(t.recs) > t.maxHeld {
+			t.startSpill()
+		}
+		return
+	}
+	t.spillRecord(rec)
+	// The hashes are a cache now: bounded.
+	if len(t.units) >= t.maxHeld || len(t.records) >= t.maxHeld {
+		t.units, t.records = t.units[:0], t.records[:0]
+		clear(t.byUnit)
+		clear(t.byRecord)
+	}
 }
 
 func (t *releaseTap) recordHash(id string) string { return t.hasher.Record(t.dataset, id) }
@@ -157,53 +199,166 @@ func (t *releaseTap) intern(value []byte, list *[]string, pos map[string]int32, 
 	return i
 }
 
+// Spill entries: a byte saying which names follow, then each name's
+// shortHash bytes.
+const (
+	shortHash     = 22 // the length of audit.Hasher's short hashes
+	spilledUnit   = 1
+	spilledRecord = 2
+	spillEntry    = 1 + 2*shortHash
+)
+
+// startSpill moves the names of the records held so far to the spill.
+func (t *releaseTap) startSpill() {
+	t.spill = newSpool(t.spillLimit, t.spillDir)
+	for _, rec := range t.recs {
+		t.spillRecord(rec)
+	}
+	t.recs = nil
+	t.units, t.records = t.units[:0], t.records[:0]
+	clear(t.byUnit)
+	clear(t.byRecord)
+}
+
+// spillRecord writes rec's names to the spill.
+func (t *releaseTap) spillRecord(rec tappedRecord) {
+	if t.err != nil {
+		return
+	}
+	e := append(t.entry[:0], 0)
+	for _, n := range [...]struct {
+		pos  int32
+		list []string
+		flag byte
+	}{{rec.unit, t.units, spilledUnit}, {rec.record, t.records, spilledRecord}} {
+		if n.pos < 0 {
+			e = append(e, make([]byte, shortHash)...)
+			continue
+		}
+		if h := n.list[n.pos]; len(h) == shortHash {
+			e[0] |= n.flag
+			e = append(e, h...)
+		} else {
+			t.err = fmt.Errorf("release tap: a hash of %d bytes, want %d", len(h), shortHash)
+			return
+		}
+	}
+	t.entry = e
+	if _, err := t.spill.Write(e); err != nil {
+		t.err = fmt.Errorf("release tap: spilling names: %w", err)
+	}
+}
+
 // result is what the release held, of the records kept says were
 // released in the end (nil: all of them, in the order seen): the hashes
-// for the audit record, and the marks for the answer.
-func (t *releaseTap) result(kept []bool) (*audit.Released, []disputedMark, error) {
-	if t.unnamed > 0 {
+// for the audit record, and the marks for the answer. A release naming
+// more than audit.MaxNames people and records hands all but the last of
+// them to names, audit.MaxNames at a time, in names records' Released
+// (numbered from 1); the result counts them in Parts.
+func (t *releaseTap) result(kept []bool, names func(*audit.Released) error) (*audit.Released, []disputedMark, error) {
+	switch {
+	case t.unnamed > 0:
 		// Whose record it is cannot be told, so no one could learn of
 		// its release: it is not released.
 		return nil, nil, errUpstreamInvalid(fmt.Errorf("%d released record(s) without their privacy unit", t.unnamed))
-	}
-	if kept != nil && len(kept) != len(t.recs) {
+	case kept != nil && len(kept) != t.seen:
 		// The filter after the transform saw other records than the
 		// transform released: fail rather than misattribute.
-		return nil, nil, fmt.Errorf("release tap: %d records kept or not, %d released", len(kept), len(t.recs))
+		return nil, nil, fmt.Errorf("release tap: %d records kept or not, %d released", len(kept), t.seen)
+	case t.err != nil:
+		return nil, nil, t.err
 	}
 	rel := &audit.Released{}
+	// item is the position among the released records of the record at
+	// pos, when it was kept; marks are the answer's.
 	var marks []disputedMark
-	usedUnit := make([]bool, len(t.units))
-	usedRecord := make([]bool, len(t.records))
+	next := t.marked
 	item := 0
-	for i, rec := range t.recs {
-		if kept != nil && !kept[i] {
-			continue
+	mark := func(pos int) {
+		if len(next) == 0 || next[0].pos != pos {
+			return
 		}
-		if rec.unit >= 0 && !usedUnit[rec.unit] {
-			usedUnit[rec.unit] = true
-			rel.Units = append(rel.Units, t.units[rec.unit])
-		}
-		if rec.record >= 0 && !usedRecord[rec.record] {
-			usedRecord[rec.record] = true
-			rel.Records = append(rel.Records, t.records[rec.record])
-		}
-		if len(rec.marks) > 0 {
-			rel.Disputed++
-			for _, m := range rec.marks {
-				dm := disputedMark{Item: item, Field: m.field, Objection: m.objection}
-				if t.idInClear {
-					dm.RecordID = rec.id
-				}
-				marks = append(marks, dm)
+		m := next[0]
+		next = next[1:]
+		rel.Disputed++
+		for _, ref := range m.marks {
+			dm := disputedMark{Item: item, Field: ref.field, Objection: ref.objection}
+			if t.idInClear {
+				dm.RecordID = m.id
 			}
+			marks = append(marks, dm)
 		}
-		item++
 	}
-	if len(rel.Units) == 0 && len(rel.Records) == 0 && rel.Disputed == 0 {
+	if t.spill == nil {
+		usedUnit := make([]bool, len(t.units))
+		usedRecord := make([]bool, len(t.records))
+		for i, rec := range t.recs {
+			if kept != nil && !kept[i] {
+				continue
+			}
+			if rec.unit >= 0 && !usedUnit[rec.unit] {
+				usedUnit[rec.unit] = true
+				rel.Units = append(rel.Units, t.units[rec.unit])
+			}
+			if rec.record >= 0 && !usedRecord[rec.record] {
+				usedRecord[rec.record] = true
+				rel.Records = append(rel.Records, t.records[rec.record])
+			}
+			mark(i)
+			item++
+		}
+	} else if err := t.spilled(kept, rel, names, func(pos int) { mark(pos); item++ }); err != nil {
+		return nil, nil, err
+	}
+	if len(rel.Units) == 0 && len(rel.Records) == 0 && rel.Disputed == 0 && rel.Parts == 0 {
 		return nil, nil, nil
 	}
 	return rel, marks, nil
+}
+
+// spilled reads the spill into rel, each name once, and hands rel to
+// names, as a names record's, whenever it holds audit.MaxNames; released
+// is told of each kept record's position.
+func (t *releaseTap) spilled(kept []bool, rel *audit.Released, names func(*audit.Released) error, released func(int)) error {
+	if err := t.spill.rewind(); err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(t.spill, 64<<10)
+	// The names in rel, each once.
+	units, records := map[string]struct{}{}, map[string]struct{}{}
+	add := func(list *[]string, in map[string]struct{}, h []byte) {
+		if _, ok := in[string(h)]; !ok {
+			s := string(h)
+			in[s] = struct{}{}
+			*list = append(*list, s)
+		}
+	}
+	e := make([]byte, spillEntry)
+	for pos := range t.seen {
+		if _, err := io.ReadFull(r, e); err != nil {
+			return fmt.Errorf("release tap: reading spilled names: %w", err)
+		}
+		if kept != nil && !kept[pos] {
+			continue
+		}
+		if e[0]&spilledUnit != 0 {
+			add(&rel.Units, units, e[1:1+shortHash])
+		}
+		if e[0]&spilledRecord != 0 {
+			add(&rel.Records, records, e[1+shortHash:])
+		}
+		released(pos)
+		if len(rel.Units)+len(rel.Records) >= audit.MaxNames {
+			part := &audit.Released{Units: rel.Units, Records: rel.Records, Part: rel.Parts + 1}
+			if err := names(part); err != nil {
+				return err
+			}
+			rel.Units, rel.Records, rel.Parts = nil, nil, part.Part
+			clear(units)
+			clear(records)
+		}
+	}
+	return nil
 }
 
 // appendDisputed appends the answer's "disputed" member, as the last

@@ -140,17 +140,41 @@ func (s *Server) indexRelease(ctx context.Context, x *exchange) {
 	if !ok {
 		return
 	}
+	if len(e.Units)+len(e.Records) > maxHeldRecords {
+		// A large release's names are added at once rather than held
+		// in the queue, as its names records' are.
+		s.addNow(ctx, e)
+		return
+	}
 	// The record's slices are the exchange's, which the writer outlives.
 	e.Units, e.Records = slices.Clone(e.Units), slices.Clone(e.Records)
 	select {
 	case u.queue <- e:
 		u.queued.Add(1)
 	default:
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
-		defer cancel()
-		if err := u.idx.Add(ctx, e); err != nil {
-			s.usageFailed(e.Seq, err)
-		}
+		s.addNow(ctx, e)
+	}
+}
+
+// indexNow adds the names record ev of a large release to the usage
+// index before it returns.
+func (s *Server) indexNow(ctx context.Context, ev *audit.Event) {
+	if s.usage == nil {
+		return
+	}
+	rec := audit.Record{Event: *ev}
+	if e, ok := usage.FromRecord(&rec, s.cfg.Audit.Replica); ok {
+		s.addNow(ctx, e)
+	}
+}
+
+// addNow adds e to the usage index, or notes that the index must catch
+// up from e's record.
+func (s *Server) addNow(ctx context.Context, e usage.Entry) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	if err := s.usage.idx.Add(ctx, e); err != nil {
+		s.usageFailed(e.Seq, err)
 	}
 }
 
