@@ -265,8 +265,8 @@ func benchmark(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 			r.streamErr = fmt.Errorf("streaming %d MiB through Sluice: %w", o.streamMB, err)
 			l.logf("%v", r.streamErr)
 		} else {
-			l.logf("stream %d MiB: resident growth %s (target < 64 MiB), %.0f MiB/s",
-				o.streamMB, mib(r.stream.growth()), r.stream.mibPerSecond())
+			l.logf("stream %d MiB: resident growth %s (target < 64 MiB; anonymous %s, mapped files %s), %.0f MiB/s",
+				o.streamMB, mib(r.stream.growth()), mib(r.stream.anonGrowth()), mib(r.stream.fileGrowth()), r.stream.mibPerSecond())
 		}
 	}
 	if o.soak > 0 && strings.Contains(o.targets, "e") {

@@ -51,7 +51,18 @@ type streamResult struct {
 	before        memStatus // idle, just before the request
 	after         memStatus
 	sampledPeak   int64 // highest VmRSS seen while streaming
+	// anonPeak and filePeak are the highest RssAnon and RssFile seen:
+	// the program's memory, and the pages of mapped files (the usage
+	// index's bbolt file) the kernel counts as resident.
+	anonPeak, filePeak int64
 }
+
+// anonGrowth is the peak anonymous resident memory during the stream
+// over that before it.
+func (s *streamResult) anonGrowth() int64 { return max(s.after.anon, s.anonPeak) - s.before.anon }
+
+// fileGrowth is the same of file-backed resident memory.
+func (s *streamResult) fileGrowth() int64 { return max(s.after.file, s.filePeak) - s.before.file }
 
 // growth is the peak resident size during the stream over the resident
 // size before it.
@@ -112,6 +123,7 @@ func (l *lab) streamCheck(ctx context.Context, size int64) (*streamResult, error
 		for {
 			if m, err := readMem(pid); err == nil {
 				res.sampledPeak = max(res.sampledPeak, m.rss)
+				res.anonPeak, res.filePeak = max(res.anonPeak, m.anon), max(res.filePeak, m.file)
 			}
 			select {
 			case <-stop:
