@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/hub"
+	"github.com/sluicegw/sluice/internal/redistest"
 	"github.com/sluicegw/sluice/usage"
 )
 
@@ -25,15 +26,22 @@ const largeVisits = 400_000
 // BenchmarkLargeReleaseNames measures a release too large to name its
 // people in one record: 400,000 visits of 5,000 patients in one answer,
 // each visit a record of its own, through a gateway with a real trail and
-// usage index (names spilled, some 200 names records, each added to the
-// index before the release leaves), against the same release from a
-// dataset that names nobody. It reports the time ratio and the peak Go
+// usage index, embedded (bbolt) or shared (a real redis-server) — names
+// spilled, some 200 names records, each added to the index before the
+// release leaves — against the same release from a dataset that names
+// nobody. It reports the time ratio and the peak Go
 // heap in use of each (sampled every 10 ms; garbage not yet collected
 // included): what invariant 6 asks to stay bounded.
 //
 //	go test ./gateway -run '^$' -bench LargeReleaseNames -benchtime 2x
 func BenchmarkLargeReleaseNames(b *testing.B) {
-	named, plain := largeGateway(b, true), largeGateway(b, false)
+	for _, backend := range []string{"bolt", "redis"} {
+		b.Run(backend, func(b *testing.B) { benchLargeRelease(b, backend) })
+	}
+}
+
+func benchLargeRelease(b *testing.B, backend string) {
+	named, plain := largeGateway(b, backend), largeGateway(b, "")
 	var took [2]time.Duration
 	var peak [2]uint64
 	for b.Loop() {
@@ -57,9 +65,10 @@ func BenchmarkLargeReleaseNames(b *testing.B) {
 }
 
 // largeGateway is a gateway over an upstream of largeVisits visits, whose
-// "bulk" role reads them all (no max_rows); named says whether the
-// dataset declares its privacy unit and id.
-func largeGateway(b *testing.B, named bool) *usageGateway {
+// "bulk" role reads them all (no max_rows); its usage index is backend's
+// ("bolt" or "redis"), and for "" the dataset declares no privacy unit
+// and no id (it names nobody).
+func largeGateway(b *testing.B, backend string) *usageGateway {
 	g := newUsageFixture(b, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		bw := bufio.NewWriterSize(w, 64<<10)
@@ -89,16 +98,26 @@ decision := {"allow": true, "reason": "bulk", "fields": {"visit_id": "keep", "pa
 	}
 	cfg := strings.Replace(string(y), "policy: {dir: ", "policy: {dir: policies} #", 1)
 	cfg = strings.ReplaceAll(cfg, "timeout: 5s", "timeout: 10m")
-	if !named {
+	if backend == "" {
 		cfg = strings.Replace(strings.Replace(cfg, "id_field: visit_id", "", 1), "privacy_unit: patient_id", "", 1)
 	}
 	g.cfg, g.set = loadFixture(b, map[string][]byte{"hs.key": g.secret, "policies/sluice.rego": []byte(pol), "sluice.yaml": []byte(cfg)})
-	idx, err := usage.OpenBolt(filepath.Join(g.cfg.Path(g.cfg.Audit.Dir), UsageIndexFile))
-	if err != nil {
-		b.Fatal(err)
+	switch backend {
+	case "redis":
+		idx, err := usage.NewRedis(redistest.Start(b).Client(), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		g.idx = idx
+	default:
+		idx, err := usage.OpenBolt(filepath.Join(g.cfg.Path(g.cfg.Audit.Dir), UsageIndexFile))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { idx.Close() })
+		g.idx = idx
 	}
-	b.Cleanup(func() { idx.Close() })
-	g.idx, g.store = idx, hub.NewMemory()
+	g.store = hub.NewMemory()
 	g.startReplicas(b, 1)
 	return g
 }
