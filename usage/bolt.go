@@ -38,6 +38,9 @@ import (
 //     is replica "".)
 //   - heads: NUL + replica name → the highest seq added from its trail (8
 //     bytes).
+//   - runs: a posting → the names of a release naming more than runMin
+//     people and records, sorted (see runs.go), instead of its postings
+//     in the units and records buckets.
 type Bolt struct {
 	db *bolt.DB
 }
@@ -50,7 +53,7 @@ var (
 	recordsBucket  = []byte("records")
 	replicasBucket = []byte("replicas")
 	headsBucket    = []byte("heads")
-	allBuckets     = [][]byte{releasesBucket, unitsBucket, recordsBucket, replicasBucket, headsBucket}
+	allBuckets     = [][]byte{releasesBucket, unitsBucket, recordsBucket, replicasBucket, headsBucket, runsBucket}
 )
 
 // batchDelay is how long bbolt's Batch waits for more Adds to share a
@@ -120,9 +123,11 @@ func (b *Bolt) Add(ctx context.Context, entries ...Entry) error {
 }
 
 // addTx adds entries in tx: each new release, its postings, grouped by
-// list so that a list's chunks are rewritten once, and the heads.
+// list so that a list's chunks are rewritten once, or its run, and the
+// heads.
 func addTx(tx *bolt.Tx, entries []Entry) error {
-	releases, heads := tx.Bucket(releasesBucket), tx.Bucket(headsBucket)
+	releases, heads, runs := tx.Bucket(releasesBucket), tx.Bucket(headsBucket), tx.Bucket(runsBucket)
+	runs.FillPercent = releasesFill // keyed by time, mostly growing
 	releases.FillPercent = releasesFill
 	// List prefix → the list's new postings.
 	unitLists, recordLists := map[string][]posting{}, map[string][]posting{}
@@ -150,6 +155,12 @@ func addTx(tx *bolt.Tx, entries []Entry) error {
 		}
 		if err := releases.Put(bytes.Clone(p.release()), v); err != nil {
 			return fmt.Errorf("write release %s: %w", e.key(), err)
+		}
+		if asRun(e) {
+			if err := runs.Put(bytes.Clone(p[:]), encodeRun(e)); err != nil {
+				return fmt.Errorf("write the run of release %s: %w", e.key(), err)
+			}
+			continue
 		}
 		for _, u := range e.Units {
 			k := string(unitPrefix(u))
@@ -242,7 +253,7 @@ func readHead(heads *bolt.Bucket, replica string) (uint64, error) {
 // and decodes only the releases up to until. An unknown unit has none: an
 // empty, non-nil slice.
 func (b *Bolt) ByUnit(ctx context.Context, unit string, since, until time.Time) ([]Release, error) {
-	rels, err := b.lookup(ctx, unitsBucket, unitPrefix(unit), since, until)
+	rels, err := b.lookup(ctx, unitsBucket, unitPrefix(unit), unitRuns(unit), since, until)
 	if err != nil {
 		return nil, fmt.Errorf("usage: releases of unit %s: %w", unit, err)
 	}
@@ -251,16 +262,16 @@ func (b *Bolt) ByUnit(ctx context.Context, unit string, since, until time.Time) 
 
 // ByRecord implements [Index].
 func (b *Bolt) ByRecord(ctx context.Context, dataset, record string) ([]Release, error) {
-	rels, err := b.lookup(ctx, recordsBucket, recordPrefix(dataset, record), time.Time{}, time.Time{})
+	rels, err := b.lookup(ctx, recordsBucket, recordPrefix(dataset, record), recordRuns(dataset, record), time.Time{}, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("usage: releases of record %s in %s: %w", record, dataset, err)
 	}
 	return rels, nil
 }
 
-// lookup reads the releases of the posting list under prefix in bucket
-// with since <= Time < until.
-func (b *Bolt) lookup(ctx context.Context, bucket, prefix []byte, since, until time.Time) ([]Release, error) {
+// lookup reads the releases of the posting list under prefix in bucket,
+// and of the runs match accepts, with since <= Time < until.
+func (b *Bolt) lookup(ctx context.Context, bucket, prefix []byte, match runMatch, since, until time.Time) ([]Release, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -274,7 +285,7 @@ func (b *Bolt) lookup(ctx context.Context, bucket, prefix []byte, since, until t
 	rels := []Release{}
 	err := b.db.View(func(tx *bolt.Tx) error {
 		releases := tx.Bucket(releasesBucket)
-		return postingsIn(tx.Bucket(bucket), prefix, from, to, func(p *posting) error {
+		found := func(p *posting) error {
 			v := releases.Get(p.release())
 			if v == nil {
 				return fmt.Errorf("the index lists release %s, which it does not hold", describe(tx, p))
@@ -287,12 +298,16 @@ func (b *Bolt) lookup(ctx context.Context, bucket, prefix []byte, since, until t
 				rels = append(rels, r)
 			}
 			return nil
-		})
+		}
+		if err := postingsIn(tx.Bucket(bucket), prefix, from, to, found); err != nil {
+			return err
+		}
+		return runsIn(tx.Bucket(runsBucket), from, to, match, found)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return ordered(rels), nil
+	return Ordered(rels), nil
 }
 
 // describe names p's release for an error: its replica and seq.

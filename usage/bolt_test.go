@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,55 @@ func TestBoltPostingChunksStayKeyedSortedAndBounded(t *testing.T) {
 		if got := lists[fmt.Sprintf("p%d\x00", i)]; got != 250 {
 			t.Errorf("p%d's list holds %d postings, want 250", i, got)
 		}
+	}
+}
+
+// A release naming thousands is kept as one run, sorted, and not in the
+// posting lists: the addition writes a few sequential pages, not a page
+// per person. A corrupt run is named, not read past.
+func TestBoltKeepsAReleaseNamingThousandsAsOneRun(t *testing.T) {
+	b := openBolt(t, filepath.Join(t.TempDir(), "usage.db"))
+	large := entry("gw-1", 9, 0)
+	for i := range runMin {
+		large.Units = append(large.Units, fmt.Sprintf("u%021d", runMin-i))
+	}
+	large.Records = []string{fmt.Sprintf("r%021d", 1)}
+	add(t, b, large, entry("gw-1", 3, 0, "alice"))
+	count := func(tx *bolt.Tx, bucket []byte) int { return tx.Bucket(bucket).Stats().KeyN }
+	err := b.db.View(func(tx *bolt.Tx) error {
+		if n, u, r := count(tx, runsBucket), count(tx, unitsBucket), count(tx, recordsBucket); n != 1 || u != 1 || r != 0 {
+			t.Errorf("%d runs, %d unit chunks, %d record chunks; want 1, 1 (alice's), 0", n, u, r)
+		}
+		_, v := tx.Bucket(runsBucket).Cursor().First()
+		run, err := decodeRun(v)
+		if err != nil {
+			return err
+		}
+		if run.nUnits != runMin || run.nRecords != 1 || string(run.dataset) != "civil/persons" {
+			t.Errorf("run of %d units, %d records, of %q", run.nUnits, run.nRecords, run.dataset)
+		}
+		for i := 1; i < run.nUnits; i++ {
+			if bytes.Compare(run.units[(i-1)*runName:i*runName], run.units[i*runName:(i+1)*runName]) >= 0 {
+				t.Fatalf("the run's units do not ascend at %d", i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(byUnit(t, b, fmt.Sprintf("u%021d", 7), time.Time{}, time.Time{})); !slices.Equal(got, []string{"gw-1:9"}) {
+		t.Errorf("ByUnit of a person of the run = %v", got)
+	}
+
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(runsBucket).Cursor().First()
+		return tx.Bucket(runsBucket).Put(bytes.Clone(k), bytes.Clone(v[:len(v)-1]))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ByUnit(context.Background(), "alice", time.Time{}, time.Time{}); err == nil || !strings.Contains(err.Error(), "corrupt run") {
+		t.Errorf("ByUnit past a corrupt run = %v, want it named", err)
 	}
 }

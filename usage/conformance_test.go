@@ -249,6 +249,78 @@ func testIndex(t *testing.T, newIndex func(t *testing.T) Index) {
 		}
 	})
 
+	t.Run("FindsEveryoneOfReleasesNamingThousands", func(t *testing.T) {
+		idx := newIndex(t)
+		// Releases naming thousands (as a large release's names records
+		// do, with the gateway's 22-character hashes) beside small ones
+		// naming some of the same people, of two datasets, at random
+		// times; one large release is added twice, one names a person by
+		// a hash of another length. Every person's and record's answer
+		// is the brute-force one.
+		rng := rand.New(rand.NewPCG(3, 4))
+		person := func(i int) string { return fmt.Sprintf("u%021d", i) }
+		record := func(i int) string { return fmt.Sprintf("r%021d", i) }
+		var all []Entry
+		for i := range 12 {
+			e := entry("gw-1", uint64(100+i), rng.IntN(24*60))
+			if i%3 == 0 {
+				e.Dataset = "health/visits"
+			}
+			for range 1500 + rng.IntN(1500) {
+				e.Units = append(e.Units, person(rng.IntN(5000)))
+			}
+			for range 500 + rng.IntN(1000) {
+				e.Records = append(e.Records, record(rng.IntN(5000)))
+			}
+			all = append(all, e)
+		}
+		all[5].Units = append(all[5].Units, "short")
+		for i := range 300 {
+			e := entry("gw-2", uint64(i+1), rng.IntN(24*60), person(rng.IntN(5000)), person(rng.IntN(5000)))
+			e.Records = []string{record(rng.IntN(5000))}
+			all = append(all, e)
+		}
+		shuffled := slices.Clone(all)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		for rest := shuffled; len(rest) > 0; {
+			n := min(len(rest), 1+rng.IntN(40))
+			add(t, idx, rest[:n]...)
+			rest = rest[n:]
+		}
+		add(t, idx, all[2])
+		want := func(keep func(e *Entry) bool, since, until time.Time) []Release {
+			out := []Release{}
+			for i := range all {
+				if e := &all[i]; keep(e) && within(e.Time, since, until) {
+					out = append(out, e.Release)
+				}
+			}
+			return Ordered(out)
+		}
+		names := []string{"short", person(5001)}
+		for range 60 {
+			names = append(names, person(rng.IntN(5000)))
+		}
+		for _, who := range names {
+			a, b := rng.IntN(24*60), rng.IntN(24*60)
+			for _, p := range [][2]time.Time{{}, {t0.Add(time.Duration(min(a, b)) * time.Minute), t0.Add(time.Duration(max(a, b)) * time.Minute)}} {
+				w := want(func(e *Entry) bool { return slices.Contains(e.Units, who) }, p[0], p[1])
+				if diff := cmp.Diff(seqs(w), seqs(byUnit(t, idx, who, p[0], p[1]))); diff != "" {
+					t.Fatalf("ByUnit(%s, %v, %v) (-want +got):\n%s", who, p[0], p[1], diff)
+				}
+			}
+		}
+		for range 60 {
+			rec := record(rng.IntN(5000))
+			for _, ds := range []string{"civil/persons", "health/visits"} {
+				w := want(func(e *Entry) bool { return e.Dataset == ds && slices.Contains(e.Records, rec) }, time.Time{}, time.Time{})
+				if diff := cmp.Diff(seqs(w), seqs(byRecord(t, idx, ds, rec))); diff != "" {
+					t.Fatalf("ByRecord(%s, %s) (-want +got):\n%s", ds, rec, diff)
+				}
+			}
+		}
+	})
+
 	t.Run("HeadIsTheHighestSeqOfEachReplica", func(t *testing.T) {
 		idx := newIndex(t)
 		if got := head(t, idx, "gw-1"); got != 0 {
@@ -355,7 +427,7 @@ func testIndex(t *testing.T, newIndex func(t *testing.T) Index) {
 					out = append(out, e.Release)
 				}
 			}
-			out = ordered(out)
+			out = Ordered(out)
 			if out == nil {
 				out = []Release{}
 			}

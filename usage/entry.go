@@ -88,13 +88,13 @@ func sortReleases(rels []Release) {
 	})
 }
 
-// ordered sorts releases as sortReleases does and keeps each release once:
+// Ordered sorts releases as an [Index] answers them and keeps each release once:
 // a large release is indexed from each of its records (its names records
 // and its outcome), and is answered by its outcome's entry when that is
 // among rels, else by the first names record's among them (the outcome
 // does not name the person, or the gateway stopped before writing it,
 // after the records may have left).
-func ordered(rels []Release) []Release {
+func Ordered(rels []Release) []Release {
 	sortReleases(rels)
 	if !slices.ContainsFunc(rels, func(r Release) bool { return r.Part != 0 }) {
 		return rels

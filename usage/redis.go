@@ -206,7 +206,7 @@ func (r *Redis) lookup(ctx context.Context, key string, since, until time.Time) 
 			rels = append(rels, rel)
 		}
 	}
-	return ordered(rels), nil
+	return Ordered(rels), nil
 }
 
 // Head implements [Index].

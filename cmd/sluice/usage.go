@@ -104,6 +104,8 @@ the trail first and says whether it holds.`
 			rels = append(rels, e.Release)
 		}
 	}
+	// A large release names its people in several records: once each.
+	rels = usageidx.Ordered(rels)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/audit"
+	"github.com/sluicegw/sluice/gateway"
 	usageidx "github.com/sluicegw/sluice/usage"
 )
 
@@ -245,4 +247,55 @@ func readTrail(t *testing.T, dir string) string {
 		b.Write(data)
 	}
 	return b.String()
+}
+
+// A release too large for one record names a person in a names record and
+// again in its outcome; the command line lists that release once, by its
+// outcome, as the index does.
+func TestAuditUsageListsALargeReleaseOnce(t *testing.T) {
+	dir := t.TempDir()
+	secret := []byte("a key of the gateway's, 32 bytes!")
+	if err := os.WriteFile(filepath.Join(dir, "hmac.key"), secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := gateway.TrailHasher(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail, err := audit.Open(filepath.Join(dir, "audit"), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const subject = "110101199003077777"
+	me, other := h.Unit(subject), h.Unit("110101199003070000")
+	ctx := context.Background()
+	for _, ev := range []*audit.Event{
+		{Phase: audit.PhaseDecision},
+		{Phase: audit.PhaseNames, Released: &audit.Released{Units: []string{me, other}, Part: 1}},
+		{Phase: audit.PhaseNames, Released: &audit.Released{Units: []string{other, me}, Part: 2}},
+		{Phase: audit.PhaseOutcome, Status: 200, Rows: 3, Released: &audit.Released{Units: []string{me}, Parts: 2}},
+	} {
+		ev.RequestID, ev.Action, ev.Decision, ev.Method, ev.Path = "large", "read", "allow", "GET", "/v1/health/visits"
+		ev.Org, ev.Source, ev.Dataset = "stats", "health", "visits"
+		if err := trail.Append(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := trail.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"audit", "usage", "--dir", dir, "--subject", subject, "--json"}, &out, &errb); err != nil {
+		t.Fatalf("audit usage: %v\n%s", err, errb.String())
+	}
+	var rep struct {
+		Verified bool
+		Releases []usageidx.Release
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if !rep.Verified || len(rep.Releases) != 1 || rep.Releases[0].Part != 0 || rep.Releases[0].Rows != 3 {
+		t.Fatalf("want the trail verified and the release once, by its outcome: %s", out.String())
+	}
 }
