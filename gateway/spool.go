@@ -40,7 +40,9 @@ func (s *spool) Write(p []byte) (int, error) {
 		if _, err := f.Write(s.mem.Bytes()); err != nil {
 			return 0, err
 		}
-		s.mem.Reset()
+		// The buffer, grown to the limit, is not held while the rest
+		// of a large answer passes: another answer may use it.
+		s.freeMem()
 	}
 	var n int
 	var err error
@@ -123,11 +125,17 @@ func (s *spool) Close() error {
 		s.file.Close()
 		s.file = nil
 	}
+	s.freeMem()
+	return nil
+}
+
+// freeMem gives the memory buffer back to the pool, unless it grew too
+// large to keep.
+func (s *spool) freeMem() {
 	if s.mem != nil {
 		if s.mem.Cap() <= 4*s.limit {
 			spoolBuffers.Put(s.mem)
 		}
 		s.mem = nil
 	}
-	return nil
 }
