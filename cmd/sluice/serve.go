@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,6 +104,11 @@ func serveGateway(ctx context.Context, cfg *gateway.Config, logger *slog.Logger,
 	// sent after its answer: those lines go to Sluice's log, hashed.
 	log.SetFlags(0)
 	log.SetOutput(srv.StdlibLogWriter())
+	// Start-up (policies compiled, the trail and indexes opened) leaves
+	// garbage that the collector, paced at GOGC=400 (tuneGC), would let
+	// the heap grow to five times before collecting: collected now, the
+	// first answers are paced by the gateway's own live heap.
+	runtime.GC()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
