@@ -158,6 +158,9 @@ func (g *usageGateway) startReplicas(t testing.TB, n int) {
 			cfg.Audit.Dir = filepath.Join(t.TempDir(), "audit")
 			cfg.Audit.Replica = fmt.Sprintf("r%d", i)
 		}
+		if tt, ok := t.(*testing.T); ok {
+			specTests.Store(&cfg, tt) // its answers are checked against openapi.json too
+		}
 		dir := cfg.Path(cfg.Audit.Dir)
 		trail, err := audit.Open(dir, audit.Options{})
 		if err != nil {
