@@ -224,3 +224,62 @@ func usedMemory(b *testing.B, srv *redistest.Server) float64 {
 	b.Fatal("INFO memory has no used_memory")
 	return 0
 }
+
+// BenchmarkLookupBesideRuns measures what large releases cost the
+// embedded index's lookups: an index of 10^5 releases of 20 people (of
+// benchPeople), then with runs releases of 4,096 people each (a large
+// release's names records) spread over the same period, a person's
+// lookup (all their releases) against the same lookup with none. A run
+// is searched, not read: the lookup grows with the number of runs, not
+// with their size.
+//
+//	go test ./usage -run '^$' -bench LookupBesideRuns -benchtime 2000x
+func BenchmarkLookupBesideRuns(b *testing.B) {
+	ctx := context.Background()
+	idx, err := OpenBolt(filepath.Join(b.TempDir(), "usage.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer idx.Close()
+	const releases = 100_000
+	data := newBenchData()
+	data.build(b, idx, releases, 25_000)
+	span := time.Duration(releases) * 30 * time.Second
+	lookups := func(b *testing.B) float64 {
+		rng := rand.New(rand.NewPCG(2, 2))
+		start, found := time.Now(), 0
+		for b.Loop() {
+			rels, err := idx.ByUnit(ctx, data.units[rng.IntN(len(data.units))], time.Time{}, time.Time{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			found += len(rels)
+		}
+		b.ReportMetric(float64(found)/float64(b.N), "releases/op")
+		return float64(time.Since(start)) / float64(b.N)
+	}
+	var none float64
+	b.Run("runs=0", func(b *testing.B) { none = lookups(b) })
+	rng := rand.New(rand.NewPCG(5, 5))
+	added := 0
+	for _, runs := range []int{100, 1000} {
+		for ; added < runs; added++ {
+			e := data.next(rng)
+			e.Time = t0.Add(time.Duration(rng.Int64N(int64(span))))
+			e.Units = nil
+			for _, i := range rng.Perm(len(data.units))[:4096] {
+				e.Units = append(e.Units, data.units[i])
+			}
+			e.Part = 1 + added%8
+			if err := idx.Add(ctx, e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("runs=%d", runs), func(b *testing.B) {
+			if none == 0 {
+				b.Skip("runs=0 did not run")
+			}
+			b.ReportMetric(lookups(b)/none, "vs-no-runs")
+		})
+	}
+}
