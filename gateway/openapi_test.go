@@ -252,7 +252,7 @@ func TestTheAnswersNoOtherTestAsksForAreAsDescribed(t *testing.T) {
 	expect(call(t, srv, "GET", "/audit/v1/events?limit=0", auditor, nil), http.StatusBadRequest)
 	expect(call(t, srv, "POST", "/v1/catalog", auditor, nil), http.StatusMethodNotAllowed)
 
-	for target, status := range map[string]int{"/audit/app.js": 200, "/hub/app.css": 200, "/me/app.js": 200, "/hub/index.html": 301, "/audit/nothing.js": 404} {
+	for target, status := range map[string]int{"/audit/app.js": 200, "/hub/app.css": 200, "/me/app.js": 200, "/me/kit.js": 200, "/hub/kit.js": 200, "/hub/index.html": 301, "/audit/nothing.js": 404} {
 		w := httptest.NewRecorder()
 		srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
 		if w.Code != status {

@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"errors"
 	"io/fs"
 	"net/http"
 
 	auditweb "github.com/sluicegw/sluice/audit/web"
 	hubweb "github.com/sluicegw/sluice/hub/web"
+	"github.com/sluicegw/sluice/internal/webkit"
 )
 
 // The gateway's two pages, the auditor's (/audit/) and the sharing hub's
@@ -14,7 +16,21 @@ import (
 
 func auditPage() http.Handler { return webPage("/audit/", auditweb.FS) }
 
-func hubPage() http.Handler { return webPage("/hub/", hubweb.FS) }
+func hubPage() http.Handler { return webPage("/hub/", overlay{hubweb.FS, webkit.FS}) }
+
+// overlay is the files of its first file system, then those only the
+// next has: a page's own files, with the pages' shared kit.js beside them.
+type overlay []fs.FS
+
+func (o overlay) Open(name string) (fs.File, error) {
+	for _, fsys := range o {
+		f, err := fsys.Open(name)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return f, err
+		}
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+}
 
 // webPage serves the files of fsys under prefix with the headers of a page
 // that handles a bearer token: it runs only its own script, is never

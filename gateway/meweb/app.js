@@ -23,11 +23,9 @@ const view = {
   notice: null,       // the last notice: [key, ...args]
 };
 
-const lang = () => view.lang === "zh" ? 1 : 0;
-function t(key, ...args) {
-  const w = T[key] ? T[key][lang()] : key;
-  return w.replace(/\{(\d)\}/g, (_, i) => args[+i] == null ? "" : String(args[+i]));
-}
+// lang, t, token, APIError, api, el, button and breakable are kit.js's
+// (internal/webkit), loaded before this script.
+
 // named is a value's name from one of words.js's tables, or the value.
 const named = (table, v) => table[v] ? table[v][lang()] : String(v == null ? "" : v);
 const word = (v) => named(NAMES, v);
@@ -35,65 +33,6 @@ const datasetName = (d) => named(DATASETS, d);
 const deptName = (d) => d ? named(DEPTS, d) : t("none");
 const fieldName = (f) => named(FIELDS, f);
 const treatment = (op) => named(TREATMENTS, op);
-
-// --- API -----------------------------------------------------------------
-
-function token() { return sessionStorage.getItem(KEY) || ""; }
-
-class APIError extends Error {
-  constructor(status, body) {
-    super(body && body.error ? body.error.message + " (" + body.error.code + ")" : "HTTP " + status);
-    this.status = status;
-  }
-}
-
-// api sends a request to the gateway with the token and returns the
-// decoded answer; a 401 signs out.
-async function api(method, path, body) {
-  const init = { method, headers: { Authorization: "Bearer " + token() }, cache: "no-store" };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const resp = await fetch(path, init);
-  let out = null;
-  try { out = await resp.json(); } catch (e) { /* not JSON */ }
-  if (resp.status === 401) {
-    const err = new APIError(401, out);
-    signOut(t("refused", err.message));
-    throw err;
-  }
-  if (!resp.ok) throw new APIError(resp.status, out);
-  return out;
-}
-
-// --- building blocks -----------------------------------------------------
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === false || v == null) continue;
-    if (k === "class") e.className = v; else if (v === true) e.setAttribute(k, ""); else e.setAttribute(k, v);
-  }
-  for (const c of children) {
-    if (c == null || c === false) continue;
-    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return e;
-}
-
-function button(label, onClick, attrs) {
-  const b = el("button", Object.assign({ type: "button" }, attrs || {}), label);
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-// breakable lets an id wrap after each slash, underscore or dash.
-function breakable(text) {
-  const f = document.createDocumentFragment();
-  String(text).split(/(?<=[/_-])/).forEach((part, i) => { if (i) f.append(el("wbr")); f.append(part); });
-  return f;
-}
 
 // locale is the browser's own locale for the page's language, so that
 // dates read as the reader is used to.
