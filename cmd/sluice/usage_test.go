@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,7 +134,7 @@ func TestTheCitizensUsageIsExactlyTheReleasesThatHeldTheirRecords(t *testing.T) 
 	}
 
 	// The trail holds no raw ID: not the citizen's, nor any other.
-	trail := readTrail(t, filepath.Join(dir, "audit"))
+	trail := trailBytes(t, filepath.Join(dir, "audit"))
 	if strings.Contains(trail, citizen) {
 		t.Error("the trail holds the citizen's ID number in clear")
 	}
@@ -231,22 +230,6 @@ func (d *demoRun) allUpstream(t *testing.T, dept, path string) []map[string]any 
 		}
 		all = append(all, items...)
 	}
-}
-
-// readTrail is the trail's segments, concatenated.
-func readTrail(t *testing.T, dir string) string {
-	t.Helper()
-	names, _ := filepath.Glob(filepath.Join(dir, "trail-*.jsonl"))
-	slices.Sort(names)
-	var b strings.Builder
-	for _, n := range names {
-		data, err := os.ReadFile(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Write(data)
-	}
-	return b.String()
 }
 
 // A release too large for one record names a person in a names record and

@@ -45,7 +45,7 @@ const view = {
   notice: null,        // the last notice: [key, ...args]
 };
 
-// lang, t, token, APIError, api, el, button and breakable are kit.js's
+// lang, t, token, APIError, api, el, button, breakable and switchLang are kit.js's
 // (internal/webkit), loaded before this script.
 const word = (v) => NAMES[v] ? NAMES[v][lang()] : String(v == null ? "" : v);
 
@@ -635,17 +635,7 @@ function renderGrants() {
 // --- language ------------------------------------------------------------
 
 function setLang(l) {
-  view.lang = l === "zh" ? "zh" : "en";
-  localStorage.setItem(LANG_KEY, view.lang);
-  document.documentElement.lang = view.lang === "zh" ? "zh-CN" : "en";
-  document.title = t("title");
-  for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
-  for (const e of document.querySelectorAll("[data-i18n-label]")) e.setAttribute("aria-label", t(e.dataset.i18nLabel));
-  const other = view.lang === "zh" ? ["English", "en", "English (切换为英文)"] : ["中文", "zh", "中文 (switch the page to Chinese)"];
-  $("#lang").textContent = other[0];
-  $("#lang").lang = other[1];
-  $("#lang").setAttribute("aria-label", other[2]);
-  if (view.notice) $("#notice").textContent = t(...view.notice);
+  switchLang(l);
   if (!$("#app").hidden) {
     renderWho();
     showViews();

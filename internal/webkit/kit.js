@@ -3,7 +3,8 @@
 // A classic script, served as kit.js beside each page's files and loaded
 // before its words.js and app.js, which define what these read when
 // called: KEY (the page's session-storage key for its token), view.lang,
-// T (words.js) and signOut. Everything is rendered as text, never as HTML.
+// T (words.js), signOut, LANG_KEY (where the language is kept), $ and
+// view.notice. Everything is rendered as text, never as HTML.
 "use strict";
 
 const lang = () => view.lang === "zh" ? 1 : 0;
@@ -68,4 +69,21 @@ function breakable(text) {
   const f = document.createDocumentFragment();
   String(text).split(/(?<=[/_-])/).forEach((part, i) => { if (i) f.append(el("wbr")); f.append(part); });
   return f;
+}
+
+// switchLang puts the page in language l ("zh" or English), keeps the
+// choice, and relabels what words.js names: the title, [data-i18n] text,
+// [data-i18n-label] labels, the #lang switch and the #notice shown.
+function switchLang(l) {
+  view.lang = l === "zh" ? "zh" : "en";
+  localStorage.setItem(LANG_KEY, view.lang);
+  document.documentElement.lang = view.lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+  for (const e of document.querySelectorAll("[data-i18n-label]")) e.setAttribute("aria-label", t(e.dataset.i18nLabel));
+  const other = view.lang === "zh" ? ["English", "en", "English (切换为英文)"] : ["中文", "zh", "中文 (switch the page to Chinese)"];
+  $("#lang").textContent = other[0];
+  $("#lang").lang = other[1];
+  $("#lang").setAttribute("aria-label", other[2]);
+  if (view.notice) $("#notice").textContent = t(...view.notice);
 }
