@@ -262,6 +262,17 @@ func replaceLine(s, prefix, with string) (string, error) {
 	return re.ReplaceAllString(s, "${1}"+with), nil
 }
 
+// openData is the demo configuration's switch of open data.
+var openData = regexp.MustCompile(`(?m)^open:\n  enabled: true$`)
+
+// withoutOpenData is the configuration cfg with open data disabled.
+func withoutOpenData(cfg string) (string, error) {
+	if !openData.MatchString(cfg) {
+		return "", errors.New("configuration does not enable open data as expected")
+	}
+	return openData.ReplaceAllString(cfg, "open:\n  enabled: false"), nil
+}
+
 // targets starts every target's servers. A target that cannot run here
 // (nginx not installed) is returned with the reason in skipped.
 func (l *lab) targets(ctx context.Context) ([]*target, error) {
@@ -384,11 +395,10 @@ func (l *lab) targets(ctx context.Context) ([]*target, error) {
 			}
 			// Open data publishes statistics of visits by person, which
 			// needs the privacy unit; it runs monthly, off the workload.
-			open := regexp.MustCompile(`(?m)^open:\n  enabled: true$`)
-			if err == nil && !open.MatchString(cfg) {
-				err = errors.New("configuration does not enable open data as expected")
+			if err != nil {
+				return "", err
 			}
-			return open.ReplaceAllString(cfg, "open:\n  enabled: false"), err
+			return withoutOpenData(cfg)
 		})
 		if err != nil {
 			return nil, err

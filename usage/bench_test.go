@@ -36,11 +36,7 @@ func BenchmarkIndex(b *testing.B) {
 			b.Skip("builds an index of 10^6 releases")
 		}
 		path := filepath.Join(b.TempDir(), "usage.db")
-		idx, err := OpenBolt(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer idx.Close()
+		idx := openBolt(b, path)
 		const releases = 1_000_000
 		data := newBenchData()
 		data.build(b, idx, releases, 250_000)
@@ -236,11 +232,7 @@ func usedMemory(b *testing.B, srv *redistest.Server) float64 {
 //	go test ./usage -run '^$' -bench LookupBesideRuns -benchtime 2000x
 func BenchmarkLookupBesideRuns(b *testing.B) {
 	ctx := context.Background()
-	idx, err := OpenBolt(filepath.Join(b.TempDir(), "usage.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer idx.Close()
+	idx := openBolt(b, filepath.Join(b.TempDir(), "usage.db"))
 	const releases = 100_000
 	data := newBenchData()
 	data.build(b, idx, releases, 25_000)

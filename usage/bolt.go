@@ -53,6 +53,7 @@ var (
 	recordsBucket  = []byte("records")
 	replicasBucket = []byte("replicas")
 	headsBucket    = []byte("heads")
+	runsBucket     = []byte("runs")
 	allBuckets     = [][]byte{releasesBucket, unitsBucket, recordsBucket, replicasBucket, headsBucket, runsBucket}
 )
 

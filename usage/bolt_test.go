@@ -15,7 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func openBolt(t *testing.T, path string) *Bolt {
+func openBolt(t testing.TB, path string) *Bolt {
 	t.Helper()
 	b, err := OpenBolt(path)
 	if err != nil {
@@ -157,10 +157,11 @@ func TestBoltKeepsAReleaseNamingThousandsAsOneRun(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if run.nUnits != runMin || run.nRecords != 1 || string(run.dataset) != "civil/persons" {
-			t.Errorf("run of %d units, %d records, of %q", run.nUnits, run.nRecords, run.dataset)
+		nUnits, nRecords := len(run.units)/runName, len(run.records)/runName
+		if nUnits != runMin || nRecords != 1 || string(run.dataset) != "civil/persons" {
+			t.Errorf("run of %d units, %d records, of %q", nUnits, nRecords, run.dataset)
 		}
-		for i := 1; i < run.nUnits; i++ {
+		for i := 1; i < nUnits; i++ {
 			if bytes.Compare(run.units[(i-1)*runName:i*runName], run.units[i*runName:(i+1)*runName]) >= 0 {
 				t.Fatalf("the run's units do not ascend at %d", i)
 			}

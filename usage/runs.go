@@ -30,7 +30,6 @@ import (
 //	dataset length (uvarint), dataset
 //	units count, records count (uint32 each, big endian)
 //	the units, then the records: each runName bytes, sorted, each once
-var runsBucket = []byte("runs")
 
 const (
 	// runMin is how many names an entry needs to be kept as a run: well
@@ -85,11 +84,9 @@ func sortedNames(names []string) []string {
 	return slices.Compact(s)
 }
 
-// run is a decoded run's header and its two sorted sections.
+// run is a decoded run's dataset and its two sorted sections of names.
 type run struct {
-	dataset          []byte
-	units, records   []byte
-	nUnits, nRecords int
+	dataset, units, records []byte
 }
 
 // decodeRun reads a run's header; the sections stay in v (bbolt's memory,
@@ -113,16 +110,16 @@ func decodeRun(v []byte) (run, error) {
 	if uint64(len(v)) != (nu+nr)*runName {
 		return r, fmt.Errorf("corrupt run: %d bytes for %d names", len(v), nu+nr)
 	}
-	r.nUnits, r.nRecords = int(nu), int(nr)
 	r.units, r.records = v[:nu*runName], v[nu*runName:]
 	return r, nil
 }
 
-// runHolds reports whether the sorted section of n names holds name.
-func runHolds(section []byte, n int, name []byte) bool {
+// runHolds reports whether a sorted section of names holds name.
+func runHolds(section []byte, name []byte) bool {
 	if len(name) != runName {
 		return false
 	}
+	n := len(section) / runName
 	i := sort.Search(n, func(i int) bool { return bytes.Compare(section[i*runName:(i+1)*runName], name) >= 0 })
 	return i < n && bytes.Equal(section[i*runName:(i+1)*runName], name)
 }
@@ -133,13 +130,13 @@ type runMatch func(r *run) bool
 // unitRuns matches the runs naming unit.
 func unitRuns(unit string) runMatch {
 	name := []byte(unit)
-	return func(r *run) bool { return runHolds(r.units, r.nUnits, name) }
+	return func(r *run) bool { return runHolds(r.units, name) }
 }
 
 // recordRuns matches the runs of dataset naming record.
 func recordRuns(dataset, record string) runMatch {
 	ds, name := []byte(dataset), []byte(record)
-	return func(r *run) bool { return bytes.Equal(r.dataset, ds) && runHolds(r.records, r.nRecords, name) }
+	return func(r *run) bool { return bytes.Equal(r.dataset, ds) && runHolds(r.records, name) }
 }
 
 // runsIn calls fn with the posting of each run in b whose time key lies
