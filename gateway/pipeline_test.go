@@ -141,6 +141,9 @@ type orderAudit struct {
 	fail   error
 	// beginFail, when set, is what Begin returns (a closed trail).
 	beginFail error
+	// failPhase, when set, is the phase of the records Begin refuses
+	// (with beginFail): a trail that fails partway through a release.
+	failPhase string
 	// waits counts Begin's records waited for (a release must wait for
 	// its decision record).
 	waits int
@@ -168,7 +171,7 @@ func (a *orderAudit) checkUntouched(id string) {
 func (a *orderAudit) Begin(e *audit.Event) (audit.Pending, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.beginFail != nil {
+	if a.beginFail != nil && (a.failPhase == "" || a.failPhase == e.Phase) {
 		return nil, a.beginFail
 	}
 	p := &orderPending{a: a, id: e.RequestID}

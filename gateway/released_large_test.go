@@ -3,14 +3,17 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/anonymize"
 	"github.com/sluicegw/sluice/audit"
 	"github.com/sluicegw/sluice/usage"
 )
@@ -231,5 +234,64 @@ func TestALargeReleaseIsFoundByEveryoneItNamedOnce(t *testing.T) {
 	}
 	if again := found(rebuilt); !maps.EqualFunc(again, live, slices.Equal) {
 		t.Errorf("rebuilt from the trail, the index answers otherwise")
+	}
+}
+
+// The attack on a large release's names from the trail's side: the trail
+// takes the decision record, then refuses a names record (full, or
+// failing). The release is not made — a JSON error, none of the records
+// — and its outcome says it failed, so no release escapes the usage of
+// the people it would have held.
+func TestALargeReleaseWhoseNamesTheTrailRefusesReleasesNothing(t *testing.T) {
+	smallNames(t, 4)
+	g := newKGateway(t)
+	g.audit.beginFail, g.audit.failPhase = errors.New("the disk is full"), audit.PhaseNames
+	w := g.get(t, "/v1/health/visits?page_size=100", g.token(t, "org-a", "kreader"))
+	var body struct {
+		Error *struct{ Code string }
+		Items []any
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != http.StatusServiceUnavailable ||
+		body.Error == nil || body.Error.Code == "" || body.Items != nil {
+		t.Fatalf("status %d, want 503 and a JSON error, nothing released: %.300s", w.Code, w.Body.Bytes())
+	}
+	id := w.Header().Get("X-Request-Id")
+	var phases []string
+	for _, ev := range g.audit.events {
+		if ev.RequestID == id {
+			phases = append(phases, ev.Phase+":"+ev.Decision)
+		}
+	}
+	if !slices.Equal(phases, []string{"decision:allow", "outcome:error"}) {
+		t.Errorf("the trail holds %v of the release, want its decision and a failed outcome", phases)
+	}
+}
+
+// The attack on the spill: the directory the names spill to is gone (a
+// spool directory removed under a running gateway, a full disk). The tap
+// says so, whether the write fails while records pass or when the names
+// are read back, and hands no names record on: the release fails rather
+// than name fewer people than it held.
+func TestANameSpillThatCannotBeWrittenFailsTheRelease(t *testing.T) {
+	h, err := audit.NewHasher([]byte("a key of the tap's, of 32 bytes!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{100, 5000} { // within bufio's 64 KiB, and past it
+		tap := &releaseTap{hasher: h, dataset: "health/visits", unit: 0, id: 1, hashRecords: true,
+			byUnit: map[string]int32{}, byRecord: map[string]int32{}, maxHeld: 4,
+			spillLimit: 64, spillDir: filepath.Join(t.TempDir(), "gone")}
+		for i := range n {
+			tap.see([]anonymize.Value{
+				{Raw: fmt.Appendf(nil, `"P%d"`, i%7), Kind: anonymize.String},
+				{Raw: fmt.Appendf(nil, `"V%d"`, i), Kind: anonymize.String},
+			})
+		}
+		parts := 0
+		rel, marks, err := tap.result(nil, func(*audit.Released) error { parts++; return nil })
+		if err == nil || !strings.Contains(err.Error(), "spilling names") || rel != nil || marks != nil || parts != 0 {
+			t.Errorf("%d records: result %v, %v, %d names records, error %v; want only the spill's error", n, rel, marks, parts, err)
+		}
+		tap.spill.Close()
 	}
 }
